@@ -1,0 +1,132 @@
+//! Loading circuit artifacts and keys: snarkjs `.zkey` proving keys, verifying keys in snarkjs
+//! JSON or arkworks bytes, and the INSECURE development keys compiled into this crate.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use ark_bn254::{Bn254, Fr};
+use ark_groth16::{ProvingKey, VerifyingKey};
+use ark_relations::utils::matrix::Matrix;
+use ark_serialize::CanonicalDeserialize;
+
+use crate::circuit::PUBLIC_INPUTS;
+use crate::error::ZkError;
+
+/// The circom witness generator of `circuits/rln.circom` (depth 20, 16-bit limits).
+pub const RLN_WASM: &[u8] = include_bytes!("../../../circuits/build/rln.wasm");
+
+/// The development proving key. INSECURE: made by a public, deterministic setup
+/// (`circuits/make-dev-keys.sh`); anyone can forge proofs against it.
+pub const DEV_ZKEY: &[u8] = include_bytes!("../../../zkeys/rln_dev_insecure.zkey");
+
+/// The verifying key of [`DEV_ZKEY`] in snarkjs JSON.
+pub const DEV_VERIFYING_KEY_JSON: &str = include_str!("../../../zkeys/verification_key.json");
+
+/// A proving key with the circuit's constraint matrices, as a snarkjs `.zkey` holds them.
+#[derive(Debug, Clone)]
+pub struct ZkeyData {
+    /// The Groth16 proving key (its `vk` is the matching verifying key).
+    pub proving_key: ProvingKey<Bn254>,
+    /// The A, B and C matrices of the R1CS.
+    pub matrices: [Matrix<Fr>; 3],
+    /// Public variables including the constant one.
+    pub num_instance_variables: usize,
+    /// Wires of the circuit, including the constant one.
+    pub num_wires: usize,
+    /// Constraints.
+    pub num_constraints: usize,
+}
+
+impl ZkeyData {
+    /// Parses a snarkjs `.zkey` (Groth16, bn128) from memory.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ZkError> {
+        let header = crate::zkey_format::check(bytes).map_err(ZkError::Zkey)?;
+        if header.n_public != PUBLIC_INPUTS as u64 {
+            return Err(ZkError::PublicInputCount {
+                expected: PUBLIC_INPUTS,
+                got: header.n_public as usize,
+            });
+        }
+        // With the layout checked, what is left for the reader to reject is a point off the
+        // curve, on which it panics instead of returning an error.
+        let parsed = std::panic::catch_unwind(|| ark_circom::read_zkey(&mut Cursor::new(bytes)))
+            .map_err(|_| ZkError::Zkey("a curve point in the zkey is invalid".into()))?;
+        let (proving_key, index) = parsed.map_err(|e| ZkError::Zkey(e.to_string()))?;
+        check_public_inputs(&proving_key.vk)?;
+        if index.num_instance_variables != PUBLIC_INPUTS + 1 {
+            return Err(ZkError::PublicInputCount {
+                expected: PUBLIC_INPUTS,
+                got: index.num_instance_variables.saturating_sub(1),
+            });
+        }
+        Ok(Self {
+            proving_key,
+            num_instance_variables: index.num_instance_variables,
+            num_wires: header.n_vars as usize,
+            num_constraints: index.num_constraints,
+            matrices: [index.a, index.b, index.c],
+        })
+    }
+
+    /// Reads a snarkjs `.zkey` file.
+    pub fn from_path(path: &Path) -> Result<Self, ZkError> {
+        Self::from_bytes(&read(path)?)
+    }
+
+    /// The INSECURE development key.
+    pub fn dev() -> Result<Self, ZkError> {
+        Self::from_bytes(DEV_ZKEY)
+    }
+}
+
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, ZkError> {
+    std::fs::read(path).map_err(|source| ZkError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Checks that a verifying key has the RLN circuit's five public inputs.
+pub fn check_public_inputs(vk: &VerifyingKey<Bn254>) -> Result<(), ZkError> {
+    let got = vk.gamma_abc_g1.len().saturating_sub(1);
+    if got != PUBLIC_INPUTS {
+        return Err(ZkError::PublicInputCount {
+            expected: PUBLIC_INPUTS,
+            got,
+        });
+    }
+    Ok(())
+}
+
+/// Reads a verifying key from a file: snarkjs JSON if it ends in `.json`, otherwise arkworks
+/// serialization (compressed or uncompressed, told apart by length).
+pub fn verifying_key_from_path(path: &Path) -> Result<VerifyingKey<Bn254>, ZkError> {
+    let bytes = read(path)?;
+    if path.extension().is_some_and(|e| e == "json") {
+        let text = String::from_utf8(bytes)
+            .map_err(|_| ZkError::VerifyingKey(format!("{} is not UTF-8", path.display())))?;
+        return crate::snarkjs::verifying_key_from_json(&text);
+    }
+    verifying_key_from_arkworks(&bytes)
+}
+
+/// Parses an arkworks-serialized verifying key, compressed or uncompressed, with point
+/// validation.
+pub fn verifying_key_from_arkworks(bytes: &[u8]) -> Result<VerifyingKey<Bn254>, ZkError> {
+    // Each form must consume the input exactly, so a prefix of one never passes as the other.
+    let whole = |compressed: bool| {
+        let mut reader = bytes;
+        let key = if compressed {
+            VerifyingKey::<Bn254>::deserialize_compressed(&mut reader)
+        } else {
+            VerifyingKey::<Bn254>::deserialize_uncompressed(&mut reader)
+        };
+        key.ok().filter(|_| reader.is_empty())
+    };
+    whole(true).or_else(|| whole(false)).ok_or_else(|| {
+        ZkError::VerifyingKey(format!(
+            "{} bytes are not an arkworks BN254 verifying key (compressed or uncompressed)",
+            bytes.len()
+        ))
+    })
+}

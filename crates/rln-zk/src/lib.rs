@@ -1,0 +1,28 @@
+//! Zero-knowledge proving and verification for RLN v2 over the circom circuit in `circuits/`.
+//!
+//! - [`keys`]: snarkjs `.zkey` proving keys, verifying keys (snarkjs JSON or arkworks bytes)
+//!   and the INSECURE development keys compiled in.
+//! - [`circuit`]: the circom witness generator (WebAssembly, via `ark-circom`).
+//! - [`prover`]: [`Prover`] turns a [`ProofRequest`] into a [`RateLimitProof`].
+//! - [`verifier`]: [`Verifier`] checks a proof with a key prepared once and returns a
+//!   [`Verdict`].
+//! - [`proof`]: the Waku `RateLimitProof` and its protobuf encoding.
+//! - [`snarkjs`]: JSON forms of keys and proofs for interop with the circom tool chain.
+//!
+//! Load keys once at start-up: preparing a verifying key costs a pairing, and compiling the
+//! witness generator costs seconds.
+
+pub mod circuit;
+pub mod error;
+pub mod keys;
+pub mod proof;
+pub mod prover;
+pub mod snarkjs;
+pub mod verifier;
+pub mod zkey_format;
+
+pub use error::{DecodeError, ZkError};
+pub use keys::ZkeyData;
+pub use proof::{Groth16Proof, RateLimitProof, PROOF_BYTES};
+pub use prover::{ProofRequest, Prover};
+pub use verifier::{Verdict, Verifier};

@@ -1,0 +1,266 @@
+//! Known answers of the reference implementation (zerokit v2.0.2, used by Waku's nodes).
+
+use rln_core::{
+    compute_share, external_nullifier, fr_from_le_bytes, hash_to_field, rate_commitment,
+    recover_secret, Fr, Identity, MerkleProof, MerkleTree, RlnIdentifier, Share, TREE_DEPTH,
+};
+use rln_zk::proof::proof_from_bytes;
+use rln_zk::snarkjs::SnarkjsProof;
+use rln_zk::{ProofRequest, RateLimitProof, Verdict, Verifier, ZkError};
+use serde_json::Value;
+
+use crate::common::{bytes, fr, fr_hex, interop_dir, prover, vectors};
+
+fn cases() -> &'static [Value] {
+    vectors()["cases"].as_array().expect("cases")
+}
+
+/// The epoch and rln identifier field elements the way the case says they were made.
+fn epoch_and_identifier(case: &Value) -> (Fr, Fr) {
+    let epoch = bytes(&case["epoch_bytes_hex"]);
+    let ident = bytes(&case["rln_identifier_bytes_hex"]);
+    if case["epoch_style"].as_str().unwrap().starts_with("raw") {
+        let mut padded = [0u8; 32];
+        padded[..epoch.len()].copy_from_slice(&epoch);
+        let id = RlnIdentifier::from_tag(&ident).expect("short tag");
+        (fr_from_le_bytes(&padded).unwrap(), id.to_fr())
+    } else {
+        (hash_to_field(&epoch), hash_to_field(&ident))
+    }
+}
+
+fn merkle_proof(case: &Value) -> MerkleProof {
+    MerkleProof {
+        leaf_index: case["leaf_index"].as_u64().unwrap(),
+        siblings: case["path_elements_le_hex"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(fr_hex)
+            .collect(),
+    }
+}
+
+/// The case's RLN proof; the identifier is carried as a field element, so cases whose
+/// identifier is a hash use its canonical bytes.
+fn reference_proof(case: &Value) -> RateLimitProof {
+    let (epoch, ident) = epoch_and_identifier(case);
+    RateLimitProof {
+        proof: proof_from_bytes(&bytes(&case["proof_compressed_hex"])).expect("valid proof"),
+        merkle_root: fr(&case["root"]),
+        epoch,
+        share_x: fr(&case["x"]),
+        share_y: fr(&case["y"]),
+        nullifier: fr(&case["nullifier"]),
+        rln_identifier: RlnIdentifier::from_bytes(rln_core::fr_to_le_bytes(&ident)).unwrap(),
+    }
+}
+
+fn reference_verifier() -> Verifier {
+    Verifier::from_path(&interop_dir().join("verification_key.json")).expect("reference vk")
+}
+
+#[test]
+fn every_case_has_the_same_values() {
+    assert_eq!(cases().len(), 5);
+    for case in cases() {
+        let name = case["name"].as_str().unwrap();
+        let secret = fr(&case["identity_secret"]);
+        let identity = Identity::from_secret(secret);
+        assert_eq!(identity.commitment(), fr(&case["id_commitment"]), "{name}");
+        let seed = case["member_seed_utf8"].as_str().unwrap();
+        assert_eq!(
+            Identity::from_seed(seed.as_bytes()).secret(),
+            secret,
+            "{name}: seeded keygen"
+        );
+        let limit = case["user_message_limit"].as_u64().unwrap();
+        let leaf = rate_commitment(identity.commitment(), limit).unwrap();
+        assert_eq!(leaf, fr(&case["rate_commitment"]), "{name}");
+
+        let (epoch, ident) = epoch_and_identifier(case);
+        assert_eq!(epoch, fr(&case["epoch_fr"]), "{name}");
+        assert_eq!(ident, fr(&case["rln_identifier_fr"]), "{name}");
+        let en = external_nullifier(epoch, ident);
+        assert_eq!(en, fr(&case["external_nullifier"]), "{name}");
+        let x = hash_to_field(&bytes(&case["signal_hex"]));
+        assert_eq!(x, fr(&case["x"]), "{name}");
+
+        let message_id = case["message_id"].as_u64().unwrap();
+        let out = compute_share(secret, en, message_id, limit, x).unwrap();
+        assert_eq!(out.share.y, fr(&case["y"]), "{name}");
+        assert_eq!(out.nullifier, fr(&case["nullifier"]), "{name}");
+
+        let path = merkle_proof(case);
+        let index_bits: Vec<u8> = case["identity_path_index"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_u64().unwrap() as u8)
+            .collect();
+        assert_eq!(path.path_index(), index_bits, "{name}");
+        assert_eq!(path.compute_root(leaf), fr(&case["root"]), "{name}");
+    }
+}
+
+#[test]
+fn tree_roots_and_paths_match() {
+    let v = vectors();
+    let mut tree = MerkleTree::in_memory(TREE_DEPTH).unwrap();
+    assert_eq!(tree.root().unwrap(), fr(&v["empty_tree_root_depth20"]));
+    for member in v["members"].as_array().unwrap() {
+        let index = member["index"].as_u64().unwrap();
+        tree.set(index, fr(&member["rate_commitment"])).unwrap();
+    }
+    assert_eq!(tree.root().unwrap(), fr(&v["tree_root_after_inserts"]));
+    for case in cases() {
+        let expected = merkle_proof(case);
+        assert_eq!(tree.proof(expected.leaf_index).unwrap(), expected);
+    }
+}
+
+#[test]
+fn reference_proofs_verify_with_the_reference_key() {
+    let from_json = reference_verifier();
+    let dir = interop_dir();
+    let from_compressed =
+        Verifier::from_path(&dir.join("verification_key.arkworks.compressed.bin")).unwrap();
+    let from_uncompressed =
+        Verifier::from_path(&dir.join("verification_key.arkworks.uncompressed.bin")).unwrap();
+    assert_eq!(from_json.verifying_key(), from_compressed.verifying_key());
+    assert_eq!(from_json.verifying_key(), from_uncompressed.verifying_key());
+    for case in cases() {
+        let proof = reference_proof(case);
+        assert_eq!(from_json.verify(&proof), Verdict::Valid, "{}", case["name"]);
+        // Through the Waku wire encoding and back.
+        let wire = RateLimitProof::decode(&proof.encode()).unwrap();
+        assert_eq!(from_json.verify(&wire), Verdict::Valid);
+        // The snarkjs JSON of the same proof parses to the same points.
+        let json: SnarkjsProof = serde_json::from_value(case["proof_snarkjs"].clone()).unwrap();
+        assert_eq!(json.to_proof().unwrap(), proof.proof);
+    }
+}
+
+type Tamper = Box<dyn Fn(&mut RateLimitProof)>;
+
+#[test]
+fn negative_cases_fail() {
+    let verifier = reference_verifier();
+    let v = vectors();
+    assert_eq!(v["negative"]["tampered_x_plus_1_verifies"], false);
+    assert_eq!(v["negative"]["tampered_nullifier_plus_1_verifies"], false);
+    let one = Fr::from(1u64);
+    for case in cases() {
+        let good = reference_proof(case);
+        let tampered: [(&str, Tamper); 6] = [
+            ("x + 1", Box::new(move |p| p.share_x += one)),
+            ("nullifier + 1", Box::new(move |p| p.nullifier += one)),
+            ("y + 1", Box::new(move |p| p.share_y += one)),
+            ("wrong root", Box::new(move |p| p.merkle_root += one)),
+            ("other epoch", Box::new(move |p| p.epoch += one)),
+            (
+                "other identifier",
+                Box::new(|p| p.rln_identifier = RlnIdentifier::from_tag(b"other").unwrap()),
+            ),
+        ];
+        for (what, tamper) in tampered {
+            let mut bad = good.clone();
+            tamper(&mut bad);
+            assert_eq!(
+                verifier.verify(&bad),
+                Verdict::Invalid,
+                "{}: {what}",
+                case["name"]
+            );
+        }
+    }
+    // A proof moved onto another message's public values.
+    let mut swapped = reference_proof(&cases()[1]);
+    swapped.proof = reference_proof(&cases()[0]).proof;
+    assert_eq!(verifier.verify(&swapped), Verdict::Invalid);
+}
+
+#[test]
+fn message_id_at_the_limit_is_refused() {
+    let case = &cases()[0];
+    let identity = Identity::from_secret(fr(&case["identity_secret"]));
+    let path = merkle_proof(case);
+    let (epoch, ident) = epoch_and_identifier(case);
+    let request = ProofRequest {
+        identity: &identity,
+        user_message_limit: 1,
+        message_id: 1,
+        merkle_proof: &path,
+        x: fr(&case["x"]),
+        epoch,
+        rln_identifier: RlnIdentifier::from_bytes(rln_core::fr_to_le_bytes(&ident)).unwrap(),
+    };
+    let err = prover()
+        .prove(&request, &mut rand::thread_rng())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ZkError::Rln(rln_core::RlnError::MessageIdOutOfRange {
+                message_id: 1,
+                limit: 1
+            })
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn slashing_pair_recovers_the_secret() {
+    let slashing = &vectors()["slashing"];
+    let (a, b) = (&slashing["proof_a"], &slashing["proof_b"]);
+    let verifier = reference_verifier();
+    for p in [a, b] {
+        assert_eq!(verifier.verify(&reference_proof(p)), Verdict::Valid);
+    }
+    assert_eq!(fr(&a["nullifier"]), fr(&b["nullifier"]));
+    let share = |p: &Value| Share {
+        x: fr(&p["x"]),
+        y: fr(&p["y"]),
+    };
+    let secret = recover_secret(share(a), share(b)).unwrap();
+    assert_eq!(secret, fr(&slashing["recovered_identity_secret"]));
+    assert_eq!(secret, fr(&a["identity_secret"]));
+    assert_eq!(
+        Identity::from_secret(secret).commitment(),
+        fr(&a["id_commitment"])
+    );
+}
+
+/// Our circuit and dev key, fed the reference inputs, reach the reference's public outputs.
+#[test]
+fn dev_key_proofs_of_reference_inputs() {
+    let dev = Verifier::dev().unwrap();
+    let reference = reference_verifier();
+    for case in cases() {
+        let identity = Identity::from_secret(fr(&case["identity_secret"]));
+        let path = merkle_proof(case);
+        let (epoch, ident) = epoch_and_identifier(case);
+        let request = ProofRequest::for_signal(
+            &identity,
+            case["user_message_limit"].as_u64().unwrap(),
+            case["message_id"].as_u64().unwrap(),
+            &path,
+            &bytes(&case["signal_hex"]),
+            epoch,
+            RlnIdentifier::from_bytes(rln_core::fr_to_le_bytes(&ident)).unwrap(),
+        );
+        let ours = prover().prove(&request, &mut rand::thread_rng()).unwrap();
+        let theirs = reference_proof(case);
+        assert_eq!(
+            ours.public_inputs(),
+            theirs.public_inputs(),
+            "{}",
+            case["name"]
+        );
+        assert_eq!(dev.verify(&ours), Verdict::Valid);
+        // Keys are per setup: each proof verifies only under its own key.
+        assert_eq!(reference.verify(&ours), Verdict::Invalid);
+        assert_eq!(dev.verify(&theirs), Verdict::Invalid);
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the rln-node workspace, one binary for link time.
+
+mod common;
+mod cross_tool;
+mod interop;
+mod poseidon_circomlibjs;
+mod zk_errors;
