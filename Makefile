@@ -22,7 +22,7 @@ CIRCOM := $(TOOLS)/.bin/circom2
 SNARKJS := $(TOOLS)/.bin/snarkjs
 CIRCUIT_FLAGS := --r1cs --wasm --O2 -l $(TOOLS)
 
-.PHONY: help tools circuits zkeys check-artifacts test test-rust lint fmt bench devnet clean-tools
+.PHONY: help system-deps tools circuits zkeys check-artifacts test test-rust lint fmt bench devnet clean-tools
 
 help:
 	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
@@ -33,7 +33,15 @@ $(TOOLS_STAMP): tools/package.json tools/package-lock.json
 	cd tools && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-tools: $(TOOLS_STAMP)
+tools: system-deps $(TOOLS_STAMP)
+
+# librocksdb-sys generates its bindings with bindgen, which loads libclang at build time.
+system-deps:
+	@if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/*/libclang*.so* >/dev/null 2>&1; then \
+	  echo "==> installing libclang-dev (needed to build RocksDB's bindings)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libclang-dev >/dev/null; \
+	fi
 
 # circom2 runs the compiler in a WASI sandbox that sees only the working directory and
 # below, so it runs from the repository root with relative paths.

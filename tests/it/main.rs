@@ -2,6 +2,8 @@
 
 mod common;
 mod cross_tool;
+mod db;
+mod db_crash;
 mod interop;
 mod poseidon_circomlibjs;
 mod zk_errors;

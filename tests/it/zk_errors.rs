@@ -82,6 +82,31 @@ fn garbage_keys_are_errors_not_panics() {
 }
 
 #[test]
+fn a_point_off_the_curve_is_an_error_not_a_panic() {
+    // The first point of section 5 (the A query) sits right after its 12-byte section header;
+    // find it by walking the section table.
+    let mut key = rln_zk::keys::DEV_ZKEY.to_vec();
+    let mut at = 12;
+    loop {
+        let id = u32::from_le_bytes(key[at..at + 4].try_into().unwrap());
+        let size = u64::from_le_bytes(key[at + 4..at + 12].try_into().unwrap()) as usize;
+        if id == 5 {
+            at += 12;
+            break;
+        }
+        at += 12 + size;
+    }
+    // y := y + 1 (in Montgomery form this is still a field element, but off the curve).
+    key[at + 32] ^= 1;
+    assert!(
+        rln_zk::zkey_format::check(&key).is_ok(),
+        "the layout is intact"
+    );
+    let err = ZkeyData::from_bytes(&key).unwrap_err();
+    assert!(matches!(err, ZkError::Zkey(_)), "{err}");
+}
+
+#[test]
 fn a_path_of_the_wrong_depth_is_refused() {
     let identity = Identity::from_seed(b"short path");
     let path = MerkleProof {

@@ -5,6 +5,7 @@
 //! - [`identity`]: member secrets, id commitments and rate commitments (the tree leaves).
 //! - [`protocol`]: epochs, external nullifiers, signal hashing, shares and secret recovery.
 //! - [`merkle`]: the depth-20 membership tree over a [`merkle::NodeStore`].
+//! - [`root_window`]: the recent roots a proof may be made against.
 //!
 //! A member with identity `secret` and limit `L` owns the leaf
 //! `Poseidon(Poseidon(secret), L)`. For each message it reveals a share
@@ -17,6 +18,7 @@ pub mod identity;
 pub mod merkle;
 pub mod poseidon;
 pub mod protocol;
+pub mod root_window;
 
 pub use error::{FieldError, RlnError, TreeError};
 pub use field::{fr_from_le_bytes, fr_from_le_slice, fr_to_le_bytes, Fr, FR_BYTES};
@@ -26,3 +28,4 @@ pub use protocol::{
     compute_share, epoch_at, epoch_bytes, epoch_from_bytes, epoch_to_fr, external_nullifier,
     hash_to_field, recover_secret, Epoch, RlnIdentifier, Share, ShareAndNullifier,
 };
+pub use root_window::{RootEntry, RootWindow, DEFAULT_ROOT_WINDOW};

@@ -105,15 +105,19 @@ impl MerkleProof {
     }
 }
 
-/// Roots of empty subtrees: `zeros[h]` is the root of an empty subtree of height `h`.
-pub fn empty_roots(depth: usize) -> Vec<Fr> {
-    let mut zeros = Vec::with_capacity(depth + 1);
-    zeros.push(Fr::zero());
-    for level in 0..depth {
-        let below = zeros[level];
-        zeros.push(poseidon2(below, below));
-    }
-    zeros
+/// Roots of empty subtrees: `empty_roots()[h]` is the root of an empty subtree of height `h`,
+/// for every height up to [`MAX_DEPTH`]. Computed once per process.
+pub fn empty_roots() -> &'static [Fr] {
+    static ZEROS: std::sync::OnceLock<Vec<Fr>> = std::sync::OnceLock::new();
+    ZEROS.get_or_init(|| {
+        let mut zeros = Vec::with_capacity(MAX_DEPTH + 1);
+        zeros.push(Fr::zero());
+        for level in 0..MAX_DEPTH {
+            let below = zeros[level];
+            zeros.push(poseidon2(below, below));
+        }
+        zeros
+    })
 }
 
 /// A fixed-depth Poseidon Merkle tree over a node store.
@@ -121,7 +125,7 @@ pub fn empty_roots(depth: usize) -> Vec<Fr> {
 pub struct MerkleTree<S> {
     store: S,
     depth: usize,
-    zeros: Vec<Fr>,
+    zeros: &'static [Fr],
 }
 
 fn store_err<E: std::error::Error + Send + Sync + 'static>(err: E) -> TreeError {
@@ -137,7 +141,7 @@ impl<S: NodeStore> MerkleTree<S> {
         Ok(Self {
             store,
             depth,
-            zeros: empty_roots(depth),
+            zeros: empty_roots(),
         })
     }
 

@@ -130,3 +130,21 @@ pub fn verifying_key_from_arkworks(bytes: &[u8]) -> Result<VerifyingKey<Bn254>, 
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_are_no_verifying_key(bytes in proptest::collection::vec(any::<u8>(), 0..900)) {
+            prop_assert!(verifying_key_from_arkworks(&bytes).is_err());
+        }
+
+        #[test]
+        fn arbitrary_json_is_no_verifying_key(text in ".{0,200}") {
+            prop_assert!(crate::snarkjs::verifying_key_from_json(&text).is_err());
+        }
+    }
+}

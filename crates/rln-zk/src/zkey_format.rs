@@ -171,6 +171,18 @@ pub fn check(bytes: &[u8]) -> Result<ZkeyHeader, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn mutated_headers_never_panic(at in 0usize..1200, byte in any::<u8>(), cut in 0usize..4_000_000) {
+            let mut key = crate::keys::DEV_ZKEY.to_vec();
+            key[at] = byte;
+            key.truncate(cut.max(1));
+            let _ = check(&key);
+        }
+    }
 
     #[test]
     fn the_dev_key_passes() {

@@ -1,0 +1,88 @@
+//! Errors of the node's RocksDB state.
+
+use std::path::PathBuf;
+
+use rln_core::TreeError;
+use thiserror::Error;
+
+/// What can go wrong opening, reading or writing the node's state.
+#[derive(Debug, Error)]
+pub enum DbError {
+    /// RocksDB itself failed (I/O error, corruption detected by checksums, lock held by
+    /// another process).
+    #[error("RocksDB failed while {context}: {source}")]
+    Rocks {
+        /// What the node was doing.
+        context: &'static str,
+        /// RocksDB's error.
+        source: rocksdb::Error,
+    },
+    /// The data directory belongs to another chain, contract or tree depth.
+    #[error(
+        "data directory {path} was made for {what} {stored}, but this node is configured for \
+         {configured}; use a new data directory or start with --reset to wipe it"
+    )]
+    Mismatch {
+        /// The data directory.
+        path: PathBuf,
+        /// Which setting differs.
+        what: &'static str,
+        /// What the directory holds.
+        stored: String,
+        /// What the node was given.
+        configured: String,
+    },
+    /// The directory was written by another version of rln-node's storage layout.
+    #[error(
+        "data directory {path} has storage schema {found}; this rln-node reads schema \
+         {supported}; use a new data directory or --reset"
+    )]
+    SchemaVersion {
+        /// The data directory.
+        path: PathBuf,
+        /// Schema on disk.
+        found: u32,
+        /// Schema this build reads.
+        supported: u32,
+    },
+    /// The directory holds a database without one of the node's column families.
+    #[error(
+        "data directory {path} is not an rln-node database or is damaged: column family \
+         `{name}` is missing; use a new data directory or --reset"
+    )]
+    MissingColumnFamily {
+        /// The data directory.
+        path: PathBuf,
+        /// The missing column family.
+        name: &'static str,
+    },
+    /// A stored value could not be decoded.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The membership tree refused an operation.
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    /// Blocks must be applied in increasing order.
+    #[error("block {got} cannot be applied after block {last}; blocks are applied in order")]
+    OutOfOrder {
+        /// The last applied block.
+        last: u64,
+        /// The block offered.
+        got: u64,
+    },
+    /// A reorganisation reaches further back than the undo history kept.
+    #[error(
+        "cannot roll back to block {target}: undo history starts at block {oldest}; \
+         re-sync with --reset"
+    )]
+    ReorgTooDeep {
+        /// The block to roll back to.
+        target: u64,
+        /// The oldest block that can be restored.
+        oldest: u64,
+    },
+}
+
+pub(crate) fn rocks(context: &'static str) -> impl FnOnce(rocksdb::Error) -> DbError {
+    move |source| DbError::Rocks { context, source }
+}

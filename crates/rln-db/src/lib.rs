@@ -1,0 +1,26 @@
+//! The persistent state of an rln-node, in RocksDB. This is the only crate that links RocksDB.
+//!
+//! - [`RlnDb`] ([`db`]): opening, the settings a data directory is bound to (schema, chain id,
+//!   contract, tree depth), and the in-memory root window and checkpoint.
+//! - [`tree`]: the membership tree as an `rln_core::NodeStore` over column families, with
+//!   batch updates that hash each touched node once.
+//! - [`sync`]: one write batch per block (leaves, root, checkpoint, undo record) and
+//!   rollback for reorganisations.
+//! - [`nullifiers`]: the nullifier log with atomic insert-if-absent and pruning.
+//!
+//! Column families: `meta`, `tree_nodes`, `leaves`, `roots`, `nullifiers`, `sync`
+//! (see [`COLUMN_FAMILIES`]).
+
+pub mod db;
+pub mod error;
+pub mod nullifiers;
+mod schema;
+pub mod sync;
+pub mod tree;
+
+pub use db::{DbConfig, RlnDb};
+pub use error::DbError;
+pub use nullifiers::{NullifierRecord, NullifierVerdict};
+pub use schema::{COLUMN_FAMILIES, SCHEMA_VERSION};
+pub use sync::{BlockUpdate, Checkpoint, ConsistencyReport};
+pub use tree::DbNodes;
