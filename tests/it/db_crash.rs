@@ -35,7 +35,7 @@ fn block(n: u64) -> BlockUpdate {
     let mut leaves: Vec<(u64, Fr)> = (start..start + LEAVES_PER_BLOCK)
         .map(|i| (i, leaf_value(i)))
         .collect();
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         leaves.push((start / 2, Fr::from(0u64)));
     }
     let mut hash = [0u8; 32];
