@@ -8,7 +8,7 @@ use rln_core::poseidon::{poseidon1, poseidon2, poseidon3};
 use rln_core::{epoch_to_fr, Fr, Identity, MerkleTree, RlnIdentifier, TREE_DEPTH};
 use rln_zk::circuit::{CircuitInputs, WitnessGenerator};
 use rln_zk::keys::RLN_WASM;
-use rln_zk::{ProofRequest, Prover, Verifier};
+use rln_zk::{BatchItem, ProofRequest, Prover, Verifier};
 
 fn poseidon(c: &mut Criterion) {
     let (a, b, d) = (Fr::from(1u64), -Fr::from(2u64), Fr::from(3u64));
@@ -97,6 +97,20 @@ fn zk(c: &mut Criterion) {
     let proof = prover.prove(&request, &mut rng).unwrap();
     group.bench_function("verification (prepared key)", |bench| {
         bench.iter(|| verifier.verify(&proof))
+    });
+    // 64 distinct valid proofs of one statement (re-randomised), verified together.
+    let items: Vec<BatchItem> = (0..64)
+        .map(|_| BatchItem {
+            proof: ark_groth16::Groth16::<ark_bn254::Bn254>::rerandomize_proof(
+                prover.verifying_key(),
+                &proof.proof,
+                &mut rng,
+            ),
+            public_inputs: proof.public_inputs(),
+        })
+        .collect();
+    group.bench_function("batch verification of 64 proofs", |bench| {
+        bench.iter(|| verifier.verify_batch(&items, &mut rng))
     });
     group.finish();
 }

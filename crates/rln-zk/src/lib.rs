@@ -6,12 +6,14 @@
 //! - [`prover`]: [`Prover`] turns a [`ProofRequest`] into a [`RateLimitProof`].
 //! - [`verifier`]: [`Verifier`] checks a proof with a key prepared once and returns a
 //!   [`Verdict`].
+//! - [`batch`]: verification of many proofs with one final exponentiation.
 //! - [`proof`]: the Waku `RateLimitProof` and its protobuf encoding.
 //! - [`snarkjs`]: JSON forms of keys and proofs for interop with the circom tool chain.
 //!
 //! Load keys once at start-up: preparing a verifying key costs a pairing, and compiling the
 //! witness generator costs seconds.
 
+pub mod batch;
 pub mod circuit;
 pub mod error;
 pub mod keys;
@@ -21,6 +23,7 @@ pub mod snarkjs;
 pub mod verifier;
 pub mod zkey_format;
 
+pub use batch::BatchItem;
 pub use error::{DecodeError, ZkError};
 pub use keys::ZkeyData;
 pub use proof::{Groth16Proof, RateLimitProof, PROOF_BYTES};

@@ -1,6 +1,7 @@
 //! Groth16 verification of RLN proofs with a key prepared once.
 
 use ark_bn254::{Bn254, Fr};
+use ark_ec::pairing::Pairing;
 use ark_groth16::{Groth16, PreparedVerifyingKey, VerifyingKey};
 
 use crate::circuit::PUBLIC_INPUTS;
@@ -29,6 +30,8 @@ impl Verdict {
 #[derive(Debug, Clone)]
 pub struct Verifier {
     prepared: PreparedVerifyingKey<Bn254>,
+    /// β prepared for the batch check's `e(−Σrᵢ·α, β)` term.
+    beta: <Bn254 as Pairing>::G2Prepared,
 }
 
 impl Verifier {
@@ -37,6 +40,7 @@ impl Verifier {
         check_public_inputs(vk)?;
         Ok(Self {
             prepared: ark_groth16::prepare_verifying_key(vk),
+            beta: crate::batch::beta_prepared(vk.beta_g2),
         })
     }
 
@@ -55,6 +59,14 @@ impl Verifier {
     /// The verifying key.
     pub fn verifying_key(&self) -> &VerifyingKey<Bn254> {
         &self.prepared.vk
+    }
+
+    pub(crate) fn prepared(&self) -> &PreparedVerifyingKey<Bn254> {
+        &self.prepared
+    }
+
+    pub(crate) fn beta_prepared(&self) -> &<Bn254 as Pairing>::G2Prepared {
+        &self.beta
     }
 
     /// Checks an RLN proof against the public values it carries.

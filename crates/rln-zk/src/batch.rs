@@ -1,0 +1,140 @@
+//! Batch verification of Groth16 proofs by random linear combination.
+//!
+//! A proof `(A, B, C)` for public inputs `x` is valid when
+//! `e(A, B) = e(α, β) · e(L(x), γ) · e(C, δ)` with `L(x) = IC₀ + Σ xⱼ·ICⱼ`. For n proofs and
+//! independent random 128-bit weights `rᵢ`, all n equations hold (except with probability about
+//! 2⁻¹²⁸ when one does not) if
+//!
+//! `Π e(rᵢ·Aᵢ, Bᵢ) · e(−(Σrᵢ)·α, β) · e(Σ rᵢ·L(xᵢ), −γ) · e(Σ rᵢ·Cᵢ, −δ) = 1`.
+//!
+//! That is n + 3 Miller loops and a single final exponentiation, and `Σ rᵢ·L(xᵢ)` folds into one
+//! six-term multi-scalar multiplication because `L` is linear. The weights come from the
+//! caller's CSPRNG: a prover who could predict them could make invalid proofs cancel out.
+//! When the combined check fails, every proof is verified alone so each gets its own verdict.
+
+use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine};
+use ark_ec::pairing::{Pairing, PairingOutput};
+use ark_ec::{CurveGroup, VariableBaseMSM};
+use ark_ff::{One, Zero};
+use rand::{CryptoRng, RngCore};
+
+use crate::circuit::PUBLIC_INPUTS;
+use crate::proof::{Groth16Proof, RateLimitProof};
+use crate::verifier::{Verdict, Verifier};
+
+/// A proof and its public inputs, ready for batch verification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchItem {
+    /// The Groth16 proof.
+    pub proof: Groth16Proof,
+    /// `[y, root, nullifier, x, external_nullifier]`.
+    pub public_inputs: [Fr; PUBLIC_INPUTS],
+}
+
+impl From<&RateLimitProof> for BatchItem {
+    fn from(proof: &RateLimitProof) -> Self {
+        Self {
+            proof: proof.proof.clone(),
+            public_inputs: proof.public_inputs(),
+        }
+    }
+}
+
+impl Verifier {
+    /// Verifies many proofs at once; one verdict per proof, in order, identical to what
+    /// [`Verifier::verify`] would say for each.
+    pub fn verify_batch<R: RngCore + CryptoRng>(
+        &self,
+        items: &[BatchItem],
+        rng: &mut R,
+    ) -> Vec<Verdict> {
+        match items {
+            [] => Vec::new(),
+            [one] => vec![self.check_item(one)],
+            _ if self.combined_check(items, rng) => vec![Verdict::Valid; items.len()],
+            _ => items.iter().map(|item| self.check_item(item)).collect(),
+        }
+    }
+
+    /// [`Self::verify_batch`] over RLN proofs.
+    pub fn verify_proofs<R: RngCore + CryptoRng>(
+        &self,
+        proofs: &[&RateLimitProof],
+        rng: &mut R,
+    ) -> Vec<Verdict> {
+        let items: Vec<BatchItem> = proofs.iter().map(|p| BatchItem::from(*p)).collect();
+        self.verify_batch(&items, rng)
+    }
+
+    fn check_item(&self, item: &BatchItem) -> Verdict {
+        match self.verify_public_inputs(&item.proof, &item.public_inputs) {
+            Ok(verdict) => verdict,
+            // The input count is fixed by the type; this arm cannot be reached.
+            Err(_) => Verdict::Invalid,
+        }
+    }
+
+    /// The random-linear-combination check: `true` only if (with overwhelming probability)
+    /// every proof is valid.
+    pub fn combined_check<R: RngCore + CryptoRng>(&self, items: &[BatchItem], rng: &mut R) -> bool {
+        let prepared = self.prepared();
+        let vk = &prepared.vk;
+        let n = items.len();
+        let weights: Vec<Fr> = (0..n)
+            .map(|_| {
+                let mut bytes = [0u8; 16];
+                rng.fill_bytes(&mut bytes);
+                // A zero weight would drop its proof from the check.
+                Fr::from(u128::from_le_bytes(bytes).max(1))
+            })
+            .collect();
+
+        // Σ rᵢ·L(xᵢ) = (Σ rᵢ)·IC₀ + Σⱼ (Σᵢ rᵢ·xᵢⱼ)·ICⱼ
+        let mut input_scalars = vec![Fr::zero(); PUBLIC_INPUTS + 1];
+        for (item, r) in items.iter().zip(&weights) {
+            input_scalars[0] += r;
+            for (acc, x) in input_scalars[1..].iter_mut().zip(&item.public_inputs) {
+                *acc += *r * x;
+            }
+        }
+        let weight_sum = input_scalars[0];
+        let Ok(inputs_acc) = G1Projective::msm(&vk.gamma_abc_g1, &input_scalars) else {
+            return false;
+        };
+        let cs: Vec<G1Affine> = items.iter().map(|i| i.proof.c).collect();
+        let Ok(c_acc) = G1Projective::msm(&cs, &weights) else {
+            return false;
+        };
+        let scaled_a = G1Projective::normalize_batch(
+            &items
+                .iter()
+                .zip(&weights)
+                .map(|(item, r)| item.proof.a * r)
+                .collect::<Vec<_>>(),
+        );
+
+        let mut g1: Vec<<Bn254 as Pairing>::G1Prepared> = Vec::with_capacity(n + 3);
+        let mut g2: Vec<<Bn254 as Pairing>::G2Prepared> = Vec::with_capacity(n + 3);
+        for (a, item) in scaled_a.into_iter().zip(items) {
+            g1.push(a.into());
+            g2.push(item.proof.b.into());
+        }
+        g1.push((vk.alpha_g1 * -weight_sum).into_affine().into());
+        g2.push(self.beta_prepared().clone());
+        g1.push(inputs_acc.into_affine().into());
+        g2.push(prepared.gamma_g2_neg_pc.clone());
+        g1.push(c_acc.into_affine().into());
+        g2.push(prepared.delta_g2_neg_pc.clone());
+
+        let product = Bn254::multi_miller_loop(g1, g2);
+        matches!(
+            Bn254::final_exponentiation(product),
+            Some(PairingOutput(value)) if value.is_one()
+        )
+    }
+}
+
+/// β in G2, for callers preparing it once.
+pub(crate) fn beta_prepared(beta: G2Affine) -> <Bn254 as Pairing>::G2Prepared {
+    beta.into()
+}
