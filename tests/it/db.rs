@@ -348,3 +348,33 @@ proptest! {
         prop_assert_eq!(batched.proof(probe).unwrap(), memory.proof(probe).unwrap());
     }
 }
+
+#[test]
+fn rollback_across_blocks_without_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = RlnDb::open(dir.path(), config()).unwrap();
+    // Sync applies only blocks with events and the end of each range: numbers have gaps.
+    let r1 = db.apply_block(&block(1, vec![(0, leaf(1))])).unwrap();
+    let r5 = db.apply_block(&block(5, vec![(1, leaf(5))])).unwrap();
+    db.apply_block(&block(9, vec![(2, leaf(9)), (0, Fr::from(0u64))]))
+        .unwrap();
+    db.apply_block(&block(12, vec![])).unwrap();
+    let recent: Vec<u64> = db
+        .recent_blocks()
+        .unwrap()
+        .iter()
+        .map(|c| c.number)
+        .collect();
+    assert_eq!(recent, vec![12, 9, 5, 1]);
+    db.rollback_to(5).unwrap();
+    assert_eq!(db.root().unwrap(), r5);
+    assert_eq!(db.leaf(0).unwrap(), leaf(1));
+    assert_eq!(db.next_index().unwrap(), 2);
+    db.rollback_to(1).unwrap();
+    assert_eq!(db.root().unwrap(), r1);
+    db.check_consistency().unwrap();
+    assert!(matches!(
+        db.rollback_to(0),
+        Err(DbError::ReorgTooDeep { .. })
+    ));
+}

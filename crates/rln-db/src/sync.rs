@@ -183,20 +183,23 @@ impl RlnDb {
                 target,
                 oldest: self.oldest_undo().unwrap_or(last.number),
             })?;
-        // Undo newest first; the oldest record's values are the ones to restore.
+        // Blocks without membership events may have no record; those that have one are read
+        // newest first, so the oldest record's values are the ones restored.
+        let mut records = Vec::new();
+        let from = sync_undo_key(target + 1);
+        for item in self
+            .db
+            .iterator_cf(sync, IteratorMode::From(&from, rocksdb::Direction::Forward))
+        {
+            let (key, value) = item.map_err(rocks("reading undo records"))?;
+            if key.len() != 9 || key[0] != b'u' {
+                break;
+            }
+            records.push((decode_u64_be(&key[1..], "undo key")?, value));
+        }
         let mut restore: BTreeMap<u64, Fr> = BTreeMap::new();
         let mut next_index = None;
-        for number in (target + 1..=last.number).rev() {
-            let Some(record) = self
-                .db
-                .get_cf(sync, sync_undo_key(number))
-                .map_err(rocks("reading an undo record"))?
-            else {
-                return Err(DbError::ReorgTooDeep {
-                    target,
-                    oldest: number + 1,
-                });
-            };
+        for (number, record) in records.iter().rev() {
             if record.len() < 8 || (record.len() - 8) % 40 != 0 {
                 return Err(DbError::Corrupt(format!("undo record of block {number}")));
             }
@@ -254,6 +257,27 @@ impl RlnDb {
             .map_err(rocks("rolling back blocks"))?;
         *self.write_cached() = cached;
         Ok(())
+    }
+
+    /// Applied blocks still in the reorg history, newest first.
+    pub fn recent_blocks(&self) -> Result<Vec<Checkpoint>, DbError> {
+        let sync = self.cf(CF_SYNC)?;
+        let mut out = Vec::new();
+        let from = sync_hash_key(u64::MAX);
+        for item in self
+            .db
+            .iterator_cf(sync, IteratorMode::From(&from, rocksdb::Direction::Reverse))
+        {
+            let (key, value) = item.map_err(rocks("reading recent block hashes"))?;
+            if key.len() != 9 || key[0] != b'h' {
+                break;
+            }
+            out.push(Checkpoint {
+                number: decode_u64_be(&key[1..], "block hash key")?,
+                hash: decode_hash(&value, "block hash")?,
+            });
+        }
+        Ok(out)
     }
 
     fn oldest_undo(&self) -> Option<u64> {
