@@ -4,9 +4,11 @@
 #   make devnet    a local network with a chain, nodes and traffic
 #   make lint      rustfmt and clippy, warnings as errors
 #   make bench     criterion benchmarks
-#   make tools     pinned JavaScript tools (circom2, snarkjs, circomlib, circomlibjs) into tools/
+#   make tools     pinned JavaScript tools (circom2, snarkjs, circomlibjs, forge, anvil, solc) into tools/
 #   make circuits  compile circuits/rln.circom into circuits/build/
 #   make zkeys     regenerate the INSECURE development keys in zkeys/ (minutes)
+#   make contracts rebuild contracts/ (Poseidon hashers, forge build, artifacts/)
+#   make contracts-test  forge tests of the membership contract
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -21,6 +23,10 @@ TOOLS_STAMP := $(TOOLS)/.installed
 CIRCOM := $(TOOLS)/.bin/circom2
 SNARKJS := $(TOOLS)/.bin/snarkjs
 CIRCUIT_FLAGS := --r1cs --wasm --O2 -l $(TOOLS)
+# Foundry from npm (absolute paths: forge runs inside contracts/, where foundry.toml's
+# `solc = "./solc-shim"` is resolved against the working directory).
+FORGE := $(CURDIR)/$(TOOLS)/@foundry-rs/forge-linux-amd64/bin/forge
+ANVIL := $(CURDIR)/$(TOOLS)/@foundry-rs/anvil-linux-amd64/bin/anvil
 
 .PHONY: help system-deps tools circuits zkeys check-artifacts test test-rust lint fmt bench devnet clean-tools
 
@@ -72,12 +78,44 @@ check-artifacts: $(TOOLS_STAMP)
 	@cd zkeys && sha256sum --quiet -c SHA256SUMS
 	@echo "    circuit build and dev keys match their sources"
 
-test: tools check-artifacts test-rust
+test: tools check-artifacts check-contracts contracts-test test-rust
 
 test-rust:
 	@echo "==> cargo test (target dir $(CARGO_TARGET_DIR))"
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+
+# The membership contract: circomlibjs generates the Poseidon hashers, forge (offline, through
+# contracts/solc-shim and the npm solc) compiles, and the compact artifacts that the Rust side
+# binds with alloy's sol! are written to contracts/artifacts/. Always a full build (--force), so
+# the bytecode never depends on what an incremental build happened to recompile.
+.PHONY: contracts contracts-test check-contracts
+contracts: $(TOOLS_STAMP)
+	@echo "==> generating Poseidon hashers and building contracts/"
+	node contracts/script/gen-poseidon.js contracts/generated contracts/artifacts
+	cd contracts && $(FORGE) build --force --quiet
+	node contracts/script/export-artifact.js contracts/out contracts/artifacts
+	@echo "    wrote contracts/artifacts/{RlnMembership,PoseidonT2,PoseidonT3}.json"
+
+contracts-test: $(TOOLS_STAMP)
+	@echo "==> forge test (contracts/)"
+	@cd contracts && if out=$$($(FORGE) test 2>&1); then \
+	  grep -E '^Ran [0-9]+ test suites? ' <<<"$$out"; \
+	else \
+	  printf '%s\n' "$$out" >&2; exit 1; \
+	fi
+
+# The committed generated code and artifacts must be what the sources produce: rebuild
+# everything into a temporary directory (a fresh forge cache, so a full build) and compare.
+check-contracts: $(TOOLS_STAMP)
+	@echo "==> checking committed contract artifacts"
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	node contracts/script/gen-poseidon.js "$$tmp/generated" "$$tmp/artifacts"; \
+	( cd contracts && $(FORGE) build --force --quiet --out "$$tmp/out" --cache-path "$$tmp/cache" ); \
+	node contracts/script/export-artifact.js "$$tmp/out" "$$tmp/artifacts"; \
+	diff -rq contracts/generated "$$tmp/generated" && diff -rq contracts/artifacts "$$tmp/artifacts" \
+	  || { echo "contracts/generated or contracts/artifacts is stale: run 'make contracts'" >&2; exit 1; }
+	@echo "    contract artifacts match their sources"
 
 lint:
 	$(CARGO) fmt --all -- --check
