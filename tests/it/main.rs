@@ -1,6 +1,7 @@
 //! Integration tests of the rln-node workspace, one binary for link time.
 
 mod batch;
+mod chain;
 mod common;
 mod cross_tool;
 mod db;

@@ -1,0 +1,19 @@
+//! The chain side of an rln-node; the only crate that links alloy (ethers-rs is deprecated in
+//! favour of alloy, its successor).
+//!
+//! - [`contract`]: `sol!` bindings of the membership contract and the Poseidon hashers, and a
+//!   deployment helper for tests and the devnet.
+//! - [`rpc`]: several endpoints with failover and exponential backoff.
+//! - [`sync`]: [`MembershipSync`] backfills `MembershipRegistered` / `MembershipErased` logs in
+//!   bounded ranges, follows new blocks, rolls back on reorganisations and writes each block to
+//!   `rln-db` in one batch.
+
+pub mod contract;
+pub mod error;
+pub mod rpc;
+pub mod sync;
+
+pub use contract::{deploy, ContractParams, RlnMembership};
+pub use error::ChainError;
+pub use rpc::{RetryPolicy, RpcPool};
+pub use sync::{MembershipSync, SyncConfig, SyncReport, SyncStatus};

@@ -1,0 +1,180 @@
+//! Several RPC endpoints with failover and exponential backoff.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::{BlockNumberOrTag, Filter, Log};
+use alloy::transports::TransportError;
+
+use crate::error::ChainError;
+
+/// How hard to try before giving up on a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Tries per call, across all endpoints.
+    pub attempts: u32,
+    /// Delay after the first failure; doubles after each one.
+    pub base_delay: Duration,
+    /// Longest delay between tries.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 6,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Read-only access to the chain through one or more endpoints. A failing endpoint hands
+/// over to the next one; the last one that worked is tried first.
+#[derive(Debug)]
+pub struct RpcPool {
+    urls: Vec<String>,
+    providers: Vec<DynProvider>,
+    current: AtomicUsize,
+    retry: RetryPolicy,
+}
+
+/// Whether an RPC error means "ask for fewer blocks" (wording differs between providers).
+fn is_range_error(err: &TransportError) -> bool {
+    let text = err.to_string().to_lowercase();
+    [
+        "block range",
+        "range is too large",
+        "range too large",
+        "more than 10000",
+        "query returned more than",
+        "limit exceeded",
+        "-32005",
+        "too many blocks",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
+impl RpcPool {
+    /// Connects to every URL (`http://…`). Fails only on a malformed URL.
+    pub fn new(urls: &[String], retry: RetryPolicy) -> Result<Self, ChainError> {
+        let mut providers = Vec::with_capacity(urls.len());
+        for url in urls {
+            let parsed = url.parse().map_err(|e| ChainError::Unreachable {
+                what: "connect",
+                endpoints: url.clone(),
+                attempts: 0,
+                last_error: format!("not a valid URL: {e}"),
+            })?;
+            providers.push(ProviderBuilder::new().connect_http(parsed).erased());
+        }
+        if providers.is_empty() {
+            return Err(ChainError::Unreachable {
+                what: "connect",
+                endpoints: String::new(),
+                attempts: 0,
+                last_error: "no RPC endpoint configured".into(),
+            });
+        }
+        Ok(Self {
+            urls: urls.to_vec(),
+            providers,
+            current: AtomicUsize::new(0),
+            retry,
+        })
+    }
+
+    /// The endpoint that answered last (or will be tried first).
+    pub fn provider(&self) -> DynProvider {
+        self.providers[self.current.load(Ordering::Relaxed) % self.providers.len()].clone()
+    }
+
+    /// Runs `call` against the current endpoint, moving to the next one with a growing
+    /// delay after each failure.
+    pub async fn call<T, F, Fut>(&self, what: &'static str, call: F) -> Result<T, ChainError>
+    where
+        F: Fn(DynProvider) -> Fut,
+        Fut: Future<Output = Result<T, TransportError>>,
+    {
+        let mut delay = self.retry.base_delay;
+        let mut last_error = String::new();
+        for attempt in 0..self.retry.attempts.max(1) {
+            let index = self.current.load(Ordering::Relaxed) % self.providers.len();
+            match call(self.providers[index].clone()).await {
+                Ok(value) => return Ok(value),
+                Err(err) => {
+                    tracing::warn!(endpoint = %self.urls[index], attempt, error = %err, "RPC {what} failed");
+                    last_error = err.to_string();
+                    self.current
+                        .store((index + 1) % self.providers.len(), Ordering::Relaxed);
+                    if attempt + 1 < self.retry.attempts {
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(self.retry.max_delay);
+                    }
+                }
+            }
+        }
+        Err(ChainError::Unreachable {
+            what,
+            endpoints: self.urls.join(", "),
+            attempts: self.retry.attempts,
+            last_error,
+        })
+    }
+
+    /// The chain id.
+    pub async fn chain_id(&self) -> Result<u64, ChainError> {
+        self.call("eth_chainId", |p| async move { p.get_chain_id().await })
+            .await
+    }
+
+    /// The latest block number.
+    pub async fn block_number(&self) -> Result<u64, ChainError> {
+        self.call(
+            "eth_blockNumber",
+            |p| async move { p.get_block_number().await },
+        )
+        .await
+    }
+
+    /// The hash of block `number`, or `None` if the chain is not that long.
+    pub async fn block_hash(&self, number: u64) -> Result<Option<B256>, ChainError> {
+        self.call("eth_getBlockByNumber", |p| async move {
+            let block = p
+                .get_block_by_number(BlockNumberOrTag::Number(number))
+                .await?;
+            Ok(block.map(|b| b.header.hash))
+        })
+        .await
+    }
+
+    /// Whether code is deployed at `address`.
+    pub async fn has_code(&self, address: Address) -> Result<bool, ChainError> {
+        self.call("eth_getCode", |p| async move {
+            Ok(!p.get_code_at(address).await?.is_empty())
+        })
+        .await
+    }
+
+    /// Logs of `address` in `from..=to`. A refusal for size is returned at once as
+    /// [`ChainError::RangeTooLarge`] (the caller splits the range) instead of being retried.
+    pub async fn logs(&self, address: Address, from: u64, to: u64) -> Result<Vec<Log>, ChainError> {
+        let filter = Filter::new().address(address).from_block(from).to_block(to);
+        let first = self.provider().get_logs(&filter).await;
+        match first {
+            Ok(logs) => Ok(logs),
+            Err(err) if is_range_error(&err) => Err(ChainError::RangeTooLarge { from, to }),
+            Err(_) => {
+                self.call("eth_getLogs", |p| {
+                    let filter = filter.clone();
+                    async move { p.get_logs(&filter).await }
+                })
+                .await
+            }
+        }
+    }
+}

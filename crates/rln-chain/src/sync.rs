@@ -1,0 +1,309 @@
+//! Membership sync: backfill the contract's events from its deployment block in bounded
+//! ranges, then follow new blocks; roll back on reorganisations; resume from the checkpoint.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::{Address, U256};
+use alloy::rpc::types::Log;
+use rln_core::{fr_from_le_bytes, rate_commitment, Fr};
+use rln_db::{BlockUpdate, RlnDb};
+use tokio::sync::watch;
+
+use crate::contract::RlnMembership;
+use crate::error::ChainError;
+use crate::rpc::RpcPool;
+
+/// How the node follows the contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncConfig {
+    /// The membership contract.
+    pub contract: Address,
+    /// The chain the contract lives on.
+    pub chain_id: u64,
+    /// Blocks per log query (halved when an endpoint refuses a range as too large).
+    pub max_block_range: u64,
+    /// Blocks behind the head to stay (0 follows the head and relies on reorg rollback).
+    pub confirmations: u64,
+    /// Time between polls of the head.
+    pub poll_interval: Duration,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            contract: Address::ZERO,
+            chain_id: 31337,
+            max_block_range: 5_000,
+            confirmations: 0,
+            poll_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Where sync stands, for health reports and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// Caught up with the head (minus confirmations) at the last poll.
+    pub synced: bool,
+    /// Last block applied.
+    pub block: Option<u64>,
+    /// Chain head seen at the last successful poll.
+    pub head: Option<u64>,
+    /// Leaves in the tree (registered members, erased ones included).
+    pub members: u64,
+    /// The last error, while it persists.
+    pub last_error: Option<String>,
+}
+
+/// What one pass of [`MembershipSync::sync_once`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// The block ranges queried for logs, in order.
+    pub ranges: Vec<(u64, u64)>,
+    /// Events applied.
+    pub events: usize,
+    /// The block the state was rolled back to, if the chain reorganised.
+    pub rolled_back_to: Option<u64>,
+    /// The head (minus confirmations) synced to.
+    pub head: u64,
+}
+
+/// Follows the membership contract into an [`RlnDb`].
+#[derive(Debug)]
+pub struct MembershipSync {
+    rpc: RpcPool,
+    db: Arc<RlnDb>,
+    config: SyncConfig,
+    status: watch::Sender<SyncStatus>,
+}
+
+impl MembershipSync {
+    /// Creates the follower. Nothing is contacted until [`Self::check_chain`] or a sync.
+    pub fn new(rpc: RpcPool, db: Arc<RlnDb>, config: SyncConfig) -> Self {
+        let (status, _) = watch::channel(SyncStatus::default());
+        Self {
+            rpc,
+            db,
+            config,
+            status,
+        }
+    }
+
+    /// Subscribes to status updates.
+    pub fn status(&self) -> watch::Receiver<SyncStatus> {
+        self.status.subscribe()
+    }
+
+    /// Checks that the endpoint serves the configured chain and that the contract exists.
+    pub async fn check_chain(&self) -> Result<(), ChainError> {
+        let actual = self.rpc.chain_id().await?;
+        if actual != self.config.chain_id {
+            return Err(ChainError::WrongChain {
+                expected: self.config.chain_id,
+                actual,
+            });
+        }
+        if !self.rpc.has_code(self.config.contract).await? {
+            return Err(ChainError::NoContract(self.config.contract.to_string()));
+        }
+        Ok(())
+    }
+
+    async fn deployment_block(&self) -> Result<u64, ChainError> {
+        let contract = RlnMembership::new(self.config.contract, self.rpc.provider());
+        let block =
+            contract
+                .deploymentBlock()
+                .call()
+                .await
+                .map_err(|e| ChainError::Unreachable {
+                    what: "deploymentBlock()",
+                    endpoints: String::new(),
+                    attempts: 1,
+                    last_error: e.to_string(),
+                })?;
+        Ok(block.saturating_to())
+    }
+
+    /// Compares the stored blocks with the chain and rolls back to the newest one the chain
+    /// still has. Returns the block rolled back to, if any.
+    async fn reconcile_reorg(&self) -> Result<Option<u64>, ChainError> {
+        let Some(checkpoint) = self.db.checkpoint() else {
+            return Ok(None);
+        };
+        if self.rpc.block_hash(checkpoint.number).await?.map(|h| h.0) == Some(checkpoint.hash) {
+            return Ok(None);
+        }
+        let recent = self.db.recent_blocks()?;
+        for stored in recent.iter().skip(1) {
+            if self.rpc.block_hash(stored.number).await?.map(|h| h.0) == Some(stored.hash) {
+                tracing::warn!(
+                    from = checkpoint.number,
+                    to = stored.number,
+                    "chain reorganisation: rolling membership state back"
+                );
+                self.db.rollback_to(stored.number)?;
+                return Ok(Some(stored.number));
+            }
+        }
+        Err(ChainError::ReorgTooDeep {
+            oldest: recent.last().map_or(checkpoint.number, |c| c.number),
+        })
+    }
+
+    /// One pass: reconcile reorgs, then apply every block from the checkpoint to the head.
+    pub async fn sync_once(&self) -> Result<SyncReport, ChainError> {
+        let mut report = SyncReport {
+            rolled_back_to: self.reconcile_reorg().await?,
+            ..SyncReport::default()
+        };
+        let head = self
+            .rpc
+            .block_number()
+            .await?
+            .saturating_sub(self.config.confirmations);
+        report.head = head;
+        let mut from = match self.db.checkpoint() {
+            Some(checkpoint) => checkpoint.number + 1,
+            None => self.deployment_block().await?,
+        };
+        let mut range = self.config.max_block_range.max(1);
+        while from <= head {
+            let to = head.min(from + range - 1);
+            let logs = match self.rpc.logs(self.config.contract, from, to).await {
+                Ok(logs) => logs,
+                Err(ChainError::RangeTooLarge { .. }) if to > from => {
+                    let size = to - from + 1;
+                    range = size / 2;
+                    tracing::info!(range, "RPC refused the log range; halving it");
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
+            report.ranges.push((from, to));
+            report.events += self.apply_logs(&logs, to).await?;
+            from = to + 1;
+        }
+        self.publish_status(true, Some(head), None)?;
+        Ok(report)
+    }
+
+    /// Applies the logs of `..=to` block by block, then moves the checkpoint to `to`.
+    async fn apply_logs(&self, logs: &[Log], to: u64) -> Result<usize, ChainError> {
+        let mut blocks: BTreeMap<u64, BlockUpdate> = BTreeMap::new();
+        let mut events = 0;
+        for log in logs {
+            let number = log.block_number.ok_or_else(|| ChainError::BadEvent {
+                block: 0,
+                reason: "log without a block number (pending?)".into(),
+            })?;
+            let hash = log.block_hash.ok_or_else(|| ChainError::BadEvent {
+                block: number,
+                reason: "log without a block hash".into(),
+            })?;
+            let Some(leaf) = leaf_change(log, number)? else {
+                continue;
+            };
+            events += 1;
+            blocks
+                .entry(number)
+                .or_insert_with(|| BlockUpdate {
+                    number,
+                    hash: hash.0,
+                    leaves: Vec::new(),
+                })
+                .leaves
+                .push(leaf);
+        }
+        let last_with_events = blocks.keys().next_back().copied();
+        for block in blocks.values() {
+            self.db.apply_block(block)?;
+        }
+        if last_with_events != Some(to) {
+            // Record the end of the range so it is not scanned again after a restart.
+            if let Some(hash) = self.rpc.block_hash(to).await? {
+                self.db.apply_block(&BlockUpdate {
+                    number: to,
+                    hash: hash.0,
+                    leaves: Vec::new(),
+                })?;
+            }
+        }
+        Ok(events)
+    }
+
+    fn publish_status(
+        &self,
+        synced: bool,
+        head: Option<u64>,
+        last_error: Option<String>,
+    ) -> Result<(), ChainError> {
+        let members = self.db.next_index()?;
+        let block = self.db.checkpoint().map(|c| c.number);
+        self.status.send_modify(|status| {
+            status.synced = synced;
+            status.block = block;
+            if head.is_some() {
+                status.head = head;
+            }
+            status.members = members;
+            status.last_error = last_error;
+        });
+        Ok(())
+    }
+
+    /// Syncs until `shutdown` turns true: every poll interval, and again after errors (which
+    /// mark the node not synced but never stop it; the RPC pool backs off between tries).
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if let Err(err) = self.sync_once().await {
+                tracing::warn!(error = %err, "membership sync failed; retrying");
+                let _ = self.publish_status(false, None, Some(err.to_string()));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+}
+
+fn u256_to_fr(value: U256, block: u64) -> Result<Fr, ChainError> {
+    fr_from_le_bytes(&value.to_le_bytes::<32>()).map_err(|e| ChainError::BadEvent {
+        block,
+        reason: format!("id commitment is not a field element: {e}"),
+    })
+}
+
+/// The leaf change a membership log makes: `(index, new leaf)`. Other events of the
+/// contract (slash commitments, withdrawals) change no leaf.
+fn leaf_change(log: &Log, block: u64) -> Result<Option<(u64, Fr)>, ChainError> {
+    let bad = |e: alloy::sol_types::Error| ChainError::BadEvent {
+        block,
+        reason: e.to_string(),
+    };
+    match log.topic0() {
+        Some(topic) if *topic == <RlnMembership::MembershipRegistered as alloy::sol_types::SolEvent>::SIGNATURE_HASH => {
+            let event = log.log_decode::<RlnMembership::MembershipRegistered>().map_err(bad)?;
+            let data = event.inner.data;
+            let id = u256_to_fr(data.idCommitment, block)?;
+            let leaf = rate_commitment(id, u64::from(data.userMessageLimit)).map_err(|e| {
+                ChainError::BadEvent {
+                    block,
+                    reason: e.to_string(),
+                }
+            })?;
+            Ok(Some((u64::from(data.index), leaf)))
+        }
+        Some(topic) if *topic == <RlnMembership::MembershipErased as alloy::sol_types::SolEvent>::SIGNATURE_HASH => {
+            let event = log.log_decode::<RlnMembership::MembershipErased>().map_err(bad)?;
+            Ok(Some((u64::from(event.inner.data.index), Fr::from(0u64))))
+        }
+        _ => Ok(None),
+    }
+}

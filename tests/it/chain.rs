@@ -1,0 +1,388 @@
+//! Membership contract and sync on a real anvil chain started by the test.
+
+use std::sync::Arc;
+
+use alloy::network::EthereumWallet;
+use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::primitives::{keccak256, Address, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use rln_chain::contract::{ContractParams, RlnMembership};
+use rln_chain::{MembershipSync, RetryPolicy, RpcPool, SyncConfig};
+use rln_core::{fr_to_le_bytes, Fr, Identity, MerkleTree, RlnIdentifier, TREE_DEPTH};
+use rln_db::{DbConfig, RlnDb};
+use rln_zk::{ProofRequest, Verdict, Verifier};
+
+use crate::common::repo;
+
+pub fn anvil() -> AnvilInstance {
+    let path = repo().join("tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    assert!(
+        path.exists(),
+        "{} is missing: run `make tools`",
+        path.display()
+    );
+    Anvil::at(path).spawn()
+}
+
+/// A provider that signs with anvil's account `n`. Nonces are read from the chain for every
+/// transaction, so a reverted snapshot does not leave a stale nonce behind.
+pub fn account(anvil: &AnvilInstance, n: usize) -> DynProvider {
+    let key = anvil.keys()[n].clone();
+    let wallet = EthereumWallet::from(alloy::signers::local::PrivateKeySigner::from(key));
+    ProviderBuilder::new()
+        .with_simple_nonce_management()
+        .wallet(wallet)
+        .connect_http(anvil.endpoint_url())
+        .erased()
+}
+
+pub struct Chain {
+    pub anvil: AnvilInstance,
+    pub provider: DynProvider,
+    pub contract: Address,
+    pub params: ContractParams,
+}
+
+pub async fn chain() -> Chain {
+    let anvil = anvil();
+    let provider = account(&anvil, 0);
+    let params = ContractParams {
+        deposit_per_message: U256::from(1000u64),
+        min_limit: 1,
+        max_limit: 100,
+    };
+    let contract = rln_chain::deploy(&provider, params).await.unwrap();
+    Chain {
+        anvil,
+        provider,
+        contract,
+        params,
+    }
+}
+
+fn to_u256(value: Fr) -> U256 {
+    U256::from_le_bytes(fr_to_le_bytes(&value))
+}
+
+impl Chain {
+    pub fn membership(&self) -> RlnMembership::RlnMembershipInstance<DynProvider> {
+        RlnMembership::new(self.contract, self.provider.clone())
+    }
+
+    pub async fn register(&self, identity: &Identity, limit: u32) -> u32 {
+        let receipt = self
+            .membership()
+            .register(to_u256(identity.commitment()), limit)
+            .value(self.params.deposit_per_message * U256::from(limit))
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        let log = receipt
+            .decoded_log::<RlnMembership::MembershipRegistered>()
+            .expect("a registration event");
+        log.data.index
+    }
+
+    pub fn db_config(&self) -> DbConfig {
+        DbConfig {
+            chain_id: self.anvil.chain_id(),
+            contract: self.contract.0 .0,
+            sync_writes: false,
+            ..DbConfig::default()
+        }
+    }
+
+    pub fn sync(&self, db: Arc<RlnDb>, max_block_range: u64) -> MembershipSync {
+        let rpc = RpcPool::new(&[self.anvil.endpoint()], RetryPolicy::default()).unwrap();
+        MembershipSync::new(
+            rpc,
+            db,
+            SyncConfig {
+                contract: self.contract,
+                chain_id: self.anvil.chain_id(),
+                max_block_range,
+                ..SyncConfig::default()
+            },
+        )
+    }
+
+    /// The root of the contract's leaves, computed here from its `leaves` view.
+    pub async fn contract_root(&self) -> Fr {
+        let count = self.membership().memberCount().call().await.unwrap();
+        let leaves = self.membership().leaves(0, count).call().await.unwrap();
+        let mut tree = MerkleTree::in_memory(TREE_DEPTH).unwrap();
+        let leaves: Vec<(u64, Fr)> = leaves
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                (
+                    i as u64,
+                    rln_core::fr_from_le_bytes(&v.to_le_bytes::<32>()).unwrap(),
+                )
+            })
+            .collect();
+        tree.set_leaves(&leaves).unwrap();
+        tree.root().unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_registrations_sync_to_the_contract_root() {
+    let chain = chain().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(RlnDb::open(dir.path(), chain.db_config()).unwrap());
+    let sync = chain.sync(Arc::clone(&db), 37);
+    sync.check_chain().await.unwrap();
+
+    let members: Vec<Identity> = (0..200u64)
+        .map(|i| Identity::from_seed(&i.to_le_bytes()))
+        .collect();
+    for (i, member) in members.iter().enumerate() {
+        let index = chain.register(member, (i % 100 + 1) as u32).await;
+        assert_eq!(index as usize, i);
+        if i == 120 {
+            // Sync half-way through, so the rest arrives by following.
+            sync.sync_once().await.unwrap();
+        }
+    }
+    let report = sync.sync_once().await.unwrap();
+    assert!(report.events > 0);
+    assert!(report.ranges.iter().all(|(from, to)| to - from < 37));
+    assert_eq!(db.next_index().unwrap(), 200);
+    assert_eq!(db.root().unwrap(), chain.contract_root().await);
+    assert!(db.is_root_acceptable(&db.root().unwrap()));
+
+    // A membership proof served by the node verifies.
+    let index = 150u64;
+    let member = &members[index as usize];
+    let path = db.proof(index).unwrap();
+    let request = ProofRequest::for_signal(
+        member,
+        51,
+        50,
+        &path,
+        b"synced",
+        rln_core::epoch_to_fr(1),
+        RlnIdentifier::waku(),
+    );
+    let proof = crate::common::prover()
+        .prove(&request, &mut rand::thread_rng())
+        .unwrap();
+    assert_eq!(proof.merkle_root, db.root().unwrap());
+    assert_eq!(Verifier::dev().unwrap().verify(&proof), Verdict::Valid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erase_and_slash_zero_the_leaf_and_bad_slashes_revert() {
+    let chain = chain().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(RlnDb::open(dir.path(), chain.db_config()).unwrap());
+    let sync = chain.sync(Arc::clone(&db), 1000);
+    let (a, b, c) = (
+        Identity::from_seed(b"a"),
+        Identity::from_seed(b"b"),
+        Identity::from_seed(b"c"),
+    );
+    for id in [&a, &b, &c] {
+        chain.register(id, 2).await;
+    }
+    sync.sync_once().await.unwrap();
+    assert_ne!(db.leaf(0).unwrap(), Fr::from(0u64));
+
+    // The holder erases a.
+    chain
+        .membership()
+        .erase(to_u256(a.commitment()))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+
+    // Someone else slashes b with its secret: commit, then reveal in a later block.
+    let receiver = Address::repeat_byte(0x42);
+    let secret = to_u256(b.secret());
+    let commitment =
+        keccak256([secret.to_be_bytes::<32>().as_slice(), receiver.as_slice()].concat());
+    let membership = RlnMembership::new(chain.contract, account(&chain.anvil, 1));
+    // A reveal without a commitment reverts.
+    assert!(membership
+        .revealSlash(secret, receiver)
+        .call()
+        .await
+        .is_err());
+    membership
+        .commitSlash(commitment)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    membership
+        .revealSlash(secret, receiver)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert_eq!(
+        chain.provider.get_balance(receiver).await.unwrap(),
+        U256::from(2000u64)
+    );
+
+    // A wrong secret reverts even with its own commitment.
+    let wrong = secret + U256::from(1u64);
+    let wrong_commitment =
+        keccak256([wrong.to_be_bytes::<32>().as_slice(), receiver.as_slice()].concat());
+    membership
+        .commitSlash(wrong_commitment)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let _ = chain
+        .provider
+        .raw_request::<_, String>("evm_mine".into(), ())
+        .await;
+    assert!(membership
+        .revealSlash(wrong, receiver)
+        .call()
+        .await
+        .is_err());
+
+    sync.sync_once().await.unwrap();
+    assert_eq!(db.leaf(0).unwrap(), Fr::from(0u64));
+    assert_eq!(db.leaf(1).unwrap(), Fr::from(0u64));
+    assert_eq!(db.leaf(2).unwrap(), c.rate_commitment(2).unwrap());
+    assert_eq!(db.root().unwrap(), chain.contract_root().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorg_is_followed() {
+    let chain = chain().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(RlnDb::open(dir.path(), chain.db_config()).unwrap());
+    let sync = chain.sync(Arc::clone(&db), 1000);
+    chain.register(&Identity::from_seed(b"kept"), 1).await;
+    sync.sync_once().await.unwrap();
+
+    let snapshot: U256 = chain
+        .provider
+        .raw_request("evm_snapshot".into(), ())
+        .await
+        .unwrap();
+    let dropped = Identity::from_seed(b"dropped");
+    chain.register(&dropped, 3).await;
+    chain
+        .register(&Identity::from_seed(b"dropped too"), 3)
+        .await;
+    sync.sync_once().await.unwrap();
+    assert_eq!(db.next_index().unwrap(), 3);
+
+    let reverted: bool = chain
+        .provider
+        .raw_request("evm_revert".into(), (snapshot,))
+        .await
+        .unwrap();
+    assert!(reverted);
+    let replacement = Identity::from_seed(b"replacement");
+    chain.register(&replacement, 5).await;
+    // Make the new branch at least as long as the old one.
+    for _ in 0..3 {
+        let _: String = chain
+            .provider
+            .raw_request("evm_mine".into(), ())
+            .await
+            .unwrap();
+    }
+    let report = sync.sync_once().await.unwrap();
+    assert!(report.rolled_back_to.is_some(), "{report:?}");
+    assert_eq!(db.next_index().unwrap(), 2);
+    assert_eq!(db.leaf(1).unwrap(), replacement.rate_commitment(5).unwrap());
+    assert!(db
+        .leaves()
+        .unwrap()
+        .iter()
+        .all(|(_, l)| *l != dropped.rate_commitment(3).unwrap()));
+    assert_eq!(db.root().unwrap(), chain.contract_root().await);
+    db.check_consistency().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_resumes_from_the_checkpoint() {
+    let chain = chain().await;
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = {
+        let db = Arc::new(RlnDb::open(dir.path(), chain.db_config()).unwrap());
+        let sync = chain.sync(Arc::clone(&db), 1000);
+        for i in 0..5u64 {
+            chain.register(&Identity::from_seed(&[i as u8]), 1).await;
+        }
+        sync.sync_once().await.unwrap();
+        db.checkpoint().unwrap().number
+    };
+    for i in 5..8u64 {
+        chain.register(&Identity::from_seed(&[i as u8]), 1).await;
+    }
+    let db = Arc::new(RlnDb::open(dir.path(), chain.db_config()).unwrap());
+    let sync = chain.sync(Arc::clone(&db), 1000);
+    let report = sync.sync_once().await.unwrap();
+    assert_eq!(
+        report.ranges.first().map(|r| r.0),
+        Some(checkpoint + 1),
+        "{report:?}"
+    );
+    assert_eq!(db.next_index().unwrap(), 8);
+    assert_eq!(db.root().unwrap(), chain.contract_root().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_chain_and_missing_contract_are_reported() {
+    let chain = chain().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(RlnDb::open(dir.path(), chain.db_config()).unwrap());
+    let rpc = RpcPool::new(&[chain.anvil.endpoint()], RetryPolicy::default()).unwrap();
+    let wrong_chain = MembershipSync::new(
+        rpc,
+        Arc::clone(&db),
+        SyncConfig {
+            contract: chain.contract,
+            chain_id: 1,
+            ..SyncConfig::default()
+        },
+    );
+    let err = wrong_chain.check_chain().await.unwrap_err();
+    assert!(err.to_string().contains("chain id 31337"), "{err}");
+    let rpc = RpcPool::new(&[chain.anvil.endpoint()], RetryPolicy::default()).unwrap();
+    let no_contract = MembershipSync::new(
+        rpc,
+        db,
+        SyncConfig {
+            contract: Address::repeat_byte(9),
+            chain_id: chain.anvil.chain_id(),
+            ..SyncConfig::default()
+        },
+    );
+    let err = no_contract.check_chain().await.unwrap_err();
+    assert!(err.to_string().contains("no contract"), "{err}");
+    // A dead endpoint is retried, then reported with the endpoint named.
+    let dead = RpcPool::new(
+        &["http://127.0.0.1:9".to_string()],
+        RetryPolicy {
+            attempts: 2,
+            base_delay: std::time::Duration::from_millis(10),
+            max_delay: std::time::Duration::from_millis(10),
+        },
+    )
+    .unwrap();
+    let err = dead.block_number().await.unwrap_err();
+    assert!(err.to_string().contains("127.0.0.1:9"), "{err}");
+}
