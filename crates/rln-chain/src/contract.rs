@@ -9,7 +9,7 @@ use crate::error::ChainError;
 #[allow(missing_docs, unreachable_pub, clippy::too_many_arguments)]
 mod bindings {
     alloy::sol!(
-        #[sol(rpc)]
+        #[sol(rpc, all_derives)]
         RlnMembership,
         "../../contracts/artifacts/RlnMembership.json"
     );

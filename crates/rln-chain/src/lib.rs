@@ -3,6 +3,8 @@
 //!
 //! - [`contract`]: `sol!` bindings of the membership contract and the Poseidon hashers, and a
 //!   deployment helper for tests and the devnet.
+//! - [`membership`]: register (with the deposit), erase and withdraw.
+//! - [`keystore`]: credentials in a Waku RLN keystore (v0.2) file.
 //! - [`rpc`]: several endpoints with failover and exponential backoff.
 //! - [`sync`]: [`MembershipSync`] backfills `MembershipRegistered` / `MembershipErased` logs in
 //!   bounded ranges, follows new blocks, rolls back on reorganisations and writes each block to
@@ -10,10 +12,14 @@
 
 pub mod contract;
 pub mod error;
+pub mod keystore;
+pub mod membership;
 pub mod rpc;
 pub mod sync;
 
 pub use contract::{deploy, ContractParams, RlnMembership};
 pub use error::ChainError;
+pub use keystore::{Keystore, KeystoreError, KeystoreMembership};
+pub use membership::{erase, register, withdraw, Registration};
 pub use rpc::{RetryPolicy, RpcPool};
 pub use sync::{MembershipSync, SyncConfig, SyncReport, SyncStatus};

@@ -1,0 +1,159 @@
+//! Transactions of a member: register (with the deposit), erase, withdraw.
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
+use rln_core::{fr_to_le_bytes, Identity};
+
+use crate::contract::RlnMembership::{self, RlnMembershipErrors};
+use crate::error::ChainError;
+
+/// A confirmed registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Registration {
+    /// The member's leaf index.
+    pub index: u64,
+    /// The block that included it.
+    pub block: u64,
+    /// The deposit paid, in wei.
+    pub deposit: U256,
+}
+
+/// The id commitment as the contract's `uint256`.
+pub fn commitment_u256(identity: &Identity) -> U256 {
+    U256::from_le_bytes(fr_to_le_bytes(&identity.commitment()))
+}
+
+/// Turns a failed contract call into one sentence that says what to do.
+fn explain(what: &'static str, err: alloy::contract::Error) -> ChainError {
+    let reason = match err.as_decoded_interface_error::<RlnMembershipErrors>() {
+        Some(RlnMembershipErrors::AlreadyRegistered(e)) => format!(
+            "the id commitment {} is already registered (or was erased); generate a new identity",
+            e.idCommitment
+        ),
+        Some(RlnMembershipErrors::WrongDeposit(e)) => format!(
+            "the deposit must be exactly {} wei, {} was sent",
+            e.expected, e.sent
+        ),
+        Some(RlnMembershipErrors::LimitOutOfRange(e)) => format!(
+            "a message limit of {} is outside the contract's range {}..={}",
+            e.limit, e.min, e.max
+        ),
+        Some(RlnMembershipErrors::SetFull(_)) => "the membership set is full".into(),
+        Some(RlnMembershipErrors::NotHolder(_)) => {
+            "only the account that registered the membership can do this".into()
+        }
+        Some(RlnMembershipErrors::NotRegistered(e)) => {
+            format!("{} is not an active membership", e.idCommitment)
+        }
+        Some(RlnMembershipErrors::NothingToWithdraw(_)) => "there is nothing to withdraw".into(),
+        Some(other) => format!("the contract refused: {other:?}"),
+        None => {
+            let text = err.to_string();
+            if text.to_lowercase().contains("insufficient funds") {
+                "the account cannot pay the deposit and gas (insufficient funds)".into()
+            } else {
+                text
+            }
+        }
+    };
+    ChainError::Transaction { what, reason }
+}
+
+/// Registers `identity` with `limit`, paying the deposit the contract asks for, and waits
+/// for the receipt.
+pub async fn register<P: Provider + Clone>(
+    provider: &P,
+    contract: Address,
+    identity: &Identity,
+    limit: u32,
+) -> Result<Registration, ChainError> {
+    let membership = RlnMembership::new(contract, provider.clone());
+    let per_message = membership
+        .depositPerMessage()
+        .call()
+        .await
+        .map_err(|e| explain("reading the deposit", e))?;
+    let deposit = per_message * U256::from(limit);
+    let receipt = membership
+        .register(commitment_u256(identity), limit)
+        .value(deposit)
+        .send()
+        .await
+        .map_err(|e| explain("register", e))?
+        .get_receipt()
+        .await
+        .map_err(|e| ChainError::Transaction {
+            what: "register",
+            reason: format!("no receipt: {e}"),
+        })?;
+    if !receipt.status() {
+        return Err(ChainError::Transaction {
+            what: "register",
+            reason: "the transaction reverted".into(),
+        });
+    }
+    let event = receipt
+        .decoded_log::<RlnMembership::MembershipRegistered>()
+        .ok_or_else(|| ChainError::Transaction {
+            what: "register",
+            reason: "the receipt has no MembershipRegistered event".into(),
+        })?;
+    Ok(Registration {
+        index: u64::from(event.data.index),
+        block: receipt.block_number.unwrap_or_default(),
+        deposit,
+    })
+}
+
+/// Erases the caller's membership of `identity`; the deposit becomes withdrawable.
+pub async fn erase<P: Provider + Clone>(
+    provider: &P,
+    contract: Address,
+    identity: &Identity,
+) -> Result<(), ChainError> {
+    let membership = RlnMembership::new(contract, provider.clone());
+    let receipt = membership
+        .erase(commitment_u256(identity))
+        .send()
+        .await
+        .map_err(|e| explain("erase", e))?
+        .get_receipt()
+        .await
+        .map_err(|e| ChainError::Transaction {
+            what: "erase",
+            reason: format!("no receipt: {e}"),
+        })?;
+    if !receipt.status() {
+        return Err(ChainError::Transaction {
+            what: "erase",
+            reason: "the transaction reverted".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Withdraws the caller's freed deposits; returns the amount.
+pub async fn withdraw<P: Provider + Clone>(
+    provider: &P,
+    contract: Address,
+    account: Address,
+) -> Result<U256, ChainError> {
+    let membership = RlnMembership::new(contract, provider.clone());
+    let amount = membership
+        .withdrawable(account)
+        .call()
+        .await
+        .map_err(|e| explain("reading the withdrawable balance", e))?;
+    membership
+        .withdraw()
+        .send()
+        .await
+        .map_err(|e| explain("withdraw", e))?
+        .get_receipt()
+        .await
+        .map_err(|e| ChainError::Transaction {
+            what: "withdraw",
+            reason: format!("no receipt: {e}"),
+        })?;
+    Ok(amount)
+}
