@@ -125,7 +125,7 @@ fmt:
 	$(CARGO) fmt --all
 
 bench: tools
-	$(CARGO) bench --bench crypto
+	$(CARGO) bench --benches
 
 devnet:
 	@echo "make devnet is not yet available: the relay node and chain sync are still being built" >&2

@@ -386,3 +386,154 @@ async fn wrong_chain_and_missing_contract_are_reported() {
     let err = dead.block_number().await.unwrap_err();
     assert!(err.to_string().contains("127.0.0.1:9"), "{err}");
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// anvil on a fixed port that saves its chain to `state` when stopped and loads it on start.
+fn persistent_anvil(port: u16, state: &std::path::Path) -> std::process::Child {
+    let path = repo().join("tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    let child = std::process::Command::new(path)
+        .args(["--port", &port.to_string(), "--state"])
+        .arg(state)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "anvil did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child
+}
+
+async fn wait_for(
+    status: &mut tokio::sync::watch::Receiver<rln_chain::SyncStatus>,
+    what: &str,
+    done: impl Fn(&rln_chain::SyncStatus) -> bool,
+) {
+    let reached = {
+        let wait = status.wait_for(|s| done(s));
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(30), wait).await,
+            Ok(Ok(_))
+        )
+    };
+    assert!(
+        reached,
+        "timed out waiting for {what}: {:?}",
+        *status.borrow()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_recovers_when_the_rpc_process_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("anvil-state.json");
+    let port = free_port();
+    let mut node = persistent_anvil(port, &state);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    // anvil's default mnemonic: account 0.
+    let key: alloy::signers::local::PrivateKeySigner =
+        "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+            .parse()
+            .unwrap();
+    let provider = ProviderBuilder::new()
+        .with_simple_nonce_management()
+        .wallet(EthereumWallet::from(key))
+        .connect_http(endpoint.parse().unwrap())
+        .erased();
+    let contract = rln_chain::deploy(&provider, ContractParams::default())
+        .await
+        .unwrap();
+    let register = |i: u64| {
+        let provider = provider.clone();
+        async move {
+            rln_chain::register(
+                &provider,
+                contract,
+                &Identity::from_seed(&i.to_le_bytes()),
+                1,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    for i in 0..10 {
+        register(i).await;
+    }
+
+    let db = Arc::new(
+        RlnDb::open(
+            dir.path().join("db"),
+            DbConfig {
+                contract: contract.0 .0,
+                sync_writes: false,
+                ..DbConfig::default()
+            },
+        )
+        .unwrap(),
+    );
+    let retry = RetryPolicy {
+        attempts: 2,
+        base_delay: std::time::Duration::from_millis(50),
+        max_delay: std::time::Duration::from_millis(100),
+    };
+    let sync = Arc::new(MembershipSync::new(
+        RpcPool::new(&[endpoint.clone()], retry).unwrap(),
+        Arc::clone(&db),
+        SyncConfig {
+            contract,
+            poll_interval: std::time::Duration::from_millis(100),
+            ..SyncConfig::default()
+        },
+    ));
+    let mut status = sync.status();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn({
+        let sync = Arc::clone(&sync);
+        async move { sync.run(stop_rx).await }
+    });
+    wait_for(&mut status, "the first sync", |s| {
+        s.synced && s.members == 10
+    })
+    .await;
+
+    // Stop the RPC node (it saves its chain): the node reports not synced and keeps running.
+    std::process::Command::new("kill")
+        .args(["-TERM", &node.id().to_string()])
+        .status()
+        .unwrap();
+    node.wait().unwrap();
+    wait_for(&mut status, "the outage to be reported", |s| {
+        !s.synced && s.last_error.is_some()
+    })
+    .await;
+    assert_eq!(
+        db.next_index().unwrap(),
+        10,
+        "state kept through the outage"
+    );
+    assert!(db.is_root_acceptable(&db.root().unwrap()));
+
+    // Restart it: sync resumes by itself and picks up new registrations.
+    let mut node = persistent_anvil(port, &state);
+    for i in 10..15 {
+        register(i).await;
+    }
+    wait_for(&mut status, "recovery", |s| s.synced && s.members == 15).await;
+    let contract_view = RlnMembership::new(contract, provider.clone());
+    let count = contract_view.memberCount().call().await.unwrap();
+    assert_eq!(count, 15);
+    let _ = stop.send(true);
+    task.await.unwrap();
+    db.check_consistency().unwrap();
+    let _ = node.kill();
+    let _ = node.wait();
+}
