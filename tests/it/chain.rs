@@ -486,7 +486,7 @@ async fn the_node_recovers_when_the_rpc_process_restarts() {
         max_delay: std::time::Duration::from_millis(100),
     };
     let sync = Arc::new(MembershipSync::new(
-        RpcPool::new(&[endpoint.clone()], retry).unwrap(),
+        RpcPool::new(std::slice::from_ref(&endpoint), retry).unwrap(),
         Arc::clone(&db),
         SyncConfig {
             contract,
