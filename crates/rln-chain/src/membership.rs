@@ -1,7 +1,10 @@
 //! Transactions of a member: register (with the deposit), erase, withdraw.
 
+use alloy::network::Ethereum;
 use alloy::primitives::{Address, U256};
+use alloy::providers::PendingTransactionBuilder;
 use alloy::providers::Provider;
+use alloy::rpc::types::TransactionReceipt;
 use rln_core::{fr_to_le_bytes, Identity};
 
 use crate::contract::RlnMembership::{self, RlnMembershipErrors};
@@ -59,6 +62,28 @@ fn explain(what: &'static str, err: alloy::contract::Error) -> ChainError {
     ChainError::Transaction { what, reason }
 }
 
+/// Waits for a sent transaction's receipt and checks that it succeeded.
+async fn confirmed(
+    what: &'static str,
+    sent: Result<PendingTransactionBuilder<Ethereum>, alloy::contract::Error>,
+) -> Result<TransactionReceipt, ChainError> {
+    let receipt = sent
+        .map_err(|e| explain(what, e))?
+        .get_receipt()
+        .await
+        .map_err(|e| ChainError::Transaction {
+            what,
+            reason: format!("no receipt: {e}"),
+        })?;
+    if !receipt.status() {
+        return Err(ChainError::Transaction {
+            what,
+            reason: "the transaction reverted".into(),
+        });
+    }
+    Ok(receipt)
+}
+
 /// Registers `identity` with `limit`, paying the deposit the contract asks for, and waits
 /// for the receipt.
 pub async fn register<P: Provider + Clone>(
@@ -74,24 +99,12 @@ pub async fn register<P: Provider + Clone>(
         .await
         .map_err(|e| explain("reading the deposit", e))?;
     let deposit = per_message * U256::from(limit);
-    let receipt = membership
+    let sent = membership
         .register(commitment_u256(identity), limit)
         .value(deposit)
         .send()
-        .await
-        .map_err(|e| explain("register", e))?
-        .get_receipt()
-        .await
-        .map_err(|e| ChainError::Transaction {
-            what: "register",
-            reason: format!("no receipt: {e}"),
-        })?;
-    if !receipt.status() {
-        return Err(ChainError::Transaction {
-            what: "register",
-            reason: "the transaction reverted".into(),
-        });
-    }
+        .await;
+    let receipt = confirmed("register", sent).await?;
     let event = receipt
         .decoded_log::<RlnMembership::MembershipRegistered>()
         .ok_or_else(|| ChainError::Transaction {
@@ -112,23 +125,11 @@ pub async fn erase<P: Provider + Clone>(
     identity: &Identity,
 ) -> Result<(), ChainError> {
     let membership = RlnMembership::new(contract, provider.clone());
-    let receipt = membership
-        .erase(commitment_u256(identity))
-        .send()
-        .await
-        .map_err(|e| explain("erase", e))?
-        .get_receipt()
-        .await
-        .map_err(|e| ChainError::Transaction {
-            what: "erase",
-            reason: format!("no receipt: {e}"),
-        })?;
-    if !receipt.status() {
-        return Err(ChainError::Transaction {
-            what: "erase",
-            reason: "the transaction reverted".into(),
-        });
-    }
+    confirmed(
+        "erase",
+        membership.erase(commitment_u256(identity)).send().await,
+    )
+    .await?;
     Ok(())
 }
 
@@ -144,16 +145,6 @@ pub async fn withdraw<P: Provider + Clone>(
         .call()
         .await
         .map_err(|e| explain("reading the withdrawable balance", e))?;
-    membership
-        .withdraw()
-        .send()
-        .await
-        .map_err(|e| explain("withdraw", e))?
-        .get_receipt()
-        .await
-        .map_err(|e| ChainError::Transaction {
-            what: "withdraw",
-            reason: format!("no receipt: {e}"),
-        })?;
+    confirmed("withdraw", membership.withdraw().send().await).await?;
     Ok(amount)
 }
