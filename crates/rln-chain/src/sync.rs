@@ -155,15 +155,20 @@ impl MembershipSync {
 
     /// One pass: reconcile reorgs, then apply every block from the checkpoint to the head.
     pub async fn sync_once(&self) -> Result<SyncReport, ChainError> {
-        let mut report = SyncReport {
-            rolled_back_to: self.reconcile_reorg().await?,
-            ..SyncReport::default()
-        };
         let head = self
             .rpc
             .block_number()
             .await?
             .saturating_sub(self.config.confirmations);
+        self.sync_until(head).await
+    }
+
+    /// Like [`Self::sync_once`], but stops at block `head` (benchmarks, tools).
+    pub async fn sync_until(&self, head: u64) -> Result<SyncReport, ChainError> {
+        let mut report = SyncReport {
+            rolled_back_to: self.reconcile_reorg().await?,
+            ..SyncReport::default()
+        };
         report.head = head;
         let mut from = match self.db.checkpoint() {
             Some(checkpoint) => checkpoint.number + 1,
