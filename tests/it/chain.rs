@@ -537,3 +537,30 @@ async fn the_node_recovers_when_the_rpc_process_restarts() {
     let _ = node.kill();
     let _ = node.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_endpoint_fails_over_to_a_live_one() {
+    let chain = chain().await;
+    chain.register(&Identity::from_seed(b"failover"), 1).await;
+    let retry = RetryPolicy {
+        attempts: 3,
+        base_delay: std::time::Duration::from_millis(10),
+        max_delay: std::time::Duration::from_millis(10),
+    };
+    let endpoints = ["http://127.0.0.1:9".to_string(), chain.anvil.endpoint()];
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(RlnDb::open(dir.path(), chain.db_config()).unwrap());
+    let sync = MembershipSync::new(
+        RpcPool::new(&endpoints, retry).unwrap(),
+        Arc::clone(&db),
+        SyncConfig {
+            contract: chain.contract,
+            chain_id: chain.anvil.chain_id(),
+            ..SyncConfig::default()
+        },
+    );
+    sync.check_chain().await.unwrap();
+    sync.sync_once().await.unwrap();
+    assert_eq!(db.next_index().unwrap(), 1);
+    assert_eq!(db.root().unwrap(), chain.contract_root().await);
+}
