@@ -109,6 +109,17 @@ impl Chain {
         )
     }
 
+    /// A database for this chain in `dir`, and a follower writing into it.
+    pub fn follower(
+        &self,
+        dir: &std::path::Path,
+        max_block_range: u64,
+    ) -> (Arc<RlnDb>, MembershipSync) {
+        let db = Arc::new(RlnDb::open(dir, self.db_config()).unwrap());
+        let sync = self.sync(Arc::clone(&db), max_block_range);
+        (db, sync)
+    }
+
     /// The root of the contract's leaves, computed here from its `leaves` view.
     pub async fn contract_root(&self) -> Fr {
         let count = self.membership().memberCount().call().await.unwrap();
@@ -133,8 +144,7 @@ impl Chain {
 async fn two_hundred_registrations_sync_to_the_contract_root() {
     let chain = chain().await;
     let dir = tempfile::tempdir().unwrap();
-    let db = Arc::new(RlnDb::open(dir.path(), chain.db_config()).unwrap());
-    let sync = chain.sync(Arc::clone(&db), 37);
+    let (db, sync) = chain.follower(dir.path(), 37);
     sync.check_chain().await.unwrap();
 
     let members: Vec<Identity> = (0..200u64)
@@ -179,8 +189,7 @@ async fn two_hundred_registrations_sync_to_the_contract_root() {
 async fn erase_and_slash_zero_the_leaf_and_bad_slashes_revert() {
     let chain = chain().await;
     let dir = tempfile::tempdir().unwrap();
-    let db = Arc::new(RlnDb::open(dir.path(), chain.db_config()).unwrap());
-    let sync = chain.sync(Arc::clone(&db), 1000);
+    let (db, sync) = chain.follower(dir.path(), 1000);
     let (a, b, c) = (
         Identity::from_seed(b"a"),
         Identity::from_seed(b"b"),
@@ -269,8 +278,7 @@ async fn erase_and_slash_zero_the_leaf_and_bad_slashes_revert() {
 async fn a_reorg_is_followed() {
     let chain = chain().await;
     let dir = tempfile::tempdir().unwrap();
-    let db = Arc::new(RlnDb::open(dir.path(), chain.db_config()).unwrap());
-    let sync = chain.sync(Arc::clone(&db), 1000);
+    let (db, sync) = chain.follower(dir.path(), 1000);
     chain.register(&Identity::from_seed(b"kept"), 1).await;
     sync.sync_once().await.unwrap();
 
@@ -321,8 +329,7 @@ async fn restart_resumes_from_the_checkpoint() {
     let chain = chain().await;
     let dir = tempfile::tempdir().unwrap();
     let checkpoint = {
-        let db = Arc::new(RlnDb::open(dir.path(), chain.db_config()).unwrap());
-        let sync = chain.sync(Arc::clone(&db), 1000);
+        let (db, sync) = chain.follower(dir.path(), 1000);
         for i in 0..5u64 {
             chain.register(&Identity::from_seed(&[i as u8]), 1).await;
         }
@@ -332,8 +339,7 @@ async fn restart_resumes_from_the_checkpoint() {
     for i in 5..8u64 {
         chain.register(&Identity::from_seed(&[i as u8]), 1).await;
     }
-    let db = Arc::new(RlnDb::open(dir.path(), chain.db_config()).unwrap());
-    let sync = chain.sync(Arc::clone(&db), 1000);
+    let (db, sync) = chain.follower(dir.path(), 1000);
     let report = sync.sync_once().await.unwrap();
     assert_eq!(
         report.ranges.first().map(|r| r.0),
