@@ -143,7 +143,15 @@ impl KeystoreMembership {
     }
 
     /// The identity, checked: the stored commitment must be `Poseidon(secret)`.
-    pub fn identity(&self) -> Result<Identity, String> {
+    pub fn identity(&self) -> Result<Identity, KeystoreError> {
+        self.checked_identity()
+            .map_err(|reason| KeystoreError::Format {
+                path: format!("credential {}", self.hash()),
+                reason,
+            })
+    }
+
+    fn checked_identity(&self) -> Result<Identity, String> {
         let field = |bytes: &[u8], what: &str| -> Result<Fr, String> {
             let array: [u8; 32] = bytes
                 .try_into()
@@ -266,25 +274,30 @@ impl Crypto {
     }
 
     /// Checks the MAC and decrypts. `id` names the credential in errors.
-    pub fn decrypt(&self, password: &[u8], id: &str) -> Result<Vec<u8>, String> {
+    pub fn decrypt(&self, password: &[u8], id: &str) -> Result<Vec<u8>, KeystoreError> {
+        let format = |reason: String| KeystoreError::Format {
+            path: format!("credential {id}"),
+            reason,
+        };
         if self.cipher != "aes-128-ctr"
             || self.kdf != "pbkdf2"
             || self.kdfparams.prf != "hmac-sha256"
             || self.kdfparams.dklen != 32
         {
-            return Err(format!(
+            return Err(format(format!(
                 "unsupported scheme {}/{}/{} (expected aes-128-ctr, pbkdf2, hmac-sha256, dklen 32)",
                 self.cipher, self.kdf, self.kdfparams.prf
-            ));
+            )));
         }
-        let salt = unhex(&self.kdfparams.salt)?;
-        let iv: [u8; 16] = unhex(&self.cipherparams.iv)?
+        let salt = unhex(&self.kdfparams.salt).map_err(format)?;
+        let iv: [u8; 16] = unhex(&self.cipherparams.iv)
+            .map_err(format)?
             .try_into()
-            .map_err(|_| "the IV is not 16 bytes".to_string())?;
-        let mut data = unhex(&self.ciphertext)?;
+            .map_err(|_| format("the IV is not 16 bytes".into()))?;
+        let mut data = unhex(&self.ciphertext).map_err(format)?;
         let key = derive(password, &salt, self.kdfparams.c);
         if hex(&keccak(&[&key[16..], &data])) != self.mac.to_lowercase() {
-            return Err(format!("wrong password: {id}"));
+            return Err(KeystoreError::WrongPassword(id.to_string()));
         }
         Aes128Ctr::new((&key[..16]).into(), (&iv).into()).apply_keystream(&mut data);
         Ok(data)
@@ -389,18 +402,9 @@ impl Keystore {
             .credentials
             .get(id)
             .ok_or_else(|| KeystoreError::NotFound(id.to_string()))?;
-        let plaintext = entry.crypto.decrypt(password, id).map_err(|e| {
-            if e.starts_with("wrong password") {
-                KeystoreError::WrongPassword(id.to_string())
-            } else {
-                KeystoreError::Format {
-                    path: String::new(),
-                    reason: e,
-                }
-            }
-        })?;
+        let plaintext = entry.crypto.decrypt(password, id)?;
         serde_json::from_slice(&plaintext).map_err(|e| KeystoreError::Format {
-            path: String::new(),
+            path: format!("credential {id}"),
             reason: format!("decrypted credential is not JSON: {e}"),
         })
     }
@@ -457,9 +461,10 @@ mod tests {
             rln_core::poseidon::poseidon2(le(&c.id_trapdoor), le(&c.id_nullifier)),
             identity.secret()
         );
-        assert!(
-            matches!(spec_crypto().decrypt(b"wrong", "spec"), Err(e) if e.starts_with("wrong password"))
-        );
+        assert!(matches!(
+            spec_crypto().decrypt(b"wrong", "spec"),
+            Err(KeystoreError::WrongPassword(_))
+        ));
     }
 
     #[test]

@@ -43,6 +43,18 @@ impl Identity {
         Self::from_secret(Fr::rand(rng))
     }
 
+    /// A fresh identity derived the way Waku's tools derive one: random trapdoor and
+    /// nullifier, `secret = Poseidon(trapdoor, nullifier)`. Returns `(identity, trapdoor,
+    /// nullifier)`; keystores record all three.
+    pub fn random_derived<R: RngCore + CryptoRng>(rng: &mut R) -> (Self, Fr, Fr) {
+        let (trapdoor, nullifier) = (Fr::rand(rng), Fr::rand(rng));
+        (
+            Self::from_secret(poseidon2(trapdoor, nullifier)),
+            trapdoor,
+            nullifier,
+        )
+    }
+
     /// A deterministic identity from a seed: keccak256(seed) seeds ChaCha20, which samples the
     /// secret. This is the derivation of the reference implementation's seeded key generation,
     /// so the same seed gives the same member in both.

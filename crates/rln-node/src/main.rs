@@ -10,7 +10,7 @@ use alloy::signers::local::PrivateKeySigner;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use rln_chain::keystore::{Keystore, KeystoreMembership, PBKDF2_ROUNDS};
-use rln_core::{fr_from_le_slice, fr_to_le_bytes, poseidon::poseidon2, Fr, Identity};
+use rln_core::{fr_from_le_slice, fr_to_le_bytes, Fr, Identity};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -155,25 +155,7 @@ fn unhex32(text: &str, what: &str) -> Result<Fr> {
 }
 
 fn new_identity() -> (Identity, Fr, Fr) {
-    use ark_ff_rand::random_fr;
-    let mut rng = rand::rngs::OsRng;
-    let (trapdoor, nullifier) = (random_fr(&mut rng), random_fr(&mut rng));
-    (
-        Identity::from_secret(poseidon2(trapdoor, nullifier)),
-        trapdoor,
-        nullifier,
-    )
-}
-
-mod ark_ff_rand {
-    use rln_core::Fr;
-
-    /// A uniformly random field element from 64 random bytes (reduction bias below 2^-250).
-    pub(crate) fn random_fr<R: rand::RngCore>(rng: &mut R) -> Fr {
-        let mut wide = [0u8; 64];
-        rng.fill_bytes(&mut wide);
-        rln_core::field::fr_from_le_bytes_mod_order(&wide)
-    }
+    Identity::random_derived(&mut rand::rngs::OsRng)
 }
 
 fn write_private(path: &PathBuf, text: &str, force: bool) -> Result<()> {

@@ -22,6 +22,9 @@ pub enum DecodeError {
         /// What is wrong with it.
         source: FieldError,
     },
+    /// A public signal (snarkjs JSON) is not a decimal below the scalar field modulus.
+    #[error("invalid public signal: {0}")]
+    PublicSignal(String),
     /// The Groth16 proof is not 128 bytes of valid compressed curve points in the right
     /// subgroups.
     #[error("malformed Groth16 proof bytes: {0}")]

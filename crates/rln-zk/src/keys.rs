@@ -40,7 +40,7 @@ pub struct ZkeyData {
 impl ZkeyData {
     /// Parses a snarkjs `.zkey` (Groth16, bn128) from memory.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ZkError> {
-        let header = crate::zkey_format::check(bytes).map_err(ZkError::Zkey)?;
+        let header = crate::zkey_format::check(bytes)?;
         if header.n_public != PUBLIC_INPUTS as u64 {
             return Err(ZkError::PublicInputCount {
                 expected: PUBLIC_INPUTS,

@@ -216,14 +216,17 @@ pub fn public_signals_to_json(inputs: &[ark_bn254::Fr]) -> Vec<String> {
 }
 
 /// Reads snarkjs public signals (decimal strings, each below the scalar modulus).
-pub fn public_signals_from_json(signals: &[String]) -> Result<Vec<ark_bn254::Fr>, String> {
+pub fn public_signals_from_json(
+    signals: &[String],
+) -> Result<Vec<ark_bn254::Fr>, crate::error::DecodeError> {
     let modulus: BigUint = ark_bn254::Fr::MODULUS.into();
     signals
         .iter()
         .map(|s| {
-            let value: BigUint = s.parse().map_err(|_| format!("`{s}` is not decimal"))?;
+            let bad = |why: &str| crate::error::DecodeError::PublicSignal(format!("`{s}` {why}"));
+            let value: BigUint = s.parse().map_err(|_| bad("is not decimal"))?;
             if value >= modulus {
-                return Err(format!("`{s}` is not below the scalar field modulus"));
+                return Err(bad("is not below the scalar field modulus"));
             }
             Ok(ark_bn254::Fr::from(value))
         })

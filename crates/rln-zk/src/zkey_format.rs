@@ -65,7 +65,11 @@ impl<'a> Cursor<'a> {
 }
 
 /// Checks the layout of a Groth16 BN254 zkey and returns its header.
-pub fn check(bytes: &[u8]) -> Result<ZkeyHeader, String> {
+pub fn check(bytes: &[u8]) -> Result<ZkeyHeader, crate::error::ZkError> {
+    layout(bytes).map_err(crate::error::ZkError::Zkey)
+}
+
+fn layout(bytes: &[u8]) -> Result<ZkeyHeader, String> {
     let mut cur = Cursor { bytes, at: 0 };
     if cur.take(4)? != b"zkey" {
         return Err("not a snarkjs zkey (the file does not start with `zkey`)".into());
@@ -200,6 +204,6 @@ mod tests {
         assert!(check(b"zkey\x01\0\0\0\xff\xff\xff\xff").is_err());
         let mut flipped = key.to_vec();
         flipped[4] = 2;
-        assert!(check(&flipped).unwrap_err().contains("version"));
+        assert!(check(&flipped).unwrap_err().to_string().contains("version"));
     }
 }
