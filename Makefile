@@ -1,7 +1,7 @@
 # rln-node: the single entry point for people and CI.
 #
 #   make test      everything CI checks (tools, artifact checks, all Rust tests)
-#   make devnet    a local network with a chain, nodes and traffic
+#   make devnet    a local network with a chain, nodes and traffic (DURATION=60 for a scripted run)
 #   make lint      rustfmt and clippy, warnings as errors
 #   make bench     criterion benchmarks
 #   make tools     pinned JavaScript tools (circom2, snarkjs, circomlibjs, forge, anvil, solc) into tools/
@@ -127,10 +127,17 @@ fmt:
 bench: tools
 	$(CARGO) bench --benches
 
-devnet:
-	@echo "make devnet is not yet available: the relay node and chain sync are still being built" >&2
-	@echo "(see the issues 'relay node' and 'one-command devnet'). 'make test' runs what exists." >&2
-	@exit 2
+# make devnet                  runs until Ctrl-C, with a live summary
+# make devnet DURATION=60      a scripted run: exits 0 only if the spammer was caught
+# make devnet NODES=6 DEVNET_ARGS="--epoch-secs 20"
+NODES ?= 4
+DURATION ?=
+DEVNET_ARGS ?=
+devnet: tools
+	@echo "==> building rln-node and rln-devnet (release; the first build takes many minutes)"
+	$(CARGO) build --release --workspace --bins
+	$(CARGO_TARGET_DIR)/release/rln-devnet --nodes $(NODES) $(if $(DURATION),--duration $(DURATION)) \
+	  --anvil $(ANVIL) $(DEVNET_ARGS)
 
 clean-tools:
 	rm -rf $(TOOLS)

@@ -570,3 +570,93 @@ async fn a_dead_endpoint_fails_over_to_a_live_one() {
     assert_eq!(db.next_index().unwrap(), 1);
     assert_eq!(db.root().unwrap(), chain.contract_root().await);
 }
+
+/// An HTTP JSON-RPC proxy in front of anvil that refuses `eth_getLogs` over more than
+/// `max_range` blocks, as hosted endpoints do, and records every log range asked for.
+async fn range_limited_proxy(
+    upstream: String,
+    max_range: u64,
+) -> (String, Arc<std::sync::Mutex<Vec<(u64, u64, bool)>>>) {
+    use axum::{extract::State, routing::post, Json, Router};
+    type Shared = (
+        String,
+        u64,
+        Arc<std::sync::Mutex<Vec<(u64, u64, bool)>>>,
+        reqwest::Client,
+    );
+    async fn handle(
+        State((upstream, max_range, log, client)): State<Shared>,
+        Json(request): Json<serde_json::Value>,
+    ) -> Json<serde_json::Value> {
+        if request["method"] == "eth_getLogs" {
+            let block = |k: &str| {
+                u64::from_str_radix(
+                    request["params"][0][k]
+                        .as_str()
+                        .unwrap()
+                        .trim_start_matches("0x"),
+                    16,
+                )
+                .unwrap()
+            };
+            let (from, to) = (block("fromBlock"), block("toBlock"));
+            let refused = to - from + 1 > max_range;
+            log.lock().unwrap().push((from, to, refused));
+            if refused {
+                return Json(serde_json::json!({
+                    "jsonrpc": "2.0",
+                    "id": request["id"],
+                    "error": {"code": -32005, "message": format!("query exceeds max block range {max_range}")}
+                }));
+            }
+        }
+        let response = client.post(&upstream).json(&request).send().await.unwrap();
+        Json(response.json().await.unwrap())
+    }
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let state: Shared = (upstream, max_range, log.clone(), reqwest::Client::new());
+    let app = Router::new().route("/", post(handle)).with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_log_range_is_halved_until_the_endpoint_accepts_it() {
+    let chain = chain().await;
+    for i in 0..30u64 {
+        chain
+            .register(&Identity::from_seed(&[100 + i as u8]), 1)
+            .await;
+    }
+    let (url, log) = range_limited_proxy(chain.anvil.endpoint(), 8).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(RlnDb::open(dir.path(), chain.db_config()).unwrap());
+    let rpc = RpcPool::new(&[url], RetryPolicy::default()).unwrap();
+    let sync = MembershipSync::new(
+        rpc,
+        Arc::clone(&db),
+        SyncConfig {
+            contract: chain.contract,
+            chain_id: chain.anvil.chain_id(),
+            max_block_range: 1000,
+            ..SyncConfig::default()
+        },
+    );
+    let report = sync.sync_once().await.unwrap();
+    let asked = log.lock().unwrap().clone();
+    assert!(asked[0].2, "the first, large range is refused: {asked:?}");
+    assert!(asked.iter().filter(|a| a.2).all(|a| a.1 - a.0 + 1 > 8));
+    assert!(
+        report.ranges.iter().all(|(f, t)| t - f < 8),
+        "{:?}",
+        report.ranges
+    );
+    // The accepted ranges tile the history without gaps.
+    for pair in report.ranges.windows(2) {
+        assert_eq!(pair[0].1 + 1, pair[1].0);
+    }
+    assert_eq!(db.next_index().unwrap(), 30);
+    assert_eq!(db.root().unwrap(), chain.contract_root().await);
+}

@@ -8,4 +8,5 @@ mod db;
 mod db_crash;
 mod interop;
 mod poseidon_circomlibjs;
+mod relay;
 mod zk_errors;

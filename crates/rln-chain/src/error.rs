@@ -61,4 +61,7 @@ pub enum ChainError {
     /// The node's state refused an update.
     #[error(transparent)]
     Db(#[from] rln_db::DbError),
+    /// A setting (key, address, URL) is unusable.
+    #[error("{0}")]
+    Config(String),
 }

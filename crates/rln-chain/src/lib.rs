@@ -5,6 +5,7 @@
 //!   deployment helper for tests and the devnet.
 //! - [`membership`]: register (with the deposit), erase and withdraw.
 //! - [`keystore`]: credentials in a Waku RLN keystore (v0.2) file.
+//! - [`slash`]: commit-reveal slashing of a member whose secret leaked.
 //! - [`rpc`]: several endpoints with failover and exponential backoff.
 //! - [`sync`]: [`MembershipSync`] backfills `MembershipRegistered` / `MembershipErased` logs in
 //!   bounded ranges, follows new blocks, rolls back on reorganisations and writes each block to
@@ -15,11 +16,15 @@ pub mod error;
 pub mod keystore;
 pub mod membership;
 pub mod rpc;
+pub mod slash;
 pub mod sync;
 
+/// Ethereum addresses, re-exported so that callers need not link alloy.
+pub use alloy::primitives::Address;
 pub use contract::{deploy, ContractParams, RlnMembership};
 pub use error::ChainError;
 pub use keystore::{Keystore, KeystoreError, KeystoreMembership};
 pub use membership::{erase, register, withdraw, Registration};
 pub use rpc::{RetryPolicy, RpcPool};
+pub use slash::{slash_commitment, wallet_provider, SlashOutcome, Slasher};
 pub use sync::{MembershipSync, SyncConfig, SyncReport, SyncStatus};

@@ -27,7 +27,7 @@ pub fn commitment_u256(identity: &Identity) -> U256 {
 }
 
 /// Turns a failed contract call into one sentence that says what to do.
-fn explain(what: &'static str, err: alloy::contract::Error) -> ChainError {
+pub(crate) fn explain(what: &'static str, err: alloy::contract::Error) -> ChainError {
     let reason = match err.as_decoded_interface_error::<RlnMembershipErrors>() {
         Some(RlnMembershipErrors::AlreadyRegistered(e)) => format!(
             "the id commitment {} is already registered (or was erased); generate a new identity",
@@ -49,6 +49,19 @@ fn explain(what: &'static str, err: alloy::contract::Error) -> ChainError {
             format!("{} is not an active membership", e.idCommitment)
         }
         Some(RlnMembershipErrors::NothingToWithdraw(_)) => "there is nothing to withdraw".into(),
+        Some(RlnMembershipErrors::NoSlashCommitment(_)) => {
+            "no slash commitment matches this secret and receiver; commit first".into()
+        }
+        Some(RlnMembershipErrors::SlashCommitmentExists(_)) => {
+            "this slash commitment was already made".into()
+        }
+        Some(RlnMembershipErrors::CommitmentTooRecent(_)) => {
+            "the reveal must come at least one block after the commit".into()
+        }
+        Some(RlnMembershipErrors::CommitmentReused(_)) => {
+            "this slash commitment was already used".into()
+        }
+        Some(RlnMembershipErrors::SelfSlash(_)) => "a member cannot slash itself".into(),
         Some(other) => format!("the contract refused: {other:?}"),
         None => {
             let text = err.to_string();
@@ -63,7 +76,7 @@ fn explain(what: &'static str, err: alloy::contract::Error) -> ChainError {
 }
 
 /// Waits for a sent transaction's receipt and checks that it succeeded.
-async fn confirmed(
+pub(crate) async fn confirmed(
     what: &'static str,
     sent: Result<PendingTransactionBuilder<Ethereum>, alloy::contract::Error>,
 ) -> Result<TransactionReceipt, ChainError> {

@@ -49,6 +49,22 @@ pub(crate) struct Cached {
     pub(crate) window_seqs: std::collections::VecDeque<u64>,
     pub(crate) next_root_seq: u64,
     pub(crate) checkpoint: Option<Checkpoint>,
+    /// Roots an erasure revoked, with when (Unix ms); in memory only, newest last.
+    pub(crate) revoked: std::collections::VecDeque<(rln_core::Fr, u64)>,
+}
+
+/// Where a root stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootStatus {
+    /// In the acceptable window.
+    InWindow,
+    /// Was in the window until an erasure revoked it at this time (Unix milliseconds).
+    Revoked {
+        /// When the node applied the erasure.
+        at_ms: u64,
+    },
+    /// Never seen, or revoked before this process started.
+    Unknown,
 }
 
 /// The node's persistent state.
@@ -60,6 +76,8 @@ pub struct RlnDb {
     /// Serialises tree and sync writes: each computes its batch from the state it reads.
     pub(crate) writer: Mutex<()>,
     pub(crate) nullifier_locks: Vec<Mutex<()>>,
+    /// Serialises message-id allocation (read, increment, durable write).
+    pub(crate) publisher_lock: Mutex<()>,
 }
 
 impl std::fmt::Debug for RlnDb {
@@ -113,9 +131,11 @@ impl RlnDb {
                 window_seqs: Default::default(),
                 next_root_seq: 0,
                 checkpoint: None,
+                revoked: Default::default(),
             }),
             writer: Mutex::new(()),
             nullifier_locks,
+            publisher_lock: Mutex::new(()),
         };
         if exists {
             this.check_meta()?;
@@ -257,6 +277,7 @@ impl RlnDb {
             window_seqs,
             next_root_seq,
             checkpoint,
+            revoked: Default::default(),
         })
     }
 
@@ -268,6 +289,18 @@ impl RlnDb {
     /// Whether a proof made against `root` is acceptable now.
     pub fn is_root_acceptable(&self, root: &rln_core::Fr) -> bool {
         self.read_cached().window.contains(root)
+    }
+
+    /// Whether `root` is in the window, was revoked by an erasure (and when), or unknown.
+    pub fn root_status(&self, root: &rln_core::Fr) -> RootStatus {
+        let cached = self.read_cached();
+        if cached.window.contains(root) {
+            return RootStatus::InWindow;
+        }
+        match cached.revoked.iter().rev().find(|(r, _)| r == root) {
+            Some((_, at_ms)) => RootStatus::Revoked { at_ms: *at_ms },
+            None => RootStatus::Unknown,
+        }
     }
 
     pub(crate) fn read_cached(&self) -> std::sync::RwLockReadGuard<'_, Cached> {

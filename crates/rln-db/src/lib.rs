@@ -7,20 +7,27 @@
 //! - [`sync`]: one write batch per block (leaves, root, checkpoint, undo record) and
 //!   rollback for reorganisations.
 //! - [`nullifiers`]: the nullifier log with atomic insert-if-absent and pruning.
+//! - [`publisher`]: message ids a local publisher used, durable before they are handed out.
+//! - [`evidence`]: spam evidence (both shares, the recovered secret, the slash status).
 //!
-//! Column families: `meta`, `tree_nodes`, `leaves`, `roots`, `nullifiers`, `sync`
+//! Column families: `meta`, `tree_nodes`, `leaves`, `roots`, `nullifiers`, `sync`,
+//! `publisher`, `evidence`
 //! (see [`COLUMN_FAMILIES`]).
 
 pub mod db;
 pub mod error;
+pub mod evidence;
 pub mod nullifiers;
+pub mod publisher;
 mod schema;
 pub mod sync;
 pub mod tree;
 
-pub use db::{DbConfig, RlnDb};
+pub use db::{DbConfig, RlnDb, RootStatus};
 pub use error::DbError;
+pub use evidence::SpamEvidence;
 pub use nullifiers::{NullifierRecord, NullifierVerdict};
+pub use publisher::Allocation;
 pub use schema::{COLUMN_FAMILIES, SCHEMA_VERSION};
 pub use sync::{BlockUpdate, Checkpoint, ConsistencyReport};
 pub use tree::DbNodes;

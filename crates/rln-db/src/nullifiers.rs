@@ -26,7 +26,7 @@ pub struct NullifierRecord {
 }
 
 impl NullifierRecord {
-    fn encode(&self) -> [u8; 104] {
+    pub(crate) fn encode(&self) -> [u8; 104] {
         let mut out = [0u8; 104];
         out[..32].copy_from_slice(&fr_to_le_bytes(&self.x));
         out[32..64].copy_from_slice(&fr_to_le_bytes(&self.y));
@@ -35,7 +35,7 @@ impl NullifierRecord {
         out
     }
 
-    fn decode(bytes: &[u8]) -> Result<Self, DbError> {
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DbError> {
         if bytes.len() != 104 {
             return Err(DbError::Corrupt("nullifier record is not 104 bytes".into()));
         }
@@ -63,7 +63,7 @@ pub enum NullifierVerdict {
 }
 
 impl RlnDb {
-    fn nullifier_lock(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
+    pub(crate) fn nullifier_lock(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         key.hash(&mut hasher);
         let stripe = (hasher.finish() as usize) % self.nullifier_locks.len();

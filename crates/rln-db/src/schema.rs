@@ -7,7 +7,7 @@ use rln_core::{fr_from_le_slice, fr_to_le_bytes, Fr};
 use crate::error::DbError;
 
 /// Version of this layout; bump it on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Settings and counters: schema version, chain id, contract, depth, next leaf index.
 pub(crate) const CF_META: &str = "meta";
@@ -22,14 +22,21 @@ pub(crate) const CF_NULLIFIERS: &str = "nullifiers";
 /// Sync checkpoint, recent block hashes and per-block undo records.
 pub(crate) const CF_SYNC: &str = "sync";
 
+/// Message ids a local publisher used: `id commitment` → `epoch (u64 LE) ‖ used (u64 LE)`.
+pub(crate) const CF_PUBLISHER: &str = "publisher";
+/// Spam evidence: `epoch (u64) ‖ nullifier` → both shares, the recovered secret, the slash status.
+pub(crate) const CF_EVIDENCE: &str = "evidence";
+
 /// Every column family of the schema.
-pub const COLUMN_FAMILIES: [&str; 6] = [
+pub const COLUMN_FAMILIES: [&str; 8] = [
     CF_META,
     CF_NODES,
     CF_LEAVES,
     CF_ROOTS,
     CF_NULLIFIERS,
     CF_SYNC,
+    CF_PUBLISHER,
+    CF_EVIDENCE,
 ];
 
 pub(crate) const META_SCHEMA: &[u8] = b"schema_version";

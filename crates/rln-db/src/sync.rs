@@ -1,11 +1,13 @@
 //! Block-by-block state changes from chain sync: each block's leaf changes, the root it
 //! produced, the checkpoint and the undo record go to disk in one write batch, so a crash
 //! never leaves the tree ahead of or behind the checkpoint. Undo records let a
-//! reorganisation roll the tree back to a common ancestor.
+//! reorganisation roll the tree back to a common ancestor. A block that erases a member
+//! revokes every earlier root of the window (they all still contain the member); the relay
+//! accepts a revoked root only for messages stamped shortly after the revocation.
 
 use std::collections::BTreeMap;
 
-use rln_core::{Fr, MerkleTree, RootEntry};
+use rln_core::{Fr, MerkleTree, RootEntry, RootWindow};
 use rocksdb::{IteratorMode, WriteBatch};
 
 use crate::db::{Cached, RlnDb};
@@ -96,10 +98,14 @@ impl RlnDb {
         // Undo record: the next index and each touched leaf's value before this block.
         let mut undo = tree.next_index()?.to_le_bytes().to_vec();
         let mut seen = std::collections::BTreeSet::new();
-        for (index, _) in &block.leaves {
+        let mut erases = false;
+        for (index, leaf) in &block.leaves {
+            let before = tree.leaf(*index)?;
+            let zero = Fr::from(0u64);
+            erases |= *leaf == zero && before != zero;
             if seen.insert(*index) {
                 undo.extend_from_slice(&index.to_le_bytes());
-                undo.extend_from_slice(&rln_core::fr_to_le_bytes(&tree.leaf(*index)?));
+                undo.extend_from_slice(&rln_core::fr_to_le_bytes(&before));
             }
         }
         let root = if block.leaves.is_empty() {
@@ -121,6 +127,25 @@ impl RlnDb {
         if let Some(cutoff) = block.number.checked_sub(self.config.reorg_depth) {
             batch.delete_range_cf(sync, sync_hash_key(0), sync_hash_key(cutoff));
             batch.delete_range_cf(sync, sync_undo_key(0), sync_undo_key(cutoff));
+        }
+        if erases {
+            // Every earlier root still contains the erased member: revoke them all, so a
+            // slashed member cannot go on proving against an old root.
+            let roots = self.cf(CF_ROOTS)?;
+            for seq in cached.window_seqs.drain(..) {
+                batch.delete_cf(roots, u64_key(seq));
+            }
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let capacity = cached.window.capacity();
+            for entry in cached.window.entries() {
+                cached.revoked.push_back((entry.root, now_ms));
+            }
+            while cached.revoked.len() > capacity {
+                cached.revoked.pop_front();
+            }
+            cached.window = RootWindow::new(capacity);
         }
         self.stage_root(
             &mut batch,

@@ -1,5 +1,8 @@
-//! `rln-node`: membership tools for RLN relay networks (the relay itself arrives with its
-//! issue). Every subcommand documents itself with `--help`.
+//! `rln-node`: the RLN relay node (`run`), its REST clients (`publish`, `subscribe`) and the
+//! membership tools. Every subcommand documents itself with `--help`.
+
+mod client;
+mod run;
 
 use std::path::PathBuf;
 
@@ -16,7 +19,11 @@ use rln_core::{fr_from_le_slice, fr_to_le_bytes, Fr, Identity};
 #[command(
     name = "rln-node",
     version,
-    about = "RLN relay node and membership tools"
+    about = "RLN relay node and membership tools",
+    long_about = "A relay node for rate-limited (RLN) Waku-style messaging. Messages carry \
+        zero-knowledge proofs that their sender is a registered member within its message \
+        limit; nodes relay only valid ones, and recover (and optionally slash) the secret of \
+        a member who exceeds its limit.\n\nStart with `rln-node run --help`."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -25,6 +32,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a relay node: sync the membership tree, relay and validate RLN messages, serve REST.
+    Run(Box<run::RunArgs>),
+    /// Publish a message through a running node's REST API (the node proves it).
+    Publish(client::PublishArgs),
+    /// Print the messages a running node relays on a pubsub topic.
+    Subscribe(client::SubscribeArgs),
     /// Generate a new RLN identity and write it to a file (keep it secret).
     Keygen(KeygenArgs),
     /// Register an identity on the membership contract and store the credential in a keystore.
@@ -252,6 +265,9 @@ fn pick(keystore: &Keystore, wanted: Option<&str>, path: &std::path::Path) -> Re
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Run(args) => run::run(*args).await?,
+        Command::Publish(args) => client::publish(args).await?,
+        Command::Subscribe(args) => client::subscribe(args).await?,
         Command::Keygen(args) => {
             let (identity, trapdoor, nullifier) = new_identity();
             let file = IdentityFile {
@@ -359,14 +375,20 @@ async fn run(cli: Cli) -> Result<()> {
 
 #[tokio::main]
 async fn main() {
+    let cli = Cli::parse();
+    // A node logs what it does; the one-shot tools only warn.
+    let default_filter = match cli.command {
+        Command::Run(_) => "warn,rln_relay=info,rln_chain=info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
-    if let Err(err) = run(Cli::parse()).await {
+    if let Err(err) = run(cli).await {
         eprintln!("error: {err:#}");
         std::process::exit(1);
     }

@@ -175,3 +175,163 @@ async fn keygen_register_show_erase_withdraw() {
     let (ok, out) = rln_node(&["withdraw"], &env);
     assert!(!ok && out.contains("nothing to withdraw"), "{out}");
 }
+
+/// A `rln-node run` child process, killed on drop.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `rln-node run` and returns it with the first libp2p address it prints.
+fn start_node(args: &[&str]) -> (Running, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(binary())
+        .arg("run")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let running = Running(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the node prints its addresses")
+            .unwrap();
+        if let Some(addr) = line.strip_prefix("listening ") {
+            break addr.trim().to_string();
+        }
+    };
+    // Keep reading so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (running, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_publish_and_subscribe_between_two_nodes() {
+    let chain = chain().await;
+    let dir = tempfile::tempdir().unwrap();
+    let contract = chain.contract.to_string();
+    let rpc = chain.anvil.endpoint();
+    let key = format!("0x{}", alloy::hex::encode(chain.anvil.keys()[0].to_bytes()));
+    let keystore = dir.path().join("keystore.json");
+    let ks = keystore.to_str().unwrap();
+    let envs = [
+        ("RLN_ETH_RPC", rpc.as_str()),
+        ("RLN_ETH_CONTRACT", contract.as_str()),
+        ("RLN_ETH_PRIVATE_KEY", key.as_str()),
+    ];
+    let (ok, out) = rln_node(
+        &[
+            "register",
+            "--keystore",
+            ks,
+            "--keystore-password",
+            "pw",
+            "--rln-limit",
+            "5",
+        ],
+        &envs,
+    );
+    assert!(ok, "{out}");
+
+    let (rest_a, rest_b) = (free_port(), free_port());
+    let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
+    let common = [
+        "--eth-rpc",
+        rpc.as_str(),
+        "--eth-contract",
+        contract.as_str(),
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+    ];
+    let rest_a_arg = format!("127.0.0.1:{rest_a}");
+    let mut args_a = common.to_vec();
+    args_a.extend([
+        "--data-dir",
+        data_a.to_str().unwrap(),
+        "--rest-address",
+        &rest_a_arg,
+    ]);
+    args_a.extend(["--keystore", ks, "--keystore-password", "pw"]);
+    let (_a, addr_a) = start_node(&args_a);
+    let rest_b_arg = format!("127.0.0.1:{rest_b}");
+    let mut args_b = common.to_vec();
+    args_b.extend([
+        "--data-dir",
+        data_b.to_str().unwrap(),
+        "--rest-address",
+        &rest_b_arg,
+        "--static-peer",
+        &addr_a,
+    ]);
+    let (_b, _) = start_node(&args_b);
+
+    // Subscribe on B in the background, then publish on A until the mesh carries it.
+    let url_b = format!("http://127.0.0.1:{rest_b}");
+    let subscriber = std::thread::spawn(move || {
+        rln_node(
+            &[
+                "subscribe",
+                "--node",
+                &url_b,
+                "--count",
+                "1",
+                "--timeout",
+                "60",
+            ],
+            &[],
+        )
+    });
+    let url_a = format!("http://127.0.0.1:{rest_a}");
+    let mut published = false;
+    for _ in 0..40 {
+        let (ok, out) = rln_node(&["publish", "--node", &url_a, "hello from the CLI"], &[]);
+        if ok {
+            assert!(out.starts_with("published 0x"), "{out}");
+            published = true;
+            break;
+        }
+        // Before the mesh forms the node says it has no peers; anything else is a failure.
+        assert!(out.contains("503"), "{out}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(
+        published,
+        "publishing succeeds once the nodes are connected"
+    );
+    let (ok, out) = subscriber.join().unwrap();
+    assert!(ok, "{out}");
+    assert!(out.contains("hello from the CLI"), "{out}");
+
+    // A node without a membership cannot publish, and says why.
+    let (ok, out) = rln_node(
+        &[
+            "publish",
+            "--node",
+            &format!("http://127.0.0.1:{rest_b}"),
+            "x",
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert!(out.contains("no RLN membership"), "{out}");
+    // A node that is not running: one clear sentence.
+    let (ok, out) = rln_node(&["publish", "--node", "http://127.0.0.1:9", "x"], &[]);
+    assert!(!ok);
+    assert!(out.contains("cannot reach the node's REST API"), "{out}");
+}

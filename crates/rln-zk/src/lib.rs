@@ -8,6 +8,7 @@
 //!   [`Verdict`].
 //! - [`batch`]: verification of many proofs with one final exponentiation.
 //! - [`proof`]: the Waku `RateLimitProof` and its protobuf encoding.
+//! - [`protobuf`]: the protobuf primitives of the Waku wire types.
 //! - [`snarkjs`]: JSON forms of keys and proofs for interop with the circom tool chain.
 //!
 //! Load keys once at start-up: preparing a verifying key costs a pairing, and compiling the
@@ -18,6 +19,7 @@ pub mod circuit;
 pub mod error;
 pub mod keys;
 pub mod proof;
+pub mod protobuf;
 pub mod prover;
 pub mod snarkjs;
 pub mod verifier;

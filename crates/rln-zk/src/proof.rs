@@ -13,6 +13,7 @@ use rln_core::{
 };
 
 use crate::error::DecodeError;
+use crate::protobuf::{put_bytes, Reader, Value};
 
 /// Bytes of a compressed Groth16 proof over BN254: A (G1, 32) | B (G2, 64) | C (G1, 32).
 pub const PROOF_BYTES: usize = 128;
@@ -91,26 +92,10 @@ impl RateLimitProof {
     /// as protobuf requires; a repeated field keeps its last value.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut fields: [Option<&[u8]>; 7] = [None; 7];
-        let mut reader = Reader { buf: bytes };
-        while !reader.buf.is_empty() {
-            let key = reader.varint()?;
-            let number = key >> 3;
-            match key & 7 {
-                2 => {
-                    let value = reader.length_delimited()?;
-                    if (1..=7).contains(&number) {
-                        fields[(number - 1) as usize] = Some(value);
-                    }
-                }
-                0 => {
-                    reader.varint()?;
-                }
-                1 => reader.skip(8)?,
-                5 => reader.skip(4)?,
-                _ => return Err(DecodeError::Protobuf("unsupported wire type")),
-            }
-            if number == 0 {
-                return Err(DecodeError::Protobuf("field number 0"));
+        let mut reader = Reader::new(bytes);
+        while let Some((number, value)) = reader.next_field()? {
+            if let (1..=7, Value::Bytes(value)) = (number, value) {
+                fields[(number - 1) as usize] = Some(value);
             }
         }
         const NAMES: [&str; 7] = [
@@ -178,64 +163,10 @@ pub fn proof_from_bytes(bytes: &[u8]) -> Result<Groth16Proof, DecodeError> {
         .map_err(|err| DecodeError::MalformedProof(err.to_string()))
 }
 
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn put_bytes(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
-    put_varint(out, (field << 3) | 2);
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-struct Reader<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn varint(&mut self) -> Result<u64, DecodeError> {
-        let mut value = 0u64;
-        for (i, byte) in self.buf.iter().enumerate().take(10) {
-            let bits = u64::from(byte & 0x7f);
-            if i == 9 && bits > 1 {
-                return Err(DecodeError::Protobuf("varint overflows 64 bits"));
-            }
-            value |= bits << (7 * i);
-            if byte & 0x80 == 0 {
-                self.buf = &self.buf[i + 1..];
-                return Ok(value);
-            }
-        }
-        Err(DecodeError::Protobuf("truncated or overlong varint"))
-    }
-
-    fn skip(&mut self, n: usize) -> Result<(), DecodeError> {
-        if self.buf.len() < n {
-            return Err(DecodeError::Protobuf("truncated field"));
-        }
-        self.buf = &self.buf[n..];
-        Ok(())
-    }
-
-    fn length_delimited(&mut self) -> Result<&'a [u8], DecodeError> {
-        let len = self.varint()?;
-        let len = usize::try_from(len).map_err(|_| DecodeError::Protobuf("length too large"))?;
-        if self.buf.len() < len {
-            return Err(DecodeError::Protobuf("truncated length-delimited field"));
-        }
-        let (value, rest) = self.buf.split_at(len);
-        self.buf = rest;
-        Ok(value)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protobuf::put_varint;
     use ark_ec::AffineRepr;
     use proptest::prelude::*;
 

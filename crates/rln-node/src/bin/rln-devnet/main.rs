@@ -1,0 +1,709 @@
+//! `rln-devnet`: a local RLN relay network on one machine, for a first look and for tests.
+//!
+//! Starts anvil, deploys the membership contract, registers one membership per node (limits
+//! 2, 3, 4, …) and one for a spammer (limit 1), starts the `rln-node run` processes wired into
+//! a mesh, and drives traffic: every node publishes its limit each epoch through its REST API,
+//! and an in-process spammer node proves several messages per epoch with the same message id.
+//! A summary refreshes until Ctrl-C, or until `--duration` ends the run with a verdict: the exit
+//! code is 0 only if every honest message reached every node and the spammer was caught.
+
+mod metrics;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use alloy::network::EthereumWallet;
+use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::primitives::U256;
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use anyhow::{bail, Context, Result};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use clap::Parser;
+use rln_chain::keystore::{Keystore, KeystoreMembership};
+use rln_chain::ContractParams;
+use rln_core::Identity;
+use rln_relay::config::{MembershipConfig, DEFAULT_PUBSUB_TOPIC};
+use rln_relay::rest::RestMessage;
+use rln_relay::{MessageIdChoice, Node, NodeConfig, WakuMessage};
+
+use crate::metrics::Scrape;
+
+const PASSWORD: &str = "devnet";
+const CONTENT_TOPIC: &str = "/devnet/1/chat/proto";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rln-devnet",
+    version,
+    about = "A local RLN relay network: anvil, nodes, honest traffic and a spammer"
+)]
+struct Args {
+    /// Relay nodes to start (4 to 6).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(4..=6))]
+    nodes: u8,
+    /// Stop after this many seconds, print the final summary, and exit non-zero unless every
+    /// honest message reached every node and the spammer was caught.
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Epoch length in seconds (short, so limits and resets show quickly).
+    #[arg(long, default_value_t = 10)]
+    epoch_secs: u64,
+    /// Directory for the nodes' state and logs (wiped at start).
+    #[arg(long, default_value = "target/devnet")]
+    dir: PathBuf,
+    /// The anvil binary (`make tools` installs it).
+    #[arg(
+        long,
+        env = "RLN_ANVIL",
+        default_value = "tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+    )]
+    anvil: PathBuf,
+    /// The rln-node binary [default: next to this program].
+    #[arg(long)]
+    rln_node: Option<PathBuf>,
+    /// Seconds between summary refreshes.
+    #[arg(long, default_value_t = 2)]
+    refresh: u64,
+}
+
+/// A node process, stopped with SIGTERM (then SIGKILL) on drop.
+struct Process {
+    child: Child,
+    rest: String,
+    p2p: String,
+    limit: u32,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn step(text: &str) {
+    eprintln!("==> {text}");
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn account(anvil: &AnvilInstance, n: usize) -> DynProvider {
+    let key = anvil.keys()[n].clone();
+    ProviderBuilder::new()
+        .wallet(EthereumWallet::from(
+            alloy::signers::local::PrivateKeySigner::from(key),
+        ))
+        .connect_http(anvil.endpoint_url())
+        .erased()
+}
+
+async fn register(
+    provider: &DynProvider,
+    anvil: &AnvilInstance,
+    contract: alloy::primitives::Address,
+    dir: &Path,
+    limit: u32,
+) -> Result<(Identity, PathBuf)> {
+    let identity = Identity::random(&mut rand::rngs::OsRng);
+    let registration = rln_chain::register(provider, contract, &identity, limit).await?;
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("keystore.json");
+    let mut ks = Keystore::load_or_new(&path)?;
+    let m = KeystoreMembership::new(
+        &identity,
+        None,
+        anvil.chain_id(),
+        &contract.to_checksum(None),
+        registration.index,
+        u64::from(limit),
+    );
+    ks.add(&m, PASSWORD.as_bytes(), 10_000, &mut rand::rngs::OsRng)?;
+    ks.save(&path)?;
+    Ok((identity, path))
+}
+
+fn encode_topic(topic: &str) -> String {
+    topic.replace('/', "%2F")
+}
+
+/// What the traffic and the collectors saw.
+#[derive(Debug, Default)]
+struct Ledger {
+    /// Honest payloads published: payload → (origin node, when).
+    published: BTreeMap<String, (usize, Instant)>,
+    /// Payloads each node delivered.
+    received: Vec<BTreeSet<String>>,
+    /// Spam payloads sent, and the epoch of each.
+    spam_sent: BTreeMap<String, u64>,
+    /// Publish errors by node.
+    errors: Vec<usize>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(args).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(2);
+    }
+}
+
+async fn run(args: Args) -> Result<()> {
+    let n = usize::from(args.nodes);
+    let rln_node = match &args.rln_node {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("rln-node"),
+    };
+    if !rln_node.exists() {
+        bail!(
+            "{} not found; build it first (`make devnet` does) or pass --rln-node",
+            rln_node.display()
+        );
+    }
+    if !args.anvil.exists() {
+        bail!(
+            "anvil not found at {}; run `make tools` or pass --anvil",
+            args.anvil.display()
+        );
+    }
+    if args.dir.exists() {
+        std::fs::remove_dir_all(&args.dir)
+            .with_context(|| format!("cannot wipe {}", args.dir.display()))?;
+    }
+    std::fs::create_dir_all(&args.dir)?;
+
+    step("starting anvil on loopback");
+    let anvil = Anvil::at(&args.anvil).spawn();
+    let deployer = account(&anvil, 0);
+    step("deploying the membership contract");
+    let contract = rln_chain::deploy(
+        &deployer,
+        ContractParams {
+            deposit_per_message: U256::from(10u64).pow(U256::from(15u64)),
+            min_limit: 1,
+            max_limit: 100,
+        },
+    )
+    .await?;
+    step(&format!(
+        "registering {} memberships (limits 2..={}, spammer 1)",
+        n + 1,
+        n + 1
+    ));
+    let mut keystores = Vec::new();
+    for i in 0..n {
+        let limit = 2 + i as u32;
+        let (_, path) = register(
+            &deployer,
+            &anvil,
+            contract,
+            &args.dir.join(format!("node{i}")),
+            limit,
+        )
+        .await?;
+        keystores.push((path, limit));
+    }
+    let (spammer_id, spammer_ks) =
+        register(&deployer, &anvil, contract, &args.dir.join("spammer"), 1).await?;
+
+    step(&format!("starting {n} rln-node processes"));
+    let mut nodes: Vec<Process> = Vec::new();
+    for (i, (ks, limit)) in keystores.iter().enumerate() {
+        let rest_port = free_port()?;
+        let dir = args.dir.join(format!("node{i}"));
+        let key = format!("0x{}", alloy::hex::encode(anvil.keys()[1 + i].to_bytes()));
+        let mut cmd = Command::new(&rln_node);
+        cmd.arg("run")
+            .args(["--data-dir", &dir.to_string_lossy()])
+            .args([
+                "--eth-rpc",
+                &anvil.endpoint(),
+                "--eth-contract",
+                &contract.to_string(),
+            ])
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+            .args(["--rest-address", &format!("127.0.0.1:{rest_port}")])
+            .args([
+                "--keystore",
+                &ks.to_string_lossy(),
+                "--keystore-password",
+                PASSWORD,
+            ])
+            .args([
+                "--epoch-secs",
+                &args.epoch_secs.to_string(),
+                "--poll-interval-ms",
+                "500",
+            ])
+            .args(["--slash", "--eth-private-key", &key]);
+        for peer in &nodes {
+            cmd.args(["--static-peer", &peer.p2p]);
+        }
+        let log = std::fs::File::create(dir.join("node.log"))?;
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .env("RUST_LOG", "warn,rln_relay=info,rln_chain=info")
+            .spawn()?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut p2p = None;
+        for line in lines.by_ref() {
+            let line = line?;
+            if let Some(a) = line.strip_prefix("listening ") {
+                p2p = Some(a.trim().to_string());
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let Some(p2p) = p2p else {
+            bail!(
+                "node {i} exited during start; see {}",
+                dir.join("node.log").display()
+            );
+        };
+        eprintln!("    node {i}: limit {limit}, REST http://127.0.0.1:{rest_port}, {p2p}");
+        nodes.push(Process {
+            child,
+            rest: format!("http://127.0.0.1:{rest_port}"),
+            p2p,
+            limit: *limit,
+        });
+    }
+
+    step("starting the spammer (an in-process node whose publisher reuses message id 0)");
+    let mut sc = NodeConfig {
+        data_dir: args.dir.join("spammer/node"),
+        ..NodeConfig::default()
+    };
+    sc.chain.rpc = vec![anvil.endpoint()];
+    sc.chain.contract = contract.to_string();
+    sc.chain.poll_interval_ms = 500;
+    sc.network.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+    sc.network.static_peers = nodes.iter().take(2).map(|p| p.p2p.clone()).collect();
+    sc.rln.epoch_secs = args.epoch_secs;
+    sc.rest.listen = None;
+    sc.membership = Some(MembershipConfig {
+        keystore: spammer_ks,
+        password: PASSWORD.into(),
+        id: None,
+    });
+    let spammer = Arc::new(Node::start(sc).await?);
+
+    let client = reqwest::Client::new();
+    step("waiting for the mesh to form");
+    let started = Instant::now();
+    loop {
+        let mut ready = 0;
+        for p in &nodes {
+            let peers: Vec<serde_json::Value> = match client
+                .get(format!("{}/admin/v1/peers", p.rest))
+                .send()
+                .await
+            {
+                Ok(r) => r.json().await.unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            if peers.len() >= 2 {
+                ready += 1;
+            }
+        }
+        if ready == n && spammer.wait_synced(Duration::from_millis(10)).await {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!(
+                "the mesh did not form within 60 s; see the logs in {}",
+                args.dir.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let ledger = Arc::new(Mutex::new(Ledger {
+        received: vec![BTreeSet::new(); n],
+        errors: vec![0; n],
+        ..Default::default()
+    }));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for (i, p) in nodes.iter().enumerate() {
+        tasks.push(tokio::spawn(honest_traffic(
+            client.clone(),
+            p.rest.clone(),
+            i,
+            p.limit,
+            args.epoch_secs,
+            ledger.clone(),
+            stop_rx.clone(),
+        )));
+    }
+    tasks.push(tokio::spawn(spam_traffic(
+        spammer.clone(),
+        args.epoch_secs,
+        ledger.clone(),
+        stop_rx.clone(),
+    )));
+
+    let rests: Vec<String> = nodes.iter().map(|p| p.rest.clone()).collect();
+    let interactive = std::io::stdout().is_terminal() && args.duration.is_none();
+    eprintln!(
+        "\nREST and metrics: {}",
+        rests
+            .iter()
+            .map(|r| format!("{r}/metrics"))
+            .collect::<Vec<_>>()
+            .join("  ")
+    );
+    eprintln!("data and logs:    {}/node*/", args.dir.display());
+    eprintln!(
+        "{}",
+        if args.duration.is_some() {
+            "running for the given duration..."
+        } else {
+            "Ctrl-C stops the network\n"
+        }
+    );
+    let run_started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(args.refresh.max(1)));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = tokio::signal::ctrl_c() => break,
+        }
+        collect(&client, &rests, &ledger).await;
+        if interactive {
+            let summary = summary(&client, &rests, &ledger, &spammer_id).await;
+            print!("\x1b[2J\x1b[H{}", summary.text);
+        }
+        if args
+            .duration
+            .is_some_and(|d| run_started.elapsed() >= Duration::from_secs(d))
+        {
+            break;
+        }
+    }
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    // Let the last messages arrive, then read everything.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    collect(&client, &rests, &ledger).await;
+    let summary = summary(&client, &rests, &ledger, &spammer_id).await;
+    println!("{}", summary.text);
+    step("stopping the nodes");
+    drop(nodes);
+    if let Ok(spammer) = Arc::try_unwrap(spammer) {
+        spammer.shutdown().await;
+    }
+    drop(anvil);
+    if args.duration.is_some() {
+        if summary.failures.is_empty() {
+            println!("devnet: PASS (honest messages delivered everywhere, spammer caught)");
+        } else {
+            for f in &summary.failures {
+                println!("devnet: FAIL: {f}");
+            }
+            std::process::exit(1);
+        }
+    }
+    Ok(())
+}
+
+/// Each node publishes its limit every epoch, spread over the epoch.
+async fn honest_traffic(
+    client: reqwest::Client,
+    rest: String,
+    i: usize,
+    limit: u32,
+    epoch_secs: u64,
+    ledger: Arc<Mutex<Ledger>>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let url = format!(
+        "{rest}/relay/v1/messages/{}",
+        encode_topic(DEFAULT_PUBSUB_TOPIC)
+    );
+    let gap = Duration::from_millis(epoch_secs * 1000 / (u64::from(limit) + 1));
+    let mut counter = 0u64;
+    while !*stop.borrow() {
+        let epoch = now_secs() / epoch_secs;
+        for _ in 0..limit {
+            tokio::time::sleep(gap).await;
+            if *stop.borrow() || now_secs() / epoch_secs != epoch {
+                break;
+            }
+            counter += 1;
+            let payload = format!("node{i} epoch{epoch} #{counter}");
+            let message = RestMessage {
+                payload: B64.encode(&payload),
+                content_topic: CONTENT_TOPIC.into(),
+                ..Default::default()
+            };
+            let ok = matches!(client.post(&url).json(&message).send().await, Ok(r) if r.status().is_success());
+            let mut l = ledger
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if ok {
+                l.published.insert(payload, (i, Instant::now()));
+            } else {
+                l.errors[i] += 1;
+            }
+        }
+        // Wait for the next epoch.
+        while !*stop.borrow() && now_secs() / epoch_secs == epoch {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Three messages per epoch, all with message id 0, until the member is slashed.
+async fn spam_traffic(
+    node: Arc<Node>,
+    epoch_secs: u64,
+    ledger: Arc<Mutex<Ledger>>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut last_epoch = None;
+    while !*stop.borrow() {
+        let epoch = now_secs() / epoch_secs;
+        if last_epoch != Some(epoch) && now_secs() % epoch_secs >= epoch_secs / 3 {
+            last_epoch = Some(epoch);
+            for k in 0..3 {
+                let payload = format!("spam epoch{epoch} #{k}");
+                let m = WakuMessage {
+                    payload: payload.clone().into_bytes(),
+                    content_topic: CONTENT_TOPIC.into(),
+                    ..Default::default()
+                };
+                if node
+                    .publish_with(DEFAULT_PUBSUB_TOPIC, m, MessageIdChoice::Forced(0))
+                    .await
+                    .is_ok()
+                {
+                    ledger
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .spam_sent
+                        .insert(payload, epoch);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Drains each node's message cache into the ledger.
+async fn collect(client: &reqwest::Client, rests: &[String], ledger: &Mutex<Ledger>) {
+    for (j, rest) in rests.iter().enumerate() {
+        let url = format!(
+            "{rest}/relay/v1/messages/{}",
+            encode_topic(DEFAULT_PUBSUB_TOPIC)
+        );
+        let Ok(r) = client.get(&url).send().await else {
+            continue;
+        };
+        let messages: Vec<RestMessage> = r.json().await.unwrap_or_default();
+        let mut l = ledger
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for m in messages {
+            if let Ok(p) = B64.decode(&m.payload) {
+                l.received[j].insert(String::from_utf8_lossy(&p).into_owned());
+            }
+        }
+    }
+}
+
+struct Summary {
+    text: String,
+    failures: Vec<String>,
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |s| {
+        if s.is_finite() {
+            format!("≤{:.1} ms", s * 1e3)
+        } else {
+            "slow".into()
+        }
+    })
+}
+
+async fn summary(
+    client: &reqwest::Client,
+    rests: &[String],
+    ledger: &Mutex<Ledger>,
+    spammer: &Identity,
+) -> Summary {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let mut failures = Vec::new();
+    let spammer_commitment = rln_relay::node::fr_hex(&spammer.commitment());
+    let spammer_secret = rln_relay::node::fr_hex(&spammer.secret());
+    let _ = writeln!(out, "rln-devnet  {}", chrono_like_now());
+    let _ = writeln!(
+        out,
+        "{:<5} {:>5} {:>7} {:<12} {:>8} {:>9} {:>5} {:>8} {:>7} {:>10} {:>10}  rejected by reason",
+        "node",
+        "peers",
+        "block",
+        "root",
+        "accepted",
+        "rejected",
+        "spam",
+        "secrets",
+        "slashes",
+        "prove p50",
+        "verify p50"
+    );
+    let mut caught = false;
+    let mut total_spam_rejects = 0.0;
+    for (j, rest) in rests.iter().enumerate() {
+        let health: serde_json::Value = match client.get(format!("{rest}/health")).send().await {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        let scrape = match client.get(format!("{rest}/metrics")).send().await {
+            Ok(r) => Scrape::parse(&r.text().await.unwrap_or_default()),
+            Err(_) => Scrape::default(),
+        };
+        let evidence: Vec<serde_json::Value> =
+            match client.get(format!("{rest}/rln/v1/spam")).send().await {
+                Ok(r) => r.json().await.unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+        caught |= evidence.iter().any(|e| {
+            e["idCommitment"] == spammer_commitment.as_str()
+                && e["recoveredSecret"] == spammer_secret.as_str()
+        });
+        let rejected = scrape.by_label("waku_rln_invalid_messages_total", "type");
+        let reasons: Vec<String> = rejected
+            .iter()
+            .filter(|(_, v)| *v > 0.0)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        total_spam_rejects += scrape.get("waku_rln_invalid_messages_total{type=\"spam\"}");
+        let root = health["root"].as_str().unwrap_or("-");
+        let _ = writeln!(
+            out,
+            "{:<5} {:>5} {:>7} {:<12} {:>8} {:>9} {:>5} {:>8} {:>7} {:>10} {:>10}  {}",
+            j,
+            health["peers"]
+                .as_u64()
+                .map_or("-".into(), |p| p.to_string()),
+            health["block"]
+                .as_u64()
+                .map_or("-".into(), |b| b.to_string()),
+            format!("{}…", &root[..root.len().min(10)]),
+            scrape.get("waku_rln_valid_messages_total"),
+            rejected.iter().map(|(_, v)| v).sum::<f64>(),
+            scrape.get("waku_rln_spam_messages_total"),
+            scrape.get("rln_node_secrets_recovered_total"),
+            scrape.get("rln_node_slashes_total{result=\"slashed\"}"),
+            ms(scrape.median("waku_rln_proof_generation_duration_seconds")),
+            ms(scrape.median("waku_rln_proof_verification_duration_seconds")),
+            reasons.join(" ")
+        );
+    }
+    let l = ledger
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Honest messages old enough to have arrived everywhere.
+    let settled: Vec<(&String, usize)> = l
+        .published
+        .iter()
+        .filter(|(_, (_, at))| at.elapsed() > Duration::from_secs(2))
+        .map(|(p, (o, _))| (p, *o))
+        .collect();
+    let expected = settled.len() * (rests.len() - 1);
+    let delivered: usize = settled
+        .iter()
+        .map(|(p, origin)| {
+            (0..rests.len())
+                .filter(|j| j != origin && l.received[*j].contains(*p))
+                .count()
+        })
+        .sum();
+    let mut excess_delivered = 0;
+    for set in &l.received {
+        let mut per_epoch: BTreeMap<u64, usize> = BTreeMap::new();
+        for p in set.iter().filter(|p| p.starts_with("spam ")) {
+            if let Some(e) = l.spam_sent.get(p) {
+                *per_epoch.entry(*e).or_default() += 1;
+            }
+        }
+        excess_delivered += per_epoch
+            .values()
+            .map(|c| c.saturating_sub(1))
+            .sum::<usize>();
+    }
+    let _ = writeln!(
+        out,
+        "\nhonest messages: {} published, {delivered}/{expected} deliveries to the other nodes",
+        l.published.len()
+    );
+    let _ = writeln!(out, "spammer: {} messages sent with message id 0, {total_spam_rejects} rejected as spam, {excess_delivered} excess delivered, secret recovered: {}", l.spam_sent.len(), if caught { "yes" } else { "no" });
+    let errors: usize = l.errors.iter().sum();
+    if errors > 0 {
+        let _ = writeln!(out, "publish errors (REST): {errors}");
+    }
+    if settled.is_empty() {
+        failures.push("no honest message was published".into());
+    } else if delivered < expected {
+        failures.push(format!(
+            "only {delivered} of {expected} honest deliveries happened"
+        ));
+    }
+    if !caught {
+        failures.push("no node recovered the spammer's secret".into());
+    }
+    if excess_delivered > 0 {
+        failures.push(format!(
+            "{excess_delivered} spam messages beyond the limit were delivered"
+        ));
+    }
+    Summary {
+        text: out,
+        failures,
+    }
+}
+
+fn chrono_like_now() -> String {
+    let s = now_secs();
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        (s / 3600) % 24,
+        (s / 60) % 60,
+        s % 60
+    )
+}

@@ -1,0 +1,166 @@
+//! `rln-node publish` and `rln-node subscribe`: clients of a running node's REST API.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use clap::Args;
+use rln_relay::rest::RestMessage;
+
+/// Which node.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RestTarget {
+    /// REST address of the node.
+    #[arg(
+        long = "node",
+        env = "RLN_NODE_REST",
+        default_value = "http://127.0.0.1:8645"
+    )]
+    pub(crate) url: String,
+    /// Pubsub topic.
+    #[arg(long = "pubsub-topic", default_value = rln_relay::config::DEFAULT_PUBSUB_TOPIC)]
+    pub(crate) topic: String,
+}
+
+/// `rln-node publish`.
+#[derive(Debug, Args)]
+pub(crate) struct PublishArgs {
+    #[command(flatten)]
+    pub(crate) target: RestTarget,
+    /// Content topic of the message.
+    #[arg(long, default_value = "/rln-node/1/chat/proto")]
+    pub(crate) content_topic: String,
+    /// The payload (UTF-8 text).
+    pub(crate) payload: String,
+}
+
+/// `rln-node subscribe`.
+#[derive(Debug, Args)]
+pub(crate) struct SubscribeArgs {
+    #[command(flatten)]
+    pub(crate) target: RestTarget,
+    /// Exit after this many messages.
+    #[arg(long)]
+    pub(crate) count: Option<usize>,
+    /// Exit after this many seconds.
+    #[arg(long)]
+    pub(crate) timeout: Option<u64>,
+}
+
+fn encode_topic(topic: &str) -> String {
+    topic
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn error_text(response: reqwest::Response) -> String {
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    let reason = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or(body);
+    format!("the node answered {status}: {reason}")
+}
+
+fn unreachable(url: &str, e: reqwest::Error) -> anyhow::Error {
+    anyhow::anyhow!("cannot reach the node's REST API at {url} ({e}); is `rln-node run` running, and is --node right?")
+}
+
+/// Publishes one message through the node, which proves it.
+pub(crate) async fn publish(args: PublishArgs) -> Result<()> {
+    let client = reqwest::Client::new();
+    let url = format!(
+        "{}/relay/v1/messages/{}",
+        args.target.url.trim_end_matches('/'),
+        encode_topic(&args.target.topic)
+    );
+    let message = RestMessage {
+        payload: B64.encode(args.payload.as_bytes()),
+        content_topic: args.content_topic,
+        ..Default::default()
+    };
+    let response = client
+        .post(&url)
+        .json(&message)
+        .send()
+        .await
+        .map_err(|e| unreachable(&args.target.url, e))?;
+    if !response.status().is_success() {
+        bail!(error_text(response).await);
+    }
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .context("the node's answer is not JSON")?;
+    println!(
+        "published {}",
+        body.get("messageHash")
+            .and_then(|h| h.as_str())
+            .unwrap_or("?")
+    );
+    Ok(())
+}
+
+/// Subscribes and prints messages as they arrive.
+pub(crate) async fn subscribe(args: SubscribeArgs) -> Result<()> {
+    let client = reqwest::Client::new();
+    let base = args.target.url.trim_end_matches('/').to_string();
+    let response = client
+        .post(format!("{base}/relay/v1/subscriptions"))
+        .json(&vec![args.target.topic.clone()])
+        .send()
+        .await
+        .map_err(|e| unreachable(&base, e))?;
+    if !response.status().is_success() {
+        bail!(error_text(response).await);
+    }
+    eprintln!(
+        "subscribed to {}; waiting for messages (Ctrl-C to stop)",
+        args.target.topic
+    );
+    let started = Instant::now();
+    let mut seen = 0usize;
+    let url = format!(
+        "{base}/relay/v1/messages/{}",
+        encode_topic(&args.target.topic)
+    );
+    loop {
+        if args
+            .timeout
+            .is_some_and(|t| started.elapsed() >= Duration::from_secs(t))
+        {
+            break;
+        }
+        let response = client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| unreachable(&base, e))?;
+        if !response.status().is_success() {
+            bail!(error_text(response).await);
+        }
+        let messages: Vec<RestMessage> = response
+            .json()
+            .await
+            .context("the node's answer is not a message list")?;
+        for m in messages {
+            let payload = B64.decode(&m.payload).unwrap_or_default();
+            let text = String::from_utf8(payload).unwrap_or_else(|e| B64.encode(e.as_bytes()));
+            println!("{} {} {}", m.timestamp.unwrap_or(0), m.content_topic, text);
+            seen += 1;
+            if args.count.is_some_and(|c| seen >= c) {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}

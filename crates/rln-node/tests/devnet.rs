@@ -1,0 +1,36 @@
+//! A short scripted devnet run, as `make devnet DURATION=…` does it: anvil, four `rln-node run`
+//! processes, honest traffic and a spammer. The run must pass its own verdict.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+#[test]
+fn a_short_devnet_run_delivers_honest_messages_and_catches_the_spammer() {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let anvil = repo.join("tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    assert!(
+        anvil.exists(),
+        "{} is missing: run `make tools`",
+        anvil.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rln-devnet"))
+        .args(["--nodes", "4", "--duration", "30", "--epoch-secs", "6"])
+        .arg("--dir")
+        .arg(dir.path().join("devnet"))
+        .arg("--anvil")
+        .arg(&anvil)
+        .arg("--rln-node")
+        .arg(env!("CARGO_BIN_EXE_rln-node"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("devnet: PASS"), "{text}");
+    assert!(text.contains("secret recovered: yes"), "{text}");
+    assert!(text.contains(" 0 excess delivered"), "{text}");
+}

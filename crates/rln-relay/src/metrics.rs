@@ -1,0 +1,187 @@
+//! Prometheus metrics, one registry for the node and libp2p. Names follow nwaku's
+//! `waku_rln_*` where nwaku has one; the rest are `rln_node_*`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// A `type` label (nwaku's name for the reason of an invalid message).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TypeLabel {
+    /// The reason.
+    pub r#type: String,
+}
+
+/// A `result` label.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// The outcome.
+    pub result: String,
+}
+
+/// The node's own metrics.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    /// Messages that reached validation.
+    pub messages: Counter,
+    /// Valid messages (accepted and relayed).
+    pub valid: Counter,
+    /// Rejected messages by reason.
+    pub invalid: Family<TypeLabel, Counter>,
+    /// Ignored messages (duplicates, full queue, not yet synced) by reason.
+    pub ignored: Family<TypeLabel, Counter>,
+    /// Double signals detected.
+    pub spam: Counter,
+    /// Secrets recovered from double signals.
+    pub secrets_recovered: Counter,
+    /// Slash attempts by result.
+    pub slashes: Family<ResultLabel, Counter>,
+    /// Groth16 verifications performed (single or inside a batch).
+    pub proof_verifications: Counter,
+    /// Time to verify one proof (a batch's time divided by its size).
+    pub verification_seconds: Histogram,
+    /// Proofs in each verification batch.
+    pub batch_size: Histogram,
+    /// Time to generate one proof.
+    pub generation_seconds: Histogram,
+    /// Proofs this node generated.
+    pub generated: Counter,
+    /// Message ids left this epoch for the node's membership.
+    pub remaining_proofs: Gauge,
+    /// Active members in the synced tree.
+    pub registered_members: Gauge,
+    /// The last synced block.
+    pub synced_block: Gauge,
+    /// 1 when caught up with the chain head.
+    pub synced: Gauge,
+    /// Messages waiting for a validation worker.
+    pub queue_depth: Gauge,
+    /// Connected peers.
+    pub peers: Gauge,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them.
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Self {
+            messages: Counter::default(),
+            valid: Counter::default(),
+            invalid: Family::default(),
+            ignored: Family::default(),
+            spam: Counter::default(),
+            secrets_recovered: Counter::default(),
+            slashes: Family::default(),
+            proof_verifications: Counter::default(),
+            verification_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 14)),
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 8)),
+            generation_seconds: Histogram::new(exponential_buckets(0.01, 1.6, 14)),
+            generated: Counter::default(),
+            remaining_proofs: Gauge::default(),
+            registered_members: Gauge::default(),
+            synced_block: Gauge::default(),
+            synced: Gauge::default(),
+            queue_depth: Gauge::default(),
+            peers: Gauge::default(),
+        };
+        let r = registry;
+        r.register(
+            "waku_rln_messages",
+            "Messages that reached RLN validation",
+            m.messages.clone(),
+        );
+        r.register(
+            "waku_rln_valid_messages",
+            "Messages with a valid RLN proof",
+            m.valid.clone(),
+        );
+        r.register(
+            "waku_rln_invalid_messages",
+            "Rejected messages by reason",
+            m.invalid.clone(),
+        );
+        r.register(
+            "rln_node_ignored_messages",
+            "Ignored messages by reason",
+            m.ignored.clone(),
+        );
+        r.register(
+            "waku_rln_spam_messages",
+            "Double signals detected",
+            m.spam.clone(),
+        );
+        r.register(
+            "rln_node_secrets_recovered",
+            "Secrets recovered from double signals",
+            m.secrets_recovered.clone(),
+        );
+        r.register(
+            "rln_node_slashes",
+            "Slash attempts by result",
+            m.slashes.clone(),
+        );
+        r.register(
+            "waku_rln_proof_verification",
+            "Groth16 verifications",
+            m.proof_verifications.clone(),
+        );
+        r.register(
+            "waku_rln_proof_verification_duration_seconds",
+            "Time to verify one proof",
+            m.verification_seconds.clone(),
+        );
+        r.register(
+            "rln_node_verification_batch_size",
+            "Proofs per verification batch",
+            m.batch_size.clone(),
+        );
+        r.register(
+            "waku_rln_proof_generation_duration_seconds",
+            "Time to generate one proof",
+            m.generation_seconds.clone(),
+        );
+        r.register(
+            "waku_rln_total_generated_proofs",
+            "Proofs generated by this node",
+            m.generated.clone(),
+        );
+        r.register(
+            "waku_rln_remaining_proofs_per_epoch",
+            "Message ids left this epoch",
+            m.remaining_proofs.clone(),
+        );
+        r.register(
+            "waku_rln_number_registered_memberships",
+            "Active members in the tree",
+            m.registered_members.clone(),
+        );
+        r.register(
+            "rln_node_synced_block",
+            "Last block applied from the chain",
+            m.synced_block.clone(),
+        );
+        r.register(
+            "rln_node_synced",
+            "1 when caught up with the chain head",
+            m.synced.clone(),
+        );
+        r.register(
+            "rln_node_validation_queue_depth",
+            "Messages waiting for validation",
+            m.queue_depth.clone(),
+        );
+        r.register("rln_node_peers", "Connected peers", m.peers.clone());
+        m
+    }
+
+    /// A counter of `invalid` or `ignored` by reason.
+    pub fn reason(family: &Family<TypeLabel, Counter>, reason: &str) -> Counter {
+        family
+            .get_or_create(&TypeLabel {
+                r#type: reason.to_string(),
+            })
+            .clone()
+    }
+}

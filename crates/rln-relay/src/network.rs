@@ -1,0 +1,470 @@
+//! The libp2p side: TCP + Noise + Yamux, identify, ping, Kademlia discovery and GossipSub with
+//! Waku's relay protocol id, anonymous (StrictNoSign) messages, message id = sha256(data),
+//! explicit validation and peer scoring that graylists peers who forward invalid messages.
+//!
+//! One task owns the swarm ([`run_swarm`]). It decodes arriving messages (the only work done
+//! there), queues them for the validation workers, and applies the verdicts and commands it
+//! receives; nothing else touches the swarm.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+use libp2p::gossipsub::{
+    self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, PeerScoreParams,
+    PeerScoreThresholds, TopicHash, TopicScoreParams, ValidationMode,
+};
+use libp2p::identity::Keypair;
+use libp2p::kad::{self, store::MemoryStore};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{identify, noise, ping, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm};
+use prometheus_client::registry::Registry;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::error::RelayError;
+use crate::metrics::Metrics;
+use crate::pipeline::{Job, Pipeline, Verdict};
+use crate::validation::{Acceptance, Candidate, Outcome, Reason};
+use crate::wire::{self, WakuMessage, WireError};
+
+/// Waku relay's GossipSub protocol id.
+pub const RELAY_PROTOCOL: &str = "/vac/waku/relay/2.0.0";
+/// The Kademlia protocol of rln-node's discovery.
+pub const KAD_PROTOCOL: &str = "/rln-node/kad/1.0.0";
+
+/// Peer score thresholds (as nwaku sets them).
+pub const GOSSIP_THRESHOLD: f64 = -100.0;
+/// Below this, the node does not publish to the peer.
+pub const PUBLISH_THRESHOLD: f64 = -1_000.0;
+/// Below this, the node ignores everything the peer sends.
+pub const GRAYLIST_THRESHOLD: f64 = -10_000.0;
+/// Weight of the squared count of invalid messages a peer forwarded.
+pub const INVALID_MESSAGE_WEIGHT: f64 = -4_000.0;
+
+pub use behaviour::{RelayBehaviour, RelayBehaviourEvent};
+
+mod behaviour {
+    // The derive macro generates an event enum without documentation.
+    #![allow(missing_docs)]
+    use super::*;
+
+    /// The behaviours of an rln-node.
+    #[derive(NetworkBehaviour)]
+    pub struct RelayBehaviour {
+        pub(crate) gossipsub: gossipsub::Behaviour,
+        pub(crate) identify: identify::Behaviour,
+        pub(crate) ping: ping::Behaviour,
+        pub(crate) kad: kad::Behaviour<MemoryStore>,
+    }
+}
+
+/// Settings the swarm is built from.
+#[derive(Debug, Clone)]
+pub struct SwarmSettings {
+    /// Topics to join.
+    pub topics: Vec<String>,
+    /// Largest accepted message.
+    pub max_message_bytes: usize,
+    /// How long message ids are remembered.
+    pub seen_ttl: Duration,
+    /// GossipSub heartbeat.
+    pub heartbeat: Duration,
+    /// Score weight of invalid messages (negative).
+    pub invalid_message_weight: f64,
+}
+
+fn score_params(topics: &[String], invalid_message_weight: f64) -> PeerScoreParams {
+    let mut params = PeerScoreParams {
+        // Loopback and private test networks put every peer on one address.
+        ip_colocation_factor_whitelist: ["127.0.0.1".parse(), "::1".parse()]
+            .into_iter()
+            .flatten()
+            .collect(),
+        ..PeerScoreParams::default()
+    };
+    for topic in topics {
+        let t = TopicScoreParams {
+            topic_weight: 1.0,
+            // Quiet topics are normal for a rate-limited network: no delivery quotas.
+            mesh_message_deliveries_weight: 0.0,
+            mesh_failure_penalty_weight: 0.0,
+            invalid_message_deliveries_weight: -invalid_message_weight.abs(),
+            invalid_message_deliveries_decay: 0.97,
+            ..TopicScoreParams::default()
+        };
+        params
+            .topics
+            .insert(IdentTopic::new(topic.clone()).hash(), t);
+    }
+    params
+}
+
+/// Builds the behaviours.
+fn behaviour(
+    key: &Keypair,
+    s: &SwarmSettings,
+    registry: &mut Registry,
+) -> Result<RelayBehaviour, RelayError> {
+    let config = gossipsub::ConfigBuilder::default()
+        .protocol_id(RELAY_PROTOCOL, gossipsub::Version::V1_1)
+        .validation_mode(ValidationMode::Anonymous)
+        .validate_messages()
+        .message_id_fn(|m: &gossipsub::Message| MessageId::from(wire::message_id(&m.data).to_vec()))
+        // Oversize messages must reach the decoder so they are rejected with their reason.
+        .max_transmit_size(s.max_message_bytes * 2 + 1024)
+        .duplicate_cache_time(s.seen_ttl)
+        .heartbeat_interval(s.heartbeat)
+        .build()
+        .map_err(|e| RelayError::Network(format!("gossipsub config: {e}")))?;
+    let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
+        .map_err(|e| RelayError::Network(format!("gossipsub: {e}")))?
+        .with_metrics(
+            registry.sub_registry_with_prefix("libp2p"),
+            Default::default(),
+        );
+    let mut gossipsub = gossipsub;
+    gossipsub
+        .with_peer_score(
+            score_params(&s.topics, s.invalid_message_weight),
+            PeerScoreThresholds {
+                gossip_threshold: GOSSIP_THRESHOLD,
+                publish_threshold: PUBLISH_THRESHOLD,
+                graylist_threshold: GRAYLIST_THRESHOLD,
+                accept_px_threshold: 100.0,
+                opportunistic_graft_threshold: 1.0,
+            },
+        )
+        .map_err(|e| RelayError::Network(format!("peer scoring: {e}")))?;
+    let peer_id = key.public().to_peer_id();
+    let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
+    kad_config.set_periodic_bootstrap_interval(Some(Duration::from_secs(30)));
+    let mut kad = kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_config);
+    kad.set_mode(Some(kad::Mode::Server));
+    Ok(RelayBehaviour {
+        gossipsub,
+        identify: identify::Behaviour::new(
+            identify::Config::new("/rln-node/1.0.0".into(), key.public())
+                .with_agent_version(format!("rln-node/{}", env!("CARGO_PKG_VERSION"))),
+        ),
+        ping: ping::Behaviour::default(),
+        kad,
+    })
+}
+
+/// Builds a swarm listening on nothing yet.
+pub fn build_swarm(
+    key: Keypair,
+    settings: &SwarmSettings,
+    registry: &mut Registry,
+) -> Result<Swarm<RelayBehaviour>, RelayError> {
+    let behaviour = behaviour(&key, settings, registry)?;
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| RelayError::Network(format!("transport: {e}")))?
+        .with_behaviour(|_| behaviour)
+        .map_err(|e| RelayError::Network(format!("behaviour: {e}")))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .build();
+    for topic in &settings.topics {
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&IdentTopic::new(topic.clone()))
+            .map_err(|e| RelayError::Network(format!("subscribing to {topic}: {e}")))?;
+    }
+    Ok(swarm)
+}
+
+/// A peer as the REST API and tests see it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PeerSummary {
+    /// Its peer id.
+    pub peer_id: String,
+    /// Its gossipsub score (none before scoring starts).
+    pub score: Option<f64>,
+    /// Topics it subscribes to.
+    pub topics: Vec<String>,
+}
+
+/// What the rest of the node asks of the swarm task.
+#[derive(Debug)]
+pub enum Command {
+    /// Publish encoded message bytes on a topic.
+    Publish {
+        /// The pubsub topic.
+        topic: String,
+        /// The encoded `WakuMessage`.
+        data: Vec<u8>,
+        /// Where the result goes.
+        reply: oneshot::Sender<Result<(), RelayError>>,
+    },
+    /// Join a topic.
+    Subscribe {
+        /// The pubsub topic.
+        topic: String,
+    },
+    /// Leave a topic.
+    Unsubscribe {
+        /// The pubsub topic.
+        topic: String,
+    },
+    /// Connect to a peer.
+    Dial {
+        /// Its address (with `/p2p/…` to keep it as a static peer).
+        addr: Multiaddr,
+    },
+    /// The connected peers with their scores.
+    Peers {
+        /// Where the answer goes.
+        reply: oneshot::Sender<Vec<PeerSummary>>,
+    },
+}
+
+/// State the swarm task publishes for everybody else.
+#[derive(Debug, Default)]
+pub struct NetState {
+    /// Addresses the node listens on.
+    pub listen: Vec<Multiaddr>,
+    /// Connected peers.
+    pub connected: HashSet<PeerId>,
+}
+
+/// Shared view of [`NetState`].
+pub type SharedNet = Arc<Mutex<NetState>>;
+
+/// Everything the swarm task needs.
+pub struct SwarmTask {
+    /// The swarm.
+    pub swarm: Swarm<RelayBehaviour>,
+    /// Commands from the node.
+    pub commands: mpsc::Receiver<Command>,
+    /// Verdicts from the workers.
+    pub verdicts: mpsc::Receiver<Verdict>,
+    /// The validation queue.
+    pub pipeline: Pipeline,
+    /// Peers to keep connected.
+    pub static_peers: Vec<Multiaddr>,
+    /// Peers to bootstrap discovery from.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Largest message.
+    pub max_message_bytes: usize,
+    /// Published state.
+    pub state: SharedNet,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Set to `true` to stop.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}
+
+fn lock(state: &SharedNet) -> std::sync::MutexGuard<'_, NetState> {
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Runs the swarm until shutdown.
+pub async fn run_swarm(mut t: SwarmTask) {
+    let mut redial = tokio::time::interval(Duration::from_secs(5));
+    let mut known: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
+    for addr in t.bootstrap.iter().chain(&t.static_peers) {
+        if let Some(peer) = peer_of(addr) {
+            t.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+        }
+    }
+    // Static peers are kept connected (redialled below) but are ordinary mesh peers: GossipSub's
+    // explicit peering only works when both sides declare it, and penalises one-sided grafts.
+    loop {
+        tokio::select! {
+            _ = t.shutdown.changed() => {
+                if *t.shutdown.borrow() { break; }
+            }
+            Some(verdict) = t.verdicts.recv() => apply_verdict(&mut t.swarm, verdict),
+            Some(command) = t.commands.recv() => handle_command(&mut t.swarm, command),
+            _ = redial.tick() => {
+                let connected = lock(&t.state).connected.clone();
+                for addr in t.static_peers.iter().chain(&t.bootstrap) {
+                    if peer_of(addr).is_some_and(|p| !connected.contains(&p)) {
+                        let _ = t.swarm.dial(addr.clone());
+                    }
+                }
+                if !t.bootstrap.is_empty() || !known.is_empty() {
+                    let _ = t.swarm.behaviour_mut().kad.bootstrap();
+                }
+            }
+            event = t.swarm.select_next_some() => handle_event(&mut t, event, &mut known),
+        }
+    }
+}
+
+fn apply_verdict(swarm: &mut Swarm<RelayBehaviour>, v: Verdict) {
+    let (acceptance, _) = v.outcome.acceptance();
+    report(swarm, &v.id, &v.source, acceptance);
+}
+
+fn report(swarm: &mut Swarm<RelayBehaviour>, id: &MessageId, source: &PeerId, a: Acceptance) {
+    let acceptance = match a {
+        Acceptance::Accept => MessageAcceptance::Accept,
+        Acceptance::Ignore => MessageAcceptance::Ignore,
+        Acceptance::Reject => MessageAcceptance::Reject,
+    };
+    // `false` means the message left the cache already; nothing else to do.
+    let _ = swarm
+        .behaviour_mut()
+        .gossipsub
+        .report_message_validation_result(id, source, acceptance);
+}
+
+fn handle_command(swarm: &mut Swarm<RelayBehaviour>, command: Command) {
+    match command {
+        Command::Publish { topic, data, reply } => {
+            let result = swarm
+                .behaviour_mut()
+                .gossipsub
+                .publish(IdentTopic::new(topic), data)
+                .map(|_| ())
+                .map_err(|e| RelayError::Publish(e.to_string()));
+            let _ = reply.send(result);
+        }
+        Command::Subscribe { topic } => {
+            let _ = swarm
+                .behaviour_mut()
+                .gossipsub
+                .subscribe(&IdentTopic::new(topic));
+        }
+        Command::Unsubscribe { topic } => {
+            swarm
+                .behaviour_mut()
+                .gossipsub
+                .unsubscribe(&IdentTopic::new(topic));
+        }
+        Command::Dial { addr } => {
+            if let Some(peer) = peer_of(&addr) {
+                swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+            }
+            if let Err(e) = swarm.dial(addr.clone()) {
+                tracing::warn!("cannot dial {addr}: {e}");
+            }
+        }
+        Command::Peers { reply } => {
+            let gossipsub = &swarm.behaviour().gossipsub;
+            let mut peers: Vec<PeerSummary> = swarm
+                .connected_peers()
+                .map(|peer| PeerSummary {
+                    peer_id: peer.to_string(),
+                    score: gossipsub.peer_score(peer),
+                    topics: gossipsub
+                        .all_peers()
+                        .find(|(p, _)| *p == peer)
+                        .map(|(_, topics)| {
+                            topics.iter().map(|t: &&TopicHash| t.to_string()).collect()
+                        })
+                        .unwrap_or_default(),
+                })
+                .collect();
+            peers.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+            let _ = reply.send(peers);
+        }
+    }
+}
+
+fn handle_event(
+    t: &mut SwarmTask,
+    event: SwarmEvent<RelayBehaviourEvent>,
+    known: &mut HashMap<PeerId, Vec<Multiaddr>>,
+) {
+    match event {
+        SwarmEvent::Behaviour(RelayBehaviourEvent::Gossipsub(gossipsub::Event::Message {
+            propagation_source,
+            message_id,
+            message,
+        })) => on_message(t, propagation_source, message_id, message),
+        SwarmEvent::Behaviour(RelayBehaviourEvent::Identify(identify::Event::Received {
+            peer_id,
+            info,
+            ..
+        })) => {
+            for addr in &info.listen_addrs {
+                t.swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer_id, addr.clone());
+            }
+            known.insert(peer_id, info.listen_addrs);
+        }
+        SwarmEvent::Behaviour(RelayBehaviourEvent::Kad(kad::Event::RoutingUpdated {
+            peer,
+            addresses,
+            ..
+        })) => {
+            let connected = lock(&t.state).connected.contains(&peer);
+            if !connected && peer != *t.swarm.local_peer_id() {
+                if let Some(addr) = addresses.iter().next() {
+                    let _ = t.swarm.dial(addr.clone().with(Protocol::P2p(peer)));
+                }
+            }
+        }
+        SwarmEvent::NewListenAddr { address, .. } => {
+            tracing::info!("listening on {address}/p2p/{}", t.swarm.local_peer_id());
+            lock(&t.state).listen.push(address);
+        }
+        SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+            let mut state = lock(&t.state);
+            state.connected.insert(peer_id);
+            t.metrics.peers.set(state.connected.len() as i64);
+        }
+        SwarmEvent::ConnectionClosed {
+            peer_id,
+            num_established: 0,
+            ..
+        } => {
+            let mut state = lock(&t.state);
+            state.connected.remove(&peer_id);
+            t.metrics.peers.set(state.connected.len() as i64);
+        }
+        _ => {}
+    }
+}
+
+/// Decodes in the swarm task; malformed messages are rejected at once, the rest queued.
+fn on_message(t: &mut SwarmTask, source: PeerId, id: MessageId, message: gossipsub::Message) {
+    let received = SystemTime::now();
+    let reject = |t: &mut SwarmTask, reason: Reason| {
+        Outcome::Rejected(reason).record(&t.metrics);
+        t.metrics.messages.inc();
+        report(&mut t.swarm, &id, &source, Acceptance::Reject);
+    };
+    let decoded = match WakuMessage::decode(&message.data, t.max_message_bytes) {
+        Ok(m) => m,
+        Err(WireError::TooLarge { .. }) => return reject(t, Reason::Oversize),
+        Err(_) => return reject(t, Reason::Malformed),
+    };
+    let job = Job {
+        id: id.clone(),
+        source,
+        candidate: Candidate {
+            topic: message.topic.to_string(),
+            message: decoded,
+            received,
+            source: Some(source),
+        },
+    };
+    if !t.pipeline.submit(job) {
+        Outcome::Ignored(Reason::QueueFull).record(&t.metrics);
+        t.metrics.messages.inc();
+        report(&mut t.swarm, &id, &source, Acceptance::Ignore);
+    }
+}

@@ -1,0 +1,180 @@
+//! Publishing: the epoch, a message id that is never reused (see `rln_db::publisher`), the
+//! Merkle path of the member's leaf and the Groth16 proof.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rln_core::{epoch_at, epoch_to_fr, Identity, RlnIdentifier};
+use rln_db::{Allocation, RlnDb};
+use rln_zk::{ProofRequest, Prover};
+
+use crate::error::RelayError;
+use crate::metrics::Metrics;
+use crate::wire::{SignalMode, WakuMessage};
+
+/// The membership a node publishes with.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// The identity (its secret never leaves the node).
+    pub identity: Identity,
+    /// Messages per epoch.
+    pub limit: u64,
+    /// Leaf index in the tree.
+    pub index: u64,
+}
+
+/// Proves and stamps outgoing messages.
+pub struct Publisher {
+    member: Member,
+    db: Arc<RlnDb>,
+    prover: Arc<Prover>,
+    epoch_secs: u64,
+    rln_identifier: RlnIdentifier,
+    signal: SignalMode,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("index", &self.member.index)
+            .field("limit", &self.member.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the message id of a publication is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageIdChoice {
+    /// The next unused id of the epoch (the only safe choice).
+    Next,
+    /// This id, whether used or not. Proving two messages with one id reveals the member's
+    /// secret: this exists to exercise spam detection in tests and demonstrations.
+    Forced(u64),
+}
+
+fn now_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+impl Publisher {
+    /// A publisher for `member`.
+    pub fn new(
+        member: Member,
+        db: Arc<RlnDb>,
+        prover: Arc<Prover>,
+        epoch_secs: u64,
+        rln_identifier: RlnIdentifier,
+        signal: SignalMode,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            member,
+            db,
+            prover,
+            epoch_secs,
+            rln_identifier,
+            signal,
+            metrics,
+        }
+    }
+
+    /// The membership.
+    pub fn member(&self) -> &Member {
+        &self.member
+    }
+
+    /// The current epoch and the time until the next one.
+    pub fn current_epoch(&self) -> (u64, Duration) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let epoch = epoch_at(now.as_secs(), self.epoch_secs);
+        let next = Duration::from_secs((epoch + 1) * self.epoch_secs).saturating_sub(now);
+        (epoch, next)
+    }
+
+    /// Message ids left in the current epoch.
+    pub fn remaining(&self) -> Result<u64, RelayError> {
+        let (epoch, _) = self.current_epoch();
+        let left = self.db.message_ids_left(
+            &self.member.identity.commitment(),
+            epoch,
+            self.member.limit,
+        )?;
+        self.metrics.remaining_proofs.set(left as i64);
+        Ok(left)
+    }
+
+    /// Stamps `message` (timestamp now unless set), allocates a message id and attaches a
+    /// proof. Blocking: proving takes a noticeable fraction of a second.
+    pub fn prove(
+        &self,
+        mut message: WakuMessage,
+        choice: MessageIdChoice,
+    ) -> Result<WakuMessage, RelayError> {
+        let timestamp = *message.timestamp.get_or_insert_with(now_nanos);
+        if timestamp < 0 {
+            return Err(RelayError::InvalidMessage("negative timestamp".into()));
+        }
+        let epoch = epoch_at(timestamp as u64 / 1_000_000_000, self.epoch_secs);
+        let index = self.member.index;
+        let leaf = self.db.leaf(index)?;
+        let expected = self
+            .member
+            .identity
+            .rate_commitment(self.member.limit)
+            .map_err(|e| RelayError::Config(e.to_string()))?;
+        if leaf != expected {
+            let why = if leaf == rln_core::Fr::from(0u64) {
+                "the leaf is empty: not synced yet, or erased".to_string()
+            } else {
+                "the leaf belongs to another identity or limit".to_string()
+            };
+            return Err(RelayError::NotInTree { index, why });
+        }
+        let message_id = match choice {
+            MessageIdChoice::Forced(id) => id,
+            MessageIdChoice::Next => match self.db.allocate_message_id(
+                &self.member.identity.commitment(),
+                epoch,
+                self.member.limit,
+            )? {
+                Allocation::Id(id) => id,
+                Allocation::Exhausted { limit } => {
+                    let next_start = Duration::from_secs((epoch + 1) * self.epoch_secs);
+                    let now = Duration::from_nanos(timestamp as u64);
+                    return Err(RelayError::LimitReached {
+                        limit,
+                        next_epoch_in: next_start.saturating_sub(now),
+                    });
+                }
+                Allocation::EpochInPast { latest } => {
+                    return Err(RelayError::ClockBehind { latest })
+                }
+            },
+        };
+        let path = self.db.proof(index)?;
+        let signal = message.signal(self.signal);
+        let request = ProofRequest::for_signal(
+            &self.member.identity,
+            self.member.limit,
+            message_id,
+            &path,
+            &signal,
+            epoch_to_fr(epoch),
+            self.rln_identifier,
+        );
+        let started = Instant::now();
+        let proof = self.prover.prove(&request, &mut rand::rngs::OsRng)?;
+        self.metrics
+            .generation_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics.generated.inc();
+        message.rate_limit_proof = Some(proof.encode());
+        let _ = self.remaining();
+        Ok(message)
+    }
+}

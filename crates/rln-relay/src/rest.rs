@@ -1,0 +1,388 @@
+//! The REST API (axum): nwaku-compatible relay paths, health, RLN information and
+//! `/metrics`. Errors are JSON `{"error": "..."}` with a status that says whose fault it is.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::error::RelayError;
+use crate::node::{fr_hex, NodeInner};
+use crate::wire::WakuMessage;
+
+/// A message as the REST API carries it (nwaku's `WakuMessageRest`): bytes in base64.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestMessage {
+    /// Payload, base64.
+    pub payload: String,
+    /// Content topic.
+    pub content_topic: String,
+    /// Version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// Timestamp, nanoseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<i64>,
+    /// Meta, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<String>,
+    /// Ephemeral flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral: Option<bool>,
+    /// The encoded RateLimitProof, base64 (output only; the node proves what it publishes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
+}
+
+impl RestMessage {
+    /// The REST form of a message.
+    pub fn from_message(m: &WakuMessage) -> Self {
+        Self {
+            payload: B64.encode(&m.payload),
+            content_topic: m.content_topic.clone(),
+            version: m.version,
+            timestamp: m.timestamp,
+            meta: m.meta.as_ref().map(|b| B64.encode(b)),
+            ephemeral: m.ephemeral,
+            proof: m.rate_limit_proof.as_ref().map(|b| B64.encode(b)),
+        }
+    }
+
+    /// The message to publish (any proof given is ignored: the node proves it).
+    pub fn to_message(&self) -> Result<WakuMessage, ApiError> {
+        let payload = B64
+            .decode(&self.payload)
+            .map_err(|_| ApiError::bad("payload is not base64"))?;
+        let meta = match &self.meta {
+            Some(m) => Some(
+                B64.decode(m)
+                    .map_err(|_| ApiError::bad("meta is not base64"))?,
+            ),
+            None => None,
+        };
+        if meta
+            .as_ref()
+            .is_some_and(|m| m.len() > crate::wire::MAX_META_BYTES)
+        {
+            return Err(ApiError::bad("meta is longer than 64 bytes"));
+        }
+        if self.content_topic.is_empty() {
+            return Err(ApiError::bad("contentTopic is required"));
+        }
+        Ok(WakuMessage {
+            payload,
+            content_topic: self.content_topic.clone(),
+            version: self.version,
+            timestamp: self.timestamp,
+            meta,
+            rate_limit_proof: None,
+            ephemeral: self.ephemeral,
+        })
+    }
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn bad(message: &str) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+impl From<RelayError> for ApiError {
+    fn from(e: RelayError) -> Self {
+        let (status, retry_after) = match &e {
+            RelayError::LimitReached { next_epoch_in, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(next_epoch_in.as_secs().max(1)),
+            ),
+            RelayError::InvalidMessage(_) => (StatusCode::BAD_REQUEST, None),
+            RelayError::NoMembership => (StatusCode::CONFLICT, None),
+            RelayError::NotInTree { .. } | RelayError::Publish(_) | RelayError::Stopped => {
+                (StatusCode::SERVICE_UNAVAILABLE, None)
+            }
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, None),
+        };
+        Self {
+            status,
+            message: e.to_string(),
+            retry_after,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(serde_json::json!({ "error": self.message }));
+        match self.retry_after {
+            Some(secs) => {
+                (self.status, [(header::RETRY_AFTER, secs.to_string())], body).into_response()
+            }
+            None => (self.status, body).into_response(),
+        }
+    }
+}
+
+type Node = State<Arc<NodeInner>>;
+
+async fn health(State(node): Node) -> impl IntoResponse {
+    let h = node.health();
+    let status = if h.synced {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(h))
+}
+
+async fn info(State(node): Node) -> impl IntoResponse {
+    Json(serde_json::json!({
+        "peerId": node.peer_id().to_string(),
+        "listenAddresses": node.listen_addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "pubsubTopics": node.config.network.pubsub_topics,
+    }))
+}
+
+async fn peers(State(node): Node) -> impl IntoResponse {
+    Json(node.peers().await)
+}
+
+async fn subscribe(
+    State(node): Node,
+    Json(topics): Json<Vec<String>>,
+) -> Result<&'static str, ApiError> {
+    for t in &topics {
+        node.subscribe_topic(t).await?;
+    }
+    Ok("OK")
+}
+
+async fn unsubscribe(
+    State(node): Node,
+    Json(topics): Json<Vec<String>>,
+) -> Result<&'static str, ApiError> {
+    for t in &topics {
+        node.unsubscribe_topic(t).await?;
+    }
+    Ok("OK")
+}
+
+fn take(node: &NodeInner, topic: &str) -> Result<Vec<WakuMessage>, ApiError> {
+    node.hub.take(topic).ok_or_else(|| ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: format!("not subscribed to {topic}; POST it to /relay/v1/subscriptions first"),
+        retry_after: None,
+    })
+}
+
+async fn get_messages(
+    State(node): Node,
+    Path(topic): Path<String>,
+) -> Result<Json<Vec<RestMessage>>, ApiError> {
+    Ok(Json(
+        take(&node, &topic)?
+            .iter()
+            .map(RestMessage::from_message)
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Published {
+    message_hash: String,
+    timestamp: Option<i64>,
+}
+
+async fn post_message(
+    State(node): Node,
+    Path(topic): Path<String>,
+    Json(message): Json<RestMessage>,
+) -> Result<Json<Published>, ApiError> {
+    let (sent, hash) = node.publish(&topic, message.to_message()?).await?;
+    Ok(Json(Published {
+        message_hash: format!("0x{}", hex::encode(hash)),
+        timestamp: sent.timestamp,
+    }))
+}
+
+fn auto_topic(node: &NodeInner) -> Result<String, ApiError> {
+    node.config
+        .network
+        .pubsub_topics
+        .first()
+        .cloned()
+        .ok_or_else(|| ApiError::bad("the node relays no pubsub topic"))
+}
+
+async fn auto_get(
+    State(node): Node,
+    Path(content_topic): Path<String>,
+) -> Result<Json<Vec<RestMessage>>, ApiError> {
+    let topic = auto_topic(&node)?;
+    let all = take(&node, &topic)?;
+    Ok(Json(
+        all.iter()
+            .filter(|m| m.content_topic == content_topic)
+            .map(RestMessage::from_message)
+            .collect(),
+    ))
+}
+
+async fn auto_post(
+    State(node): Node,
+    Json(message): Json<RestMessage>,
+) -> Result<Json<Published>, ApiError> {
+    let topic = auto_topic(&node)?;
+    let (sent, hash) = node.publish(&topic, message.to_message()?).await?;
+    Ok(Json(Published {
+        message_hash: format!("0x{}", hex::encode(hash)),
+        timestamp: sent.timestamp,
+    }))
+}
+
+async fn auto_subscribe(
+    State(node): Node,
+    Json(_content_topics): Json<Vec<String>>,
+) -> Result<&'static str, ApiError> {
+    let topic = auto_topic(&node)?;
+    node.subscribe_topic(&topic).await?;
+    Ok("OK")
+}
+
+async fn membership(State(node): Node) -> Result<impl IntoResponse, ApiError> {
+    let Some(p) = &node.publisher else {
+        return Err(RelayError::NoMembership.into());
+    };
+    let (epoch, next) = p.current_epoch();
+    let m = p.member();
+    Ok(Json(serde_json::json!({
+        "index": m.index,
+        "userMessageLimit": m.limit,
+        "idCommitment": fr_hex(&m.identity.commitment()),
+        "epoch": epoch,
+        "epochSecs": node.config.rln.epoch_secs,
+        "nextEpochInSecs": next.as_secs(),
+        "remainingMessages": p.remaining()?,
+    })))
+}
+
+async fn spam(State(node): Node) -> Result<impl IntoResponse, ApiError> {
+    let list: Vec<serde_json::Value> = node
+        .spam_evidence()?
+        .iter()
+        .rev()
+        .take(100)
+        .map(|e| {
+            serde_json::json!({
+                "epoch": e.epoch,
+                "nullifier": fr_hex(&e.nullifier),
+                "idCommitment": fr_hex(&e.id_commitment),
+                "recoveredSecret": fr_hex(&e.secret),
+                "first": {"x": fr_hex(&e.first.x), "y": fr_hex(&e.first.y), "messageHash": format!("0x{}", hex::encode(e.first.message_hash))},
+                "second": {"x": fr_hex(&e.second.x), "y": fr_hex(&e.second.y), "messageHash": format!("0x{}", hex::encode(e.second.message_hash))},
+                "slashStatus": e.slash_status,
+            })
+        })
+        .collect();
+    Ok(Json(list))
+}
+
+async fn metrics(State(node): Node) -> Result<impl IntoResponse, ApiError> {
+    let mut text = String::new();
+    {
+        let registry = node
+            .registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        prometheus_client::encoding::text::encode(&mut text, &registry).map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("encoding metrics: {e}"),
+            retry_after: None,
+        })?;
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    ))
+}
+
+/// The API's routes.
+pub fn router(node: Arc<NodeInner>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/debug/v1/info", get(info))
+        .route("/admin/v1/peers", get(peers))
+        .route(
+            "/relay/v1/subscriptions",
+            axum::routing::post(subscribe).delete(unsubscribe),
+        )
+        .route(
+            "/relay/v1/messages/{topic}",
+            get(get_messages).post(post_message),
+        )
+        .route(
+            "/relay/v1/auto/subscriptions",
+            axum::routing::post(auto_subscribe),
+        )
+        .route("/relay/v1/auto/messages/{content_topic}", get(auto_get))
+        .route("/relay/v1/auto/messages", axum::routing::post(auto_post))
+        .route("/rln/v1/membership", get(membership))
+        .route("/rln/v1/spam", get(spam))
+        .route("/metrics", get(metrics))
+        .with_state(node)
+}
+
+/// Serves the API on `addr` until shutdown; returns the bound address.
+pub async fn serve(
+    node: Arc<NodeInner>,
+    addr: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(SocketAddr, JoinHandle<()>), RelayError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| RelayError::Io {
+            what: format!("cannot listen on {addr} for the REST API (is the port in use?)"),
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(|source| RelayError::Io {
+        what: "reading the REST address".into(),
+        source,
+    })?;
+    let app = router(node);
+    let task = tokio::spawn(async move {
+        let stop = async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!("REST API failed: {e}");
+        }
+    });
+    Ok((bound, task))
+}

@@ -1,0 +1,487 @@
+//! RLN validation of relayed messages, in the order DESIGN.md fixes: cheap checks first,
+//! state last.
+//!
+//! 1. timestamp within the clock gap and `proof.epoch == epoch(timestamp)`;
+//! 2. root in the acceptable window (or revoked by an erasure after the message was stamped);
+//! 3. read-only nullifier pre-check: an exact duplicate is ignored before any proof work;
+//! 4. Groth16 verification, batched when several messages wait;
+//! 5. atomic insert of the nullifier; a different share under a known nullifier is spam
+//!    (the sending peer is penalised only if it also sent the first share: see
+//!    [`Outcome::Spam`]).
+//!
+//! [`Outcome::acceptance`] is the one place where outcomes become gossipsub verdicts.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use libp2p::PeerId;
+use rln_core::{
+    epoch_at, fr_to_le_bytes, hash_to_field, recover_secret, FieldError, Fr, Identity,
+    RlnIdentifier,
+};
+use rln_db::{NullifierRecord, NullifierVerdict, RlnDb, RootStatus, SpamEvidence};
+use rln_zk::{DecodeError, RateLimitProof, Verifier};
+
+use crate::metrics::Metrics;
+use crate::wire::{SignalMode, WakuMessage};
+
+/// Why a message was not accepted. [`Reason::label`] is the metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Not a `WakuMessage` protobuf.
+    Malformed,
+    /// Larger than the size limit.
+    Oversize,
+    /// No `rate_limit_proof`.
+    MissingProof,
+    /// The proof's protobuf or curve points are broken.
+    MalformedProof,
+    /// A field element is not canonical (≥ the modulus).
+    NonCanonicalField,
+    /// Another application's RLN identifier.
+    WrongRlnIdentifier,
+    /// No timestamp, or one further than the clock gap from now.
+    StaleTimestamp,
+    /// The proof's epoch is not the epoch of the message's timestamp.
+    WrongEpoch,
+    /// `x` is not the hash of the message's signal.
+    WrongSignal,
+    /// The root is not in the acceptable window.
+    UnknownRoot,
+    /// The root was revoked by an erasure (a slash, say) before the message was stamped.
+    RevokedRoot,
+    /// The Groth16 proof does not verify.
+    InvalidProof,
+    /// The same share was already seen.
+    Duplicate,
+    /// A different share under a known nullifier: the member exceeded its limit.
+    Spam,
+    /// The validation queue was full.
+    QueueFull,
+    /// The node failed (storage error); not the sender's fault.
+    Internal,
+}
+
+impl Reason {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Reason::Malformed => "malformed",
+            Reason::Oversize => "oversize",
+            Reason::MissingProof => "missing_proof",
+            Reason::MalformedProof => "malformed_proof",
+            Reason::NonCanonicalField => "non_canonical_field",
+            Reason::WrongRlnIdentifier => "wrong_rln_identifier",
+            Reason::StaleTimestamp => "stale_timestamp",
+            Reason::WrongEpoch => "wrong_epoch",
+            Reason::WrongSignal => "wrong_signal",
+            Reason::UnknownRoot => "unknown_root",
+            Reason::RevokedRoot => "revoked_root",
+            Reason::InvalidProof => "invalid_proof",
+            Reason::Duplicate => "duplicate",
+            Reason::Spam => "spam",
+            Reason::QueueFull => "queue_full",
+            Reason::Internal => "internal",
+        }
+    }
+}
+
+/// What gossipsub is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acceptance {
+    /// Valid: deliver and forward.
+    Accept,
+    /// Drop without penalising the peer.
+    Ignore,
+    /// Drop and penalise the peer.
+    Reject,
+}
+
+/// The result of validating one message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Valid and recorded in the nullifier log.
+    Valid,
+    /// Dropped without blame.
+    Ignored(Reason),
+    /// Dropped and the sender blamed.
+    Rejected(Reason),
+    /// A double signal: not relayed, and the spammer's secret recovered.
+    Spam {
+        /// Both shares and the secret.
+        evidence: Box<SpamEvidence>,
+        /// The peer that sent this share also sent the first one. An honest relay never
+        /// forwards two conflicting shares (it refuses the second itself), so only then is
+        /// the peer the spammer and penalised; a relay that forwarded the share it saw first
+        /// while this node saw another is not.
+        same_sender: bool,
+    },
+}
+
+impl Outcome {
+    /// The gossipsub verdict and the reason label (empty for valid messages).
+    pub fn acceptance(&self) -> (Acceptance, &'static str) {
+        match self {
+            Outcome::Valid => (Acceptance::Accept, ""),
+            Outcome::Ignored(r) => (Acceptance::Ignore, r.label()),
+            Outcome::Rejected(r) => (Acceptance::Reject, r.label()),
+            Outcome::Spam {
+                same_sender: true, ..
+            } => (Acceptance::Reject, Reason::Spam.label()),
+            Outcome::Spam { .. } => (Acceptance::Ignore, Reason::Spam.label()),
+        }
+    }
+
+    /// Counts the outcome in the metrics.
+    pub fn record(&self, metrics: &Metrics) {
+        match self {
+            Outcome::Valid => {
+                metrics.valid.inc();
+            }
+            Outcome::Ignored(r) => {
+                Metrics::reason(&metrics.ignored, r.label()).inc();
+            }
+            Outcome::Rejected(r) => {
+                Metrics::reason(&metrics.invalid, r.label()).inc();
+            }
+            Outcome::Spam { .. } => {
+                metrics.spam.inc();
+                metrics.secrets_recovered.inc();
+                Metrics::reason(&metrics.invalid, Reason::Spam.label()).inc();
+            }
+        }
+    }
+}
+
+/// The rules every node of a network shares.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// Epoch length in seconds.
+    pub epoch_secs: u64,
+    /// Largest accepted |timestamp − receive time|.
+    pub max_clock_gap: Duration,
+    /// The application's RLN identifier.
+    pub rln_identifier: RlnIdentifier,
+    /// What the signal covers.
+    pub signal: SignalMode,
+}
+
+/// A decoded message waiting for validation.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// Its pubsub topic.
+    pub topic: String,
+    /// The message.
+    pub message: WakuMessage,
+    /// When it arrived.
+    pub received: SystemTime,
+    /// The peer it came from (none for local checks).
+    pub source: Option<PeerId>,
+}
+
+/// A message that passed the cheap checks and waits for proof verification.
+struct Checked {
+    proof: RateLimitProof,
+    epoch: u64,
+    hash: [u8; 32],
+}
+
+/// Validates messages against the node's state. Shared by the worker threads.
+pub struct Validator {
+    db: Arc<RlnDb>,
+    verifier: Verifier,
+    rules: Rules,
+    synced: Arc<AtomicBool>,
+    metrics: Metrics,
+    /// Who sent the first share of each recent `(epoch, nullifier)`.
+    first_senders: Mutex<FirstSenders>,
+}
+
+/// The sender of the first share under each recent nullifier, for the current and the
+/// previous epochs only.
+#[derive(Debug, Default)]
+struct FirstSenders {
+    latest_epoch: u64,
+    by_nullifier: HashMap<(u64, [u8; 32]), PeerId>,
+}
+
+impl FirstSenders {
+    fn insert(&mut self, epoch: u64, nullifier: &Fr, peer: PeerId) {
+        if epoch > self.latest_epoch {
+            self.latest_epoch = epoch;
+            self.by_nullifier.retain(|(e, _), _| e + 2 > epoch);
+        }
+        self.by_nullifier
+            .insert((epoch, fr_to_le_bytes(nullifier)), peer);
+    }
+
+    fn get(&self, epoch: u64, nullifier: &Fr) -> Option<PeerId> {
+        self.by_nullifier
+            .get(&(epoch, fr_to_le_bytes(nullifier)))
+            .copied()
+    }
+}
+
+impl std::fmt::Debug for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validator")
+            .field("rules", &self.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unix_nanos(t: SystemTime) -> i128 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    }
+}
+
+impl Validator {
+    /// A validator over `db`. `synced` tells whether the membership sync is caught up: an
+    /// unknown root is the sender's fault only when it is.
+    pub fn new(
+        db: Arc<RlnDb>,
+        verifier: Verifier,
+        rules: Rules,
+        synced: Arc<AtomicBool>,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            db,
+            verifier,
+            rules,
+            synced,
+            metrics,
+            first_senders: Mutex::new(FirstSenders::default()),
+        }
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    fn cheap_checks(&self, c: &Candidate) -> Result<Checked, Outcome> {
+        use Outcome::{Ignored, Rejected};
+        let bytes = c
+            .message
+            .rate_limit_proof
+            .as_deref()
+            .ok_or(Rejected(Reason::MissingProof))?;
+        let proof = RateLimitProof::decode(bytes).map_err(|e| match e {
+            DecodeError::Field {
+                source: FieldError::NonCanonical,
+                ..
+            } => Rejected(Reason::NonCanonicalField),
+            _ => Rejected(Reason::MalformedProof),
+        })?;
+        if proof.rln_identifier != self.rules.rln_identifier {
+            return Err(Rejected(Reason::WrongRlnIdentifier));
+        }
+        let timestamp = c
+            .message
+            .timestamp
+            .ok_or(Rejected(Reason::StaleTimestamp))?;
+        let gap = (i128::from(timestamp) - unix_nanos(c.received)).unsigned_abs();
+        if gap > self.rules.max_clock_gap.as_nanos() || timestamp < 0 {
+            return Err(Rejected(Reason::StaleTimestamp));
+        }
+        let epoch = epoch_at(timestamp as u64 / 1_000_000_000, self.rules.epoch_secs);
+        if proof.epoch_number() != Some(epoch) {
+            return Err(Rejected(Reason::WrongEpoch));
+        }
+        if proof.share_x != hash_to_field(&c.message.signal(self.rules.signal)) {
+            return Err(Rejected(Reason::WrongSignal));
+        }
+        match self.db.root_status(&proof.merkle_root) {
+            RootStatus::InWindow => {}
+            // An erasure revoked this root. Messages stamped before the node saw it, or up to
+            // the clock gap after (their sender's node may lag), still pass; later ones are
+            // from a member proving against a tree it knows is stale.
+            RootStatus::Revoked { at_ms } => {
+                let grace_ms = self.rules.max_clock_gap.as_millis() as i64;
+                if timestamp / 1_000_000 > at_ms as i64 + grace_ms {
+                    return Err(Rejected(Reason::RevokedRoot));
+                }
+            }
+            // A lagging node cannot tell an unknown root from one it has not synced yet.
+            RootStatus::Unknown => {
+                return Err(if self.synced.load(Ordering::Relaxed) {
+                    Rejected(Reason::UnknownRoot)
+                } else {
+                    Ignored(Reason::UnknownRoot)
+                })
+            }
+        }
+        match self
+            .db
+            .check_nullifier(epoch, &proof.nullifier, &proof.share_x, &proof.share_y)
+        {
+            Ok(NullifierVerdict::Duplicate) => return Err(Ignored(Reason::Duplicate)),
+            Ok(_) => {}
+            Err(_) => return Err(Ignored(Reason::Internal)),
+        }
+        let hash = c.message.hash(&c.topic);
+        Ok(Checked { proof, epoch, hash })
+    }
+
+    /// Validates a batch of messages; one outcome per message, in order. Proofs that pass
+    /// the cheap checks are verified together.
+    pub fn validate_batch(&self, candidates: &[Candidate]) -> Vec<Outcome> {
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; candidates.len()];
+        let mut checked: Vec<(usize, Checked)> = Vec::with_capacity(candidates.len());
+        for (i, c) in candidates.iter().enumerate() {
+            self.metrics.messages.inc();
+            match self.cheap_checks(c) {
+                Ok(ok) => checked.push((i, ok)),
+                Err(outcome) => outcomes[i] = Some(outcome),
+            }
+        }
+        if !checked.is_empty() {
+            let proofs: Vec<&RateLimitProof> = checked.iter().map(|(_, c)| &c.proof).collect();
+            let started = Instant::now();
+            let verdicts = self.verifier.verify_proofs(&proofs, &mut rand::rngs::OsRng);
+            let per_proof = started.elapsed().as_secs_f64() / proofs.len() as f64;
+            self.metrics.batch_size.observe(proofs.len() as f64);
+            for _ in 0..proofs.len() {
+                self.metrics.proof_verifications.inc();
+                self.metrics.verification_seconds.observe(per_proof);
+            }
+            for ((i, c), verdict) in checked.into_iter().zip(verdicts) {
+                outcomes[i] = Some(if verdict.is_valid() {
+                    self.record(c, &candidates[i])
+                } else {
+                    Outcome::Rejected(Reason::InvalidProof)
+                });
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::Ignored(Reason::Internal)))
+            .collect()
+    }
+
+    /// Step 5: the atomic nullifier insert, and spam evidence on a double signal.
+    fn record(&self, c: Checked, candidate: &Candidate) -> Outcome {
+        let record = NullifierRecord {
+            x: c.proof.share_x,
+            y: c.proof.share_y,
+            message_hash: c.hash,
+            first_seen_ms: unix_nanos(candidate.received).max(0) as u64 / 1_000_000,
+        };
+        let mut senders = self
+            .first_senders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match self
+            .db
+            .insert_nullifier(c.epoch, &c.proof.nullifier, &record)
+        {
+            Ok(NullifierVerdict::New) => {
+                if let Some(peer) = candidate.source {
+                    senders.insert(c.epoch, &c.proof.nullifier, peer);
+                }
+                Outcome::Valid
+            }
+            Ok(NullifierVerdict::Duplicate) => Outcome::Ignored(Reason::Duplicate),
+            Ok(NullifierVerdict::DoubleSignal { previous }) => {
+                let first = senders.get(c.epoch, &c.proof.nullifier);
+                let same_sender = candidate.source.is_some() && first == candidate.source;
+                match spam_evidence(c.epoch, c.proof.nullifier, previous, record) {
+                    Some(evidence) => Outcome::Spam {
+                        evidence: Box::new(evidence),
+                        same_sender,
+                    },
+                    None => Outcome::Rejected(Reason::InvalidProof),
+                }
+            }
+            Err(_) => Outcome::Ignored(Reason::Internal),
+        }
+    }
+}
+
+/// The evidence two shares under one nullifier give: the secret and the member it belongs to.
+/// `None` when the shares have the same `x` (no secret can be recovered).
+pub fn spam_evidence(
+    epoch: u64,
+    nullifier: Fr,
+    first: NullifierRecord,
+    second: NullifierRecord,
+) -> Option<SpamEvidence> {
+    let share = |r: &NullifierRecord| rln_core::Share { x: r.x, y: r.y };
+    let secret = recover_secret(share(&first), share(&second)).ok()?;
+    Some(SpamEvidence {
+        epoch,
+        nullifier,
+        first,
+        second,
+        secret,
+        id_commitment: Identity::from_secret(secret).commitment(),
+        slash_status: "not submitted".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_a_distinct_label() {
+        use Reason::*;
+        let all = [
+            Malformed,
+            Oversize,
+            MissingProof,
+            MalformedProof,
+            NonCanonicalField,
+            WrongRlnIdentifier,
+            StaleTimestamp,
+            WrongEpoch,
+            WrongSignal,
+            UnknownRoot,
+            RevokedRoot,
+            InvalidProof,
+            Duplicate,
+            Spam,
+            QueueFull,
+            Internal,
+        ];
+        let labels: std::collections::HashSet<_> = all.iter().map(|r| r.label()).collect();
+        assert_eq!(labels.len(), all.len());
+    }
+
+    #[test]
+    fn outcomes_map_to_verdicts() {
+        assert_eq!(Outcome::Valid.acceptance(), (Acceptance::Accept, ""));
+        assert_eq!(
+            Outcome::Ignored(Reason::Duplicate).acceptance(),
+            (Acceptance::Ignore, "duplicate")
+        );
+        assert_eq!(
+            Outcome::Rejected(Reason::WrongEpoch).acceptance(),
+            (Acceptance::Reject, "wrong_epoch")
+        );
+    }
+
+    #[test]
+    fn two_shares_reveal_the_secret() {
+        let identity = Identity::from_secret(Fr::from(123_456u64));
+        let a1 = Fr::from(777u64);
+        let rec = |x: u64| {
+            let x = Fr::from(x);
+            NullifierRecord {
+                x,
+                y: identity.secret() + a1 * x,
+                message_hash: [0; 32],
+                first_seen_ms: 0,
+            }
+        };
+        let evidence = spam_evidence(3, Fr::from(1u64), rec(5), rec(9)).unwrap();
+        assert_eq!(evidence.secret, identity.secret());
+        assert_eq!(evidence.id_commitment, identity.commitment());
+        assert!(spam_evidence(3, Fr::from(1u64), rec(5), rec(5)).is_none());
+    }
+}

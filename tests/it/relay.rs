@@ -1,0 +1,637 @@
+//! The relay node on loopback: real anvil, real libp2p sockets, real proofs.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use alloy::primitives::U256;
+use rln_chain::keystore::{Keystore, KeystoreMembership};
+use rln_core::{fr_to_le_bytes, Fr, Identity};
+use rln_relay::config::{MembershipConfig, SlashConfig};
+use rln_relay::metrics::Metrics;
+use rln_relay::network::GRAYLIST_THRESHOLD;
+use rln_relay::{MessageIdChoice, Node, NodeConfig, WakuMessage};
+use rln_zk::{RateLimitProof, Verifier};
+use tempfile::TempDir;
+use tokio::sync::broadcast;
+
+use crate::chain::{chain, Chain};
+
+const TOPIC: &str = "/waku/2/rs/1/0";
+const PASSWORD: &str = "relay-test";
+
+struct Member {
+    identity: Identity,
+    index: u64,
+    keystore: PathBuf,
+}
+
+struct Net {
+    chain: Chain,
+    _dirs: Vec<TempDir>,
+    members: Vec<Member>,
+    nodes: Vec<Node>,
+    configs: Vec<NodeConfig>,
+}
+
+async fn register(chain: &Chain, dir: &TempDir, limit: u32) -> Member {
+    let identity = Identity::random(&mut rand::rngs::OsRng);
+    let index = u64::from(chain.register(&identity, limit).await);
+    let keystore = dir.path().join("keystore.json");
+    let mut ks = Keystore::load_or_new(&keystore).unwrap();
+    let m = KeystoreMembership::new(
+        &identity,
+        None,
+        chain.anvil.chain_id(),
+        &chain.contract.to_checksum(None),
+        index,
+        u64::from(limit),
+    );
+    ks.add(&m, PASSWORD.as_bytes(), 1_000, &mut rand::rngs::OsRng)
+        .unwrap();
+    ks.save(&keystore).unwrap();
+    Member {
+        identity,
+        index,
+        keystore,
+    }
+}
+
+fn config(
+    chain: &Chain,
+    dir: &TempDir,
+    member: &Member,
+    peers: Vec<String>,
+    epoch_secs: u64,
+) -> NodeConfig {
+    let mut c = NodeConfig {
+        data_dir: dir.path().join("node"),
+        ..NodeConfig::default()
+    };
+    c.chain.rpc = vec![chain.anvil.endpoint()];
+    c.chain.contract = chain.contract.to_string();
+    c.chain.poll_interval_ms = 200;
+    c.network.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+    c.network.static_peers = peers;
+    c.network.heartbeat_ms = 300;
+    c.rln.epoch_secs = epoch_secs;
+    c.validation.workers = 2;
+    c.rest.listen = Some("127.0.0.1:0".parse().unwrap());
+    c.membership = Some(MembershipConfig {
+        keystore: member.keystore.clone(),
+        password: PASSWORD.into(),
+        id: None,
+    });
+    c
+}
+
+/// Starts `limits.len()` nodes, each with its own membership; node i dials every earlier node.
+async fn start_net(
+    limits: &[u32],
+    epoch_secs: u64,
+    tweak: impl Fn(usize, &Chain, &mut NodeConfig),
+) -> Net {
+    let chain = chain().await;
+    let mut dirs = Vec::new();
+    let mut members = Vec::new();
+    for &limit in limits {
+        let dir = TempDir::new().unwrap();
+        members.push(register(&chain, &dir, limit).await);
+        dirs.push(dir);
+    }
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut configs = Vec::new();
+    for i in 0..limits.len() {
+        let peers = nodes
+            .iter()
+            .flat_map(|n| n.listen_addrs())
+            .map(|a| a.to_string())
+            .collect();
+        let mut c = config(&chain, &dirs[i], &members[i], peers, epoch_secs);
+        tweak(i, &chain, &mut c);
+        let node = Node::start(c.clone()).await.unwrap();
+        wait_until(Duration::from_secs(10), || !node.listen_addrs().is_empty()).await;
+        assert!(
+            node.wait_synced(Duration::from_secs(30)).await,
+            "node {i} syncs"
+        );
+        nodes.push(node);
+        configs.push(c);
+    }
+    Net {
+        chain,
+        _dirs: dirs,
+        members,
+        nodes,
+        configs,
+    }
+}
+
+async fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    f()
+}
+
+/// Waits until every node has `peers` peers subscribed to the topic, and a few heartbeats
+/// more so the meshes form.
+async fn wait_mesh(nodes: &[Node], peers: usize) {
+    let start = Instant::now();
+    loop {
+        let mut ok = true;
+        for n in nodes {
+            let subscribed = n
+                .peers()
+                .await
+                .iter()
+                .filter(|p| p.topics.iter().any(|t| t == TOPIC))
+                .count();
+            ok &= subscribed >= peers;
+        }
+        if ok {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the mesh did not form"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Sleeps into a new epoch if less than `margin` is left of the current one.
+async fn fresh_epoch(epoch_secs: u64, margin: u64) {
+    let left = epoch_secs - now_secs() % epoch_secs;
+    if left < margin {
+        tokio::time::sleep(Duration::from_secs(left + 1)).await;
+    }
+}
+
+fn text(s: &str) -> WakuMessage {
+    WakuMessage {
+        payload: s.as_bytes().to_vec(),
+        content_topic: "/test/1/chat/proto".into(),
+        ..Default::default()
+    }
+}
+
+/// Everything `rx` delivers within `window`.
+async fn drain(
+    rx: &mut broadcast::Receiver<rln_relay::hub::Delivered>,
+    window: Duration,
+) -> Vec<rln_relay::hub::Delivered> {
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Ok(d)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        out.push(d);
+    }
+    out
+}
+
+fn invalid(node: &Node, label: &str) -> u64 {
+    Metrics::reason(&node.metrics.invalid, label).get()
+}
+
+/// The node's RLN outcome counters, for failure messages.
+fn rln_outcomes(node: &Node) -> String {
+    let mut text = String::new();
+    let registry = node.registry.lock().unwrap();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("waku_rln_invalid")
+                || l.starts_with("rln_node_ignored")
+                || l.starts_with("waku_rln_valid")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn ignored(node: &Node, label: &str) -> u64 {
+    Metrics::reason(&node.metrics.ignored, label).get()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
+    const EPOCH: u64 = 3_600;
+    let net = start_net(&[3, 3, 3, 1], EPOCH, |i, chain, c| {
+        if i < 3 {
+            // anvil accounts 5..: account 0 registered every member, and a holder may not
+            // slash its own membership.
+            let key = hex::encode(chain.anvil.keys()[5 + i].to_bytes());
+            c.slash = Some(SlashConfig {
+                private_key: key,
+                receiver: None,
+            });
+        }
+        c.rln.max_clock_gap_secs = 5;
+    })
+    .await;
+    wait_mesh(&net.nodes, 3).await;
+    fresh_epoch(EPOCH, 120).await;
+    let verifier = Verifier::dev().unwrap();
+
+    // Honest traffic: nodes 0..3 publish two messages each.
+    let mut receivers: Vec<_> = net.nodes.iter().map(|n| n.messages()).collect();
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        for k in 0..2 {
+            let (_, hash) = net.nodes[i]
+                .publish(TOPIC, text(&format!("hello {i}.{k}")))
+                .await
+                .unwrap();
+            sent.push((i, hash));
+        }
+    }
+    for (j, rx) in receivers.iter_mut().enumerate() {
+        let expected: Vec<[u8; 32]> = sent
+            .iter()
+            .filter(|(o, _)| *o != j)
+            .map(|(_, h)| *h)
+            .collect();
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while got.len() < expected.len() && Instant::now() < deadline {
+            got.extend(drain(rx, Duration::from_millis(500)).await);
+        }
+        got.extend(drain(rx, Duration::from_secs(1)).await);
+        for h in &expected {
+            assert_eq!(
+                got.iter().filter(|d| d.hash == *h).count(),
+                1,
+                "node {j}: every message exactly once"
+            );
+        }
+        assert_eq!(got.len(), expected.len(), "node {j}: nothing else arrives");
+        for d in &got {
+            let proof =
+                RateLimitProof::decode(d.message.rate_limit_proof.as_ref().unwrap()).unwrap();
+            assert!(
+                verifier.verify(&proof).is_valid(),
+                "delivered proofs verify"
+            );
+        }
+    }
+
+    // Spam: node 3 (limit 1) proves four messages with message id 0.
+    let spammer = &net.nodes[3];
+    let spammer_peer = spammer.peer_id().to_string();
+    let old_path = spammer.db.proof(net.members[3].index).unwrap();
+    let mut spam_hashes = Vec::new();
+    // All four are proved first and then sent back to back: the slash that follows the
+    // first detection is fast enough to stop a slower spammer after two.
+    let publisher = spammer.publisher.clone().unwrap();
+    let mut spam = Vec::new();
+    for k in 0..4 {
+        let m = publisher
+            .prove(text(&format!("spam {k}")), MessageIdChoice::Forced(0))
+            .unwrap();
+        spam_hashes.push(m.hash(TOPIC));
+        spam.push(m.encode());
+    }
+    for bytes in spam {
+        spammer.send_raw(TOPIC, bytes).await.unwrap();
+    }
+    for (j, node) in net.nodes.iter().enumerate().take(3) {
+        assert!(
+            wait_until(Duration::from_secs(20), || !node
+                .spam_evidence()
+                .unwrap()
+                .is_empty())
+            .await,
+            "node {j} records spam evidence"
+        );
+        let evidence = node.spam_evidence().unwrap();
+        assert_eq!(
+            evidence[0].secret,
+            net.members[3].identity.secret(),
+            "node {j} recovers the secret"
+        );
+        assert_eq!(
+            evidence[0].id_commitment,
+            net.members[3].identity.commitment()
+        );
+        assert!(invalid(node, "spam") >= 1);
+        let score = node
+            .peers()
+            .await
+            .into_iter()
+            .find(|p| p.peer_id == spammer_peer)
+            .and_then(|p| p.score)
+            .expect("the spammer is scored");
+        assert!(
+            score < GRAYLIST_THRESHOLD,
+            "node {j}: spammer score {score} is below the graylist threshold"
+        );
+    }
+    for (j, rx) in receivers.iter_mut().enumerate().take(3) {
+        // Validation runs on parallel workers, so which of the four is first is not fixed;
+        // what is fixed is that exactly one (the limit) is delivered.
+        let got = drain(rx, Duration::from_secs(2)).await;
+        let delivered = got.iter().filter(|d| spam_hashes.contains(&d.hash)).count();
+        assert_eq!(
+            delivered, 1,
+            "node {j}: one message within the limit, no excess"
+        );
+    }
+
+    // Slash: the member is erased on chain and every node drops its leaf and old roots.
+    let commitment = U256::from_le_bytes(fr_to_le_bytes(&net.members[3].identity.commitment()));
+    let start = Instant::now();
+    loop {
+        let m = net
+            .chain
+            .membership()
+            .members(commitment)
+            .call()
+            .await
+            .unwrap();
+        if m.state == 2 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "the spammer is slashed on chain"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let slashed = net.nodes[..3].iter().filter(|n| {
+        n.spam_evidence()
+            .unwrap()
+            .iter()
+            .any(|e| e.slash_status.starts_with("slashed in block"))
+    });
+    assert!(slashed.count() >= 1, "a node records the slash");
+    for node in &net.nodes {
+        let index = net.members[3].index;
+        assert!(
+            wait_until(Duration::from_secs(20), || node.db.leaf(index).unwrap()
+                == Fr::from(0u64))
+            .await,
+            "every node erases the leaf"
+        );
+    }
+    // The spammer's own node refuses to publish; a message proved against the old root and
+    // stamped after the revocation's grace (the clock gap, 5 s here) is refused by every
+    // other node at the root check.
+    assert!(spammer.publish(TOPIC, text("after slash")).await.is_err());
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    // The message is injected by a fresh relay-only node, so that no honest node's score
+    // suffers and every one of them validates it.
+    let injector_dir = TempDir::new().unwrap();
+    let peers = net.nodes[..3]
+        .iter()
+        .flat_map(|n| n.listen_addrs())
+        .map(|a| a.to_string())
+        .collect();
+    let mut ic = config(&net.chain, &injector_dir, &net.members[0], peers, EPOCH);
+    ic.membership = None;
+    ic.rln.max_clock_gap_secs = 5;
+    let injector = Node::start(ic).await.unwrap();
+    assert!(injector.wait_synced(Duration::from_secs(30)).await);
+    wait_mesh(std::slice::from_ref(&injector), 3).await;
+    let before: Vec<u64> = net.nodes[..3]
+        .iter()
+        .map(|n| invalid(n, "revoked_root"))
+        .collect();
+    let bytes = crafted(&net, &old_path, "after the slash");
+    injector.send_raw(TOPIC, bytes).await.unwrap();
+    for (w, b) in before.into_iter().enumerate() {
+        let node = &net.nodes[w];
+        assert!(
+            wait_until(Duration::from_secs(10), || invalid(node, "revoked_root")
+                > b)
+            .await,
+            "node {w} rejects the slashed member's message at the root check:\n{}",
+            rln_outcomes(node)
+        );
+    }
+    injector.shutdown().await;
+    for node in net.nodes {
+        node.shutdown().await;
+    }
+}
+
+/// A message from the (now slashed) spammer, proved against its path in the old tree.
+fn crafted(net: &Net, path: &rln_core::MerkleProof, payload: &str) -> Vec<u8> {
+    let mut m = text(payload);
+    m.timestamp = Some(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i64,
+    );
+    let epoch = rln_core::epoch_at(now_secs(), net.configs[3].rln.epoch_secs);
+    let signal = m.signal(rln_relay::wire::SignalMode::Timestamped);
+    let request = rln_zk::ProofRequest::for_signal(
+        &net.members[3].identity,
+        1,
+        0,
+        path,
+        &signal,
+        rln_core::epoch_to_fr(epoch),
+        rln_core::RlnIdentifier::waku(),
+    );
+    let proof = crate::common::prover()
+        .prove(&request, &mut rand::rngs::OsRng)
+        .unwrap();
+    m.rate_limit_proof = Some(proof.encode());
+    m.encode()
+}
+
+/// Re-encodes `message` with its proof changed by `f`.
+fn with_proof(message: &WakuMessage, f: impl FnOnce(&mut RateLimitProof)) -> WakuMessage {
+    let mut proof = RateLimitProof::decode(message.rate_limit_proof.as_ref().unwrap()).unwrap();
+    f(&mut proof);
+    let mut m = message.clone();
+    m.rate_limit_proof = Some(proof.encode());
+    m
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_bad_input_gets_its_verdict_and_the_node_keeps_running() {
+    const EPOCH: u64 = 10;
+    let net = start_net(&[20, 1], EPOCH, |_, _, c| {
+        // Mild scoring: the sender must not be graylisted halfway through the list.
+        c.network.invalid_message_weight = -0.01;
+        c.network.seen_ttl_secs = 2;
+    })
+    .await;
+    wait_mesh(&net.nodes, 1).await;
+    let (a, b) = (&net.nodes[0], &net.nodes[1]);
+    let publisher = a.publisher.clone().unwrap();
+    fresh_epoch(EPOCH, 8).await;
+    let prove = |m: WakuMessage| publisher.prove(m, MessageIdChoice::Next).unwrap();
+
+    let base = prove(text("base"));
+    let proof_of =
+        |m: &WakuMessage| RateLimitProof::decode(m.rate_limit_proof.as_ref().unwrap()).unwrap();
+    let mut non_canonical = base.encode();
+    {
+        // Replace the merkle root's 32 bytes by the field modulus (not canonical).
+        let root = fr_to_le_bytes(&proof_of(&base).merkle_root);
+        let pos = non_canonical.windows(32).position(|w| w == root).unwrap();
+        let modulus =
+            hex::decode("010000f093f5e1439170b97948e833285d588181b64550b829a031e1724e6430")
+                .unwrap();
+        non_canonical[pos..pos + 32].copy_from_slice(&modulus);
+    }
+    let mut stale = text("stale");
+    stale.timestamp = Some((now_secs() as i64 - 60) * 1_000_000_000);
+    let stale = publisher.prove(stale, MessageIdChoice::Forced(1)).unwrap();
+    let mut wrong_epoch = prove(text("wrong epoch"));
+    wrong_epoch.timestamp = Some(wrong_epoch.timestamp.unwrap() + EPOCH as i64 * 1_000_000_000);
+    let mut wrong_signal = prove(text("signal"));
+    wrong_signal.payload = b"changed".to_vec();
+    let unknown_root = with_proof(&prove(text("root")), |p| {
+        p.merkle_root = Fr::from(12_345u64)
+    });
+    let invalid_proof = with_proof(&prove(text("proof")), |p| p.share_y += Fr::from(1u64));
+    let mut missing = text("missing");
+    missing.timestamp = base.timestamp;
+    let mut malformed_proof = base.clone();
+    malformed_proof.rate_limit_proof = Some(vec![1, 2, 3]);
+    let oversize = WakuMessage {
+        payload: vec![7; 150 * 1024 + 1],
+        ..base.clone()
+    };
+
+    let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+        ("malformed", vec![0x0a, 0xff, 0x01], true),
+        ("oversize", oversize.encode(), true),
+        ("missing_proof", missing.encode(), true),
+        ("malformed_proof", malformed_proof.encode(), true),
+        ("non_canonical_field", non_canonical, true),
+        ("wrong_epoch", wrong_epoch.encode(), true),
+        ("stale_timestamp", stale.encode(), true),
+        ("wrong_signal", wrong_signal.encode(), true),
+        ("unknown_root", unknown_root.encode(), true),
+        ("invalid_proof", invalid_proof.encode(), true),
+    ];
+    let mut rx = b.messages();
+    for (label, bytes, rejected) in &cases {
+        let before = invalid(b, label);
+        a.send_raw(TOPIC, bytes.clone()).await.unwrap();
+        assert!(
+            wait_until(Duration::from_secs(10), || invalid(b, label) == before + 1).await,
+            "`{label}` is rejected with its label (rejected: {rejected})"
+        );
+    }
+    // A valid message, then the same share in other bytes: an exact duplicate, ignored.
+    let good = prove(text("good"));
+    let mut duplicate = good.clone();
+    duplicate.ephemeral = Some(true);
+    a.send_raw(TOPIC, good.encode()).await.unwrap();
+    let got = drain(&mut rx, Duration::from_secs(3)).await;
+    assert_eq!(got.len(), 1, "only the valid message is delivered");
+    assert_eq!(got[0].message, good);
+    let dup_before = ignored(b, "duplicate");
+    a.send_raw(TOPIC, duplicate.encode()).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || ignored(b, "duplicate")
+            == dup_before + 1)
+        .await
+    );
+    // The same bytes after gossip's seen-cache (2 s here) expired: the nullifier log
+    // still knows the share.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    a.send_raw(TOPIC, good.encode()).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || ignored(b, "duplicate")
+            == dup_before + 2)
+        .await,
+        "a replay after the seen-cache expiry is a duplicate"
+    );
+    assert!(drain(&mut rx, Duration::from_secs(1)).await.is_empty());
+    // The node is still up and relays a fresh valid message.
+    let (_, h) = a.publish(TOPIC, text("still alive")).await.unwrap();
+    let got = drain(&mut rx, Duration::from_secs(10)).await;
+    assert!(got.iter().any(|d| d.hash == h), "the node keeps relaying");
+    assert!(b.health().synced);
+    for node in net.nodes {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restart_mid_epoch_continues_message_ids_and_keeps_state() {
+    const EPOCH: u64 = 3_600;
+    let mut net = start_net(&[1, 5], EPOCH, |_, _, _| {}).await;
+    wait_mesh(&net.nodes, 1).await;
+    fresh_epoch(EPOCH, 120).await;
+    let mut rx = net.nodes[0].messages();
+    // Node 0 records node 1's first message in its nullifier log; node 1 uses ids 0 and 1.
+    for k in 0..2 {
+        net.nodes[1]
+            .publish(TOPIC, text(&format!("before {k}")))
+            .await
+            .unwrap();
+    }
+    let got = drain(&mut rx, Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 2);
+    let logged = net.nodes[0].db.nullifier_count().unwrap();
+    assert!(logged >= 2);
+    let window: Vec<_> = net.nodes[1].db.root_window().entries().copied().collect();
+    let commitment = net.members[1].identity.commitment();
+    let epoch = rln_core::epoch_at(now_secs(), EPOCH);
+    assert_eq!(
+        net.nodes[1].db.message_ids_used(&commitment).unwrap(),
+        Some((epoch, 2))
+    );
+
+    // Restart node 1 in the same data directory.
+    let node = net.nodes.pop().unwrap();
+    node.shutdown().await;
+    let node = Node::start(net.configs[1].clone()).await.unwrap();
+    assert_eq!(
+        node.db.message_ids_used(&commitment).unwrap(),
+        Some((epoch, 2)),
+        "ids survive"
+    );
+    assert_eq!(
+        node.db.root_window().entries().copied().collect::<Vec<_>>(),
+        window,
+        "the window survives"
+    );
+    assert!(node.wait_synced(Duration::from_secs(30)).await);
+    net.nodes.push(node);
+    wait_mesh(&net.nodes, 1).await;
+    // Three more: ids 2, 3, 4. Had an id been reused, node 0 would see a double signal.
+    for k in 0..3 {
+        net.nodes[1]
+            .publish(TOPIC, text(&format!("after {k}")))
+            .await
+            .unwrap();
+    }
+    let got = drain(&mut rx, Duration::from_secs(8)).await;
+    assert_eq!(got.len(), 3, "all three arrive");
+    assert!(
+        net.nodes[0].spam_evidence().unwrap().is_empty(),
+        "no id was reused"
+    );
+    assert_eq!(invalid(&net.nodes[0], "spam"), 0);
+    let err = net.nodes[1]
+        .publish(TOPIC, text("one too many"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("limit of 5 per epoch is used up"),
+        "{err}"
+    );
+    assert!(net.nodes[0].db.nullifier_count().unwrap() >= logged + 3);
+    for node in net.nodes {
+        node.shutdown().await;
+    }
+}
