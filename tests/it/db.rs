@@ -31,7 +31,7 @@ fn block(number: u64, leaves: Vec<(u64, Fr)>) -> BlockUpdate {
 #[test]
 fn state_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let (root, window, checkpoint, proof) = {
+    let (root, window, checkpoint, proof, before_erasure) = {
         let db = RlnDb::open(dir.path(), config()).unwrap();
         for b in 1..=10u64 {
             let leaves = (0..5)
@@ -39,19 +39,30 @@ fn state_survives_reopen() {
                 .collect();
             db.apply_block(&block(b, leaves)).unwrap();
         }
+        let before_erasure = db.root().unwrap();
+        assert_eq!(db.root_window().len(), 10);
         db.apply_block(&block(11, vec![(3, Fr::from(0u64))]))
             .unwrap();
+        // The erasure revokes every earlier root: they all still contain leaf 3.
+        assert!(matches!(
+            db.root_status(&before_erasure),
+            rln_db::RootStatus::Revoked { .. }
+        ));
+        assert!(!db.is_root_acceptable(&before_erasure));
         (
             db.root().unwrap(),
             db.root_window(),
             db.checkpoint(),
             db.proof(7).unwrap(),
+            before_erasure,
         )
     };
     let db = RlnDb::open(dir.path(), config()).unwrap();
     assert_eq!(db.root().unwrap(), root);
     assert_eq!(db.root_window(), window);
-    assert_eq!(window.len(), 11);
+    assert_eq!(window.len(), 1);
+    // Revocations are kept in memory only: after a restart the old root is simply unknown.
+    assert_eq!(db.root_status(&before_erasure), rln_db::RootStatus::Unknown);
     assert_eq!(db.checkpoint(), checkpoint);
     assert_eq!(db.checkpoint().unwrap().number, 11);
     assert_eq!(db.proof(7).unwrap(), proof);

@@ -318,6 +318,45 @@ async fn run_publish_and_subscribe_between_two_nodes() {
     assert!(ok, "{out}");
     assert!(out.contains("hello from the CLI"), "{out}");
 
+    // Every metric the Grafana dashboard charts is exported (by B, which has received a
+    // message, so libp2p's per-topic families have samples).
+    let metrics = reqwest::get(format!("http://127.0.0.1:{rest_b}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../grafana/rln-node.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for name in expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| {
+                    w.starts_with("waku_rln_")
+                        || w.starts_with("rln_node_")
+                        || w.starts_with("libp2p_")
+                })
+            {
+                // Counter families without samples yet still print their `# TYPE` line.
+                let family = name.trim_end_matches("_bucket").trim_end_matches("_total");
+                assert!(
+                    metrics
+                        .lines()
+                        .any(|l| l.starts_with(family)
+                            || l.starts_with(&format!("# TYPE {family} "))),
+                    "the dashboard uses {name}, which /metrics does not export"
+                );
+            }
+        }
+    }
+
     // A node without a membership cannot publish, and says why.
     let (ok, out) = rln_node(
         &[

@@ -121,7 +121,7 @@ fn behaviour(
     let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
         .map_err(|e| RelayError::Network(format!("gossipsub: {e}")))?
         .with_metrics(
-            registry.sub_registry_with_prefix("libp2p"),
+            registry.sub_registry_with_prefix("libp2p_gossipsub"),
             Default::default(),
         );
     let mut gossipsub = gossipsub;

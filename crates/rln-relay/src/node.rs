@@ -311,6 +311,15 @@ impl Node {
 
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
+        crate::validation::Reason::register_all(&metrics);
+        for result in ["slashed", "failed"] {
+            metrics
+                .slashes
+                .get_or_create(&ResultLabel {
+                    result: result.into(),
+                })
+                .get();
+        }
 
         // Keys: the prover (only with a membership) and the verifier.
         let membership = match &config.membership {

@@ -65,6 +65,42 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Reasons a message is rejected for (the sender is penalised).
+    pub const REJECTED: [Reason; 13] = [
+        Reason::Malformed,
+        Reason::Oversize,
+        Reason::MissingProof,
+        Reason::MalformedProof,
+        Reason::NonCanonicalField,
+        Reason::WrongRlnIdentifier,
+        Reason::StaleTimestamp,
+        Reason::WrongEpoch,
+        Reason::WrongSignal,
+        Reason::UnknownRoot,
+        Reason::RevokedRoot,
+        Reason::InvalidProof,
+        Reason::Spam,
+    ];
+
+    /// Reasons a message is ignored for (no penalty).
+    pub const IGNORED: [Reason; 5] = [
+        Reason::Duplicate,
+        Reason::QueueFull,
+        Reason::UnknownRoot,
+        Reason::Spam,
+        Reason::Internal,
+    ];
+
+    /// Creates every counter at zero, so dashboards show 0 rather than no data.
+    pub fn register_all(metrics: &Metrics) {
+        for r in Self::REJECTED {
+            Metrics::reason(&metrics.invalid, r.label());
+        }
+        for r in Self::IGNORED {
+            Metrics::reason(&metrics.ignored, r.label());
+        }
+    }
+
     /// The metric label.
     pub fn label(self) -> &'static str {
         match self {
@@ -429,26 +465,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_reason_has_a_distinct_label() {
-        use Reason::*;
-        let all = [
-            Malformed,
-            Oversize,
-            MissingProof,
-            MalformedProof,
-            NonCanonicalField,
-            WrongRlnIdentifier,
-            StaleTimestamp,
-            WrongEpoch,
-            WrongSignal,
-            UnknownRoot,
-            RevokedRoot,
-            InvalidProof,
-            Duplicate,
-            Spam,
-            QueueFull,
-            Internal,
-        ];
+    fn every_reason_has_a_distinct_label_and_a_verdict() {
+        let all: std::collections::HashSet<Reason> = Reason::REJECTED
+            .iter()
+            .chain(&Reason::IGNORED)
+            .copied()
+            .collect();
+        assert_eq!(all.len(), 16, "every reason is listed");
         let labels: std::collections::HashSet<_> = all.iter().map(|r| r.label()).collect();
         assert_eq!(labels.len(), all.len());
     }

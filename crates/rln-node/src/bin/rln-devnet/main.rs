@@ -486,7 +486,8 @@ async fn honest_traffic(
     }
 }
 
-/// Three messages per epoch, all with message id 0, until the member is slashed.
+/// Three messages per epoch, all with message id 0, until the member is slashed. They are
+/// sent in the middle third of an epoch so that all three fall into it.
 async fn spam_traffic(
     node: Arc<Node>,
     epoch_secs: u64,
@@ -495,8 +496,9 @@ async fn spam_traffic(
 ) {
     let mut last_epoch = None;
     while !*stop.borrow() {
-        let epoch = now_secs() / epoch_secs;
-        if last_epoch != Some(epoch) && now_secs() % epoch_secs >= epoch_secs / 3 {
+        let now = now_secs();
+        let (epoch, into) = (now / epoch_secs, now % epoch_secs);
+        if last_epoch != Some(epoch) && into >= epoch_secs / 3 && into < epoch_secs * 2 / 3 {
             last_epoch = Some(epoch);
             for k in 0..3 {
                 let payload = format!("spam epoch{epoch} #{k}");
@@ -505,16 +507,18 @@ async fn spam_traffic(
                     content_topic: CONTENT_TOPIC.into(),
                     ..Default::default()
                 };
-                if node
+                if let Ok((sent, _)) = node
                     .publish_with(DEFAULT_PUBSUB_TOPIC, m, MessageIdChoice::Forced(0))
                     .await
-                    .is_ok()
                 {
+                    // The epoch the proof is for, from the timestamp the publisher set.
+                    let stamped =
+                        sent.timestamp.unwrap_or(0).max(0) as u64 / 1_000_000_000 / epoch_secs;
                     ledger
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .spam_sent
-                        .insert(payload, epoch);
+                        .insert(payload, stamped);
                 }
             }
         }
