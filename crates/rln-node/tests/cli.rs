@@ -374,3 +374,162 @@ async fn run_publish_and_subscribe_between_two_nodes() {
     assert!(!ok);
     assert!(out.contains("cannot reach the node's REST API"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_explains_every_setup_error_in_one_sentence() {
+    let chain = chain().await;
+    let dir = tempfile::tempdir().unwrap();
+    let contract = chain.contract.to_string();
+    let rpc = chain.anvil.endpoint();
+    let key = format!("0x{}", alloy::hex::encode(chain.anvil.keys()[0].to_bytes()));
+    let keystore = dir.path().join("keystore.json");
+    let ks = keystore.to_str().unwrap();
+    let envs = [
+        ("RLN_ETH_RPC", rpc.as_str()),
+        ("RLN_ETH_CONTRACT", contract.as_str()),
+        ("RLN_ETH_PRIVATE_KEY", key.as_str()),
+    ];
+    let (ok, out) = rln_node(
+        &["register", "--keystore", ks, "--keystore-password", "pw"],
+        &envs,
+    );
+    assert!(ok, "{out}");
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let base = |extra: &[&str]| -> (bool, String) {
+        let mut args = vec![
+            "run",
+            "--data-dir",
+            data,
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--rest-address",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        rln_node(&args, &[])
+    };
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--eth-rpc", &rpc], "no membership contract given"),
+        (
+            vec![
+                "--eth-rpc",
+                &rpc,
+                "--eth-contract",
+                &contract,
+                "--keystore",
+                ks,
+                "--keystore-password",
+                "wrong",
+            ],
+            "password",
+        ),
+        (
+            vec![
+                "--eth-rpc",
+                &rpc,
+                "--eth-contract",
+                &contract,
+                "--keystore",
+                "/nonexistent/keystore.json",
+                "--keystore-password",
+                "pw",
+            ],
+            "does not exist; create one with `rln-node register`",
+        ),
+        (
+            vec![
+                "--eth-rpc",
+                "http://127.0.0.1:9",
+                "--eth-contract",
+                &contract,
+            ],
+            "set the chain id explicitly",
+        ),
+        (
+            vec!["--eth-rpc", &rpc, "--eth-contract", "0x1234"],
+            "is not a 0x-prefixed 20-byte hex address",
+        ),
+        (
+            vec!["--eth-rpc", &rpc, "--eth-contract", &contract, "--slash"],
+            "--slash needs --eth-private-key",
+        ),
+    ];
+    for (args, expected) in &cases {
+        let (ok, out) = base(args);
+        assert!(!ok, "{args:?} must fail");
+        assert!(
+            out.contains(expected),
+            "{args:?}: expected `{expected}` in:\n{out}"
+        );
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("error:")).count(),
+            1,
+            "{out}"
+        );
+        assert!(!out.contains("panicked"), "{out}");
+    }
+    // A chain id the endpoint does not serve.
+    let (ok, out) = base(&[
+        "--eth-rpc",
+        &rpc,
+        "--eth-contract",
+        &contract,
+        "--eth-chain-id",
+        "5",
+    ]);
+    assert!(!ok);
+    assert!(out.contains("serves chain id 31337"), "{out}");
+    // A data directory made for another contract.
+    {
+        let args = [
+            "--data-dir",
+            data,
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--rest-address",
+            "127.0.0.1:0",
+            "--eth-rpc",
+            &rpc,
+            "--eth-contract",
+            &contract,
+        ];
+        let (_node, _) = start_node(&args);
+    }
+    let provider = ProviderBuilder::new()
+        .wallet(chain.anvil.wallet().unwrap())
+        .connect_http(chain.anvil.endpoint_url())
+        .erased();
+    let second = rln_chain::deploy(&provider, ContractParams::default())
+        .await
+        .unwrap()
+        .to_string();
+    let (ok, out) = base(&["--eth-rpc", &rpc, "--eth-contract", &second]);
+    assert!(!ok);
+    assert!(
+        out.contains("was made for") && out.contains("--reset"),
+        "{out}"
+    );
+    // A REST port in use.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = format!("127.0.0.1:{}", taken.local_addr().unwrap().port());
+    let other = dir.path().join("other");
+    let (ok, out) = rln_node(
+        &[
+            "run",
+            "--data-dir",
+            other.to_str().unwrap(),
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--eth-rpc",
+            &rpc,
+            "--eth-contract",
+            &contract,
+            "--rest-address",
+            &port,
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert!(out.contains("is the port in use?"), "{out}");
+}

@@ -282,7 +282,13 @@ impl Node {
         })?;
         let rpc = RpcPool::new(&config.chain.rpc, RetryPolicy::default())?;
         let chain_id = match config.chain.chain_id {
-            Some(id) => id,
+            // Checked against the endpoint when it answers; a node may start while it is down.
+            Some(expected) => match rpc.chain_id().await {
+                Ok(actual) if actual != expected => {
+                    return Err(rln_chain::ChainError::WrongChain { expected, actual }.into())
+                }
+                _ => expected,
+            },
             None => rpc.chain_id().await.map_err(|e| {
                 RelayError::Config(format!(
                     "{e}; to start while the RPC is down, set the chain id explicitly"
