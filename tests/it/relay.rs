@@ -635,3 +635,40 @@ async fn a_restart_mid_epoch_continues_message_ids_and_keeps_state() {
         node.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_known_only_through_a_bootstrap_node_find_each_other() {
+    let chain = chain().await;
+    let dirs: Vec<TempDir> = (0..3).map(|_| TempDir::new().unwrap()).collect();
+    let member = register(&chain, &dirs[0], 1).await;
+    let mut nodes: Vec<Node> = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let mut c = config(&chain, dir, &member, vec![], 600);
+        c.membership = None;
+        if i > 0 {
+            c.network.bootstrap = nodes[0]
+                .listen_addrs()
+                .iter()
+                .map(|a| a.to_string())
+                .collect();
+        }
+        let node = Node::start(c).await.unwrap();
+        wait_until(Duration::from_secs(10), || !node.listen_addrs().is_empty()).await;
+        nodes.push(node);
+    }
+    let target = nodes[2].peer_id().to_string();
+    let start = Instant::now();
+    loop {
+        if nodes[1].peers().await.iter().any(|p| p.peer_id == target) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "node 1 discovers node 2 through node 0's Kademlia table"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
