@@ -60,10 +60,16 @@ fn is_range_error(err: &TransportError) -> bool {
 }
 
 impl RpcPool {
-    /// Connects to every URL (`http://…`). Fails only on a malformed URL.
+    /// Connects to every URL (`http://…`). Fails on a malformed or non-HTTP URL.
     pub fn new(urls: &[String], retry: RetryPolicy) -> Result<Self, ChainError> {
         let mut providers = Vec::with_capacity(urls.len());
         for url in urls {
+            if !url.starts_with("http://") {
+                return Err(ChainError::Config(format!(
+                    "the RPC endpoint {url} is not an http:// URL; this build speaks plain HTTP \
+                     only (use a local node or a TLS-terminating proxy)"
+                )));
+            }
             let parsed = url.parse().map_err(|e| ChainError::Unreachable {
                 what: "connect",
                 endpoints: url.clone(),

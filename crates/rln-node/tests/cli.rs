@@ -176,6 +176,35 @@ async fn keygen_register_show_erase_withdraw() {
     assert!(!ok && out.contains("nothing to withdraw"), "{out}");
 }
 
+/// Registers a membership with `rln-node register` into `dir/keystore.json` (password `pw`)
+/// and returns the keystore's path.
+fn register_with_cli(chain: &Chain, dir: &std::path::Path, limit: &str) -> String {
+    let contract = chain.contract.to_string();
+    let rpc = chain.anvil.endpoint();
+    let key = format!("0x{}", alloy::hex::encode(chain.anvil.keys()[0].to_bytes()));
+    let keystore = dir.join("keystore.json");
+    let ks = keystore.to_str().unwrap();
+    let envs = [
+        ("RLN_ETH_RPC", rpc.as_str()),
+        ("RLN_ETH_CONTRACT", contract.as_str()),
+        ("RLN_ETH_PRIVATE_KEY", key.as_str()),
+    ];
+    let (ok, out) = rln_node(
+        &[
+            "register",
+            "--keystore",
+            ks,
+            "--keystore-password",
+            "pw",
+            "--rln-limit",
+            limit,
+        ],
+        &envs,
+    );
+    assert!(ok, "{out}");
+    ks.to_string()
+}
+
 /// A `rln-node run` child process, killed on drop.
 struct Running(std::process::Child);
 
@@ -227,27 +256,8 @@ async fn run_publish_and_subscribe_between_two_nodes() {
     let dir = tempfile::tempdir().unwrap();
     let contract = chain.contract.to_string();
     let rpc = chain.anvil.endpoint();
-    let key = format!("0x{}", alloy::hex::encode(chain.anvil.keys()[0].to_bytes()));
-    let keystore = dir.path().join("keystore.json");
-    let ks = keystore.to_str().unwrap();
-    let envs = [
-        ("RLN_ETH_RPC", rpc.as_str()),
-        ("RLN_ETH_CONTRACT", contract.as_str()),
-        ("RLN_ETH_PRIVATE_KEY", key.as_str()),
-    ];
-    let (ok, out) = rln_node(
-        &[
-            "register",
-            "--keystore",
-            ks,
-            "--keystore-password",
-            "pw",
-            "--rln-limit",
-            "5",
-        ],
-        &envs,
-    );
-    assert!(ok, "{out}");
+    let keystore = register_with_cli(&chain, dir.path(), "5");
+    let ks = keystore.as_str();
 
     let (rest_a, rest_b) = (free_port(), free_port());
     let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
@@ -381,19 +391,8 @@ async fn run_explains_every_setup_error_in_one_sentence() {
     let dir = tempfile::tempdir().unwrap();
     let contract = chain.contract.to_string();
     let rpc = chain.anvil.endpoint();
-    let key = format!("0x{}", alloy::hex::encode(chain.anvil.keys()[0].to_bytes()));
-    let keystore = dir.path().join("keystore.json");
-    let ks = keystore.to_str().unwrap();
-    let envs = [
-        ("RLN_ETH_RPC", rpc.as_str()),
-        ("RLN_ETH_CONTRACT", contract.as_str()),
-        ("RLN_ETH_PRIVATE_KEY", key.as_str()),
-    ];
-    let (ok, out) = rln_node(
-        &["register", "--keystore", ks, "--keystore-password", "pw"],
-        &envs,
-    );
-    assert!(ok, "{out}");
+    let keystore = register_with_cli(&chain, dir.path(), "1");
+    let ks = keystore.as_str();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
     let base = |extra: &[&str]| -> (bool, String) {
@@ -445,6 +444,15 @@ async fn run_explains_every_setup_error_in_one_sentence() {
                 &contract,
             ],
             "set the chain id explicitly",
+        ),
+        (
+            vec![
+                "--eth-rpc",
+                "https://rpc.example",
+                "--eth-contract",
+                &contract,
+            ],
+            "is not an http:// URL",
         ),
         (
             vec!["--eth-rpc", &rpc, "--eth-contract", "0x1234"],

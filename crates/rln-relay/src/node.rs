@@ -142,6 +142,17 @@ impl NodeInner {
         choice: MessageIdChoice,
     ) -> Result<(WakuMessage, [u8; 32]), RelayError> {
         let publisher = self.publisher.clone().ok_or(RelayError::NoMembership)?;
+        // Checked before proving: a message id, once allocated, is never handed out again.
+        if !self
+            .peers()
+            .await
+            .iter()
+            .any(|p| p.topics.iter().any(|t| t == topic))
+        {
+            return Err(RelayError::Publish(format!(
+                "no connected peer relays {topic} yet; nothing was proved and no message id was used"
+            )));
+        }
         if message.encode().len() + 400 > self.config.network.max_message_bytes {
             return Err(RelayError::InvalidMessage(format!(
                 "the message is larger than the limit of {} bytes",
