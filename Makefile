@@ -28,7 +28,7 @@ CIRCUIT_FLAGS := --r1cs --wasm --O2 -l $(TOOLS)
 FORGE := $(CURDIR)/$(TOOLS)/@foundry-rs/forge-linux-amd64/bin/forge
 ANVIL := $(CURDIR)/$(TOOLS)/@foundry-rs/anvil-linux-amd64/bin/anvil
 
-.PHONY: help system-deps tools circuits zkeys check-artifacts test test-rust lint fmt bench devnet clean-tools
+.PHONY: help system-deps tools circuits zkeys poseidon-constants check-artifacts test test-rust lint fmt bench devnet clean-tools
 
 help:
 	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
@@ -76,7 +76,12 @@ check-artifacts: $(TOOLS_STAMP)
 	@cmp circuits/build/tmp/rln_js/rln.wasm circuits/build/rln.wasm || { echo "circuits/build/rln.wasm is stale: run 'make circuits'" >&2; exit 1; }
 	@rm -rf circuits/build/tmp
 	@cd zkeys && sha256sum --quiet -c SHA256SUMS
-	@echo "    circuit build and dev keys match their sources"
+	@node tools/gen-poseidon-opt.mjs | cmp - crates/rln-core/src/poseidon_opt_constants.rs || { echo "crates/rln-core/src/poseidon_opt_constants.rs is stale: run 'make poseidon-constants'" >&2; exit 1; }
+	@echo "    circuit build, dev keys and Poseidon constants match their sources"
+
+# circomlibjs's optimised Poseidon constants as Rust (rln-core parses them once).
+poseidon-constants: $(TOOLS_STAMP)
+	node tools/gen-poseidon-opt.mjs > crates/rln-core/src/poseidon_opt_constants.rs
 
 test: tools check-artifacts check-contracts contracts-test test-rust
 

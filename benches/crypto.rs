@@ -21,6 +21,12 @@ fn poseidon(c: &mut Criterion) {
     c.bench_function("poseidon/3", |bench| {
         bench.iter(|| poseidon3(std::hint::black_box(a), b, d))
     });
+    // Baseline in the same run: light-poseidon's textbook rounds (what rln-core used before).
+    use light_poseidon::{Poseidon, PoseidonHasher};
+    let mut textbook = Poseidon::<Fr>::new_circom(2).unwrap();
+    c.bench_function("poseidon_textbook/2", |bench| {
+        bench.iter(|| textbook.hash(&[std::hint::black_box(a), b]).unwrap())
+    });
 }
 
 fn merkle(c: &mut Criterion) {

@@ -17,6 +17,8 @@ pub mod field;
 pub mod identity;
 pub mod merkle;
 pub mod poseidon;
+#[rustfmt::skip]
+mod poseidon_opt_constants;
 pub mod protocol;
 pub mod root_window;
 

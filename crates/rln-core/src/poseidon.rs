@@ -1,61 +1,140 @@
 //! Poseidon over BN254 with the circomlib parameters, for 1 to 3 inputs.
 //!
-//! Built on `light-poseidon`, whose circom parameter sets match circomlib's `Poseidon(n)`
-//! template (t = n + 1, 8 full rounds). The parameter tables are built once per thread:
-//! constructing them costs far more than a hash.
+//! The hash follows circomlibjs's optimised evaluation (`poseidon_opt.js`, after Neptune):
+//! the partial rounds multiply by sparse matrices (`2t − 1` products instead of `t²`), which
+//! gives exactly the same function as the textbook rounds. Its constants (`C`, `S`, `M`, `P`)
+//! are generated from circomlibjs by `tools/gen-poseidon-opt.mjs` into
+//! `poseidon_opt_constants.rs` and parsed once. The tests check the results against
+//! `light-poseidon` (the textbook rounds) on random inputs.
 
-use std::cell::RefCell;
-
-use light_poseidon::{Poseidon, PoseidonHasher};
+use std::sync::OnceLock;
 
 use crate::field::Fr;
+use crate::poseidon_opt_constants as k;
 
 /// Largest input count offered here (the RLN circuit needs 1, 2 and 3).
 pub const MAX_INPUTS: usize = 3;
 
-thread_local! {
-    static HASHERS: RefCell<Option<[Poseidon<Fr>; MAX_INPUTS]>> = const { RefCell::new(None) };
+const FULL_ROUNDS: usize = 8;
+const PARTIAL_ROUNDS: [usize; MAX_INPUTS] = [56, 57, 56];
+
+/// The optimised constants of one width `t`.
+struct Params {
+    t: usize,
+    partial: usize,
+    c: Vec<Fr>,
+    s: Vec<Fr>,
+    /// `t × t`, row-major as circomlibjs indexes it: `m[j * t + i]` is `M[j][i]`.
+    m: Vec<Fr>,
+    p: Vec<Fr>,
 }
 
-fn new_hashers() -> [Poseidon<Fr>; MAX_INPUTS] {
-    // The circom parameter sets for widths 2..=4 are compiled into light-poseidon; building
-    // them only fails for widths it does not carry.
-    let build = |n: usize| match Poseidon::<Fr>::new_circom(n) {
-        Ok(hasher) => hasher,
-        Err(err) => unreachable!(
-            "light-poseidon carries circom parameters for width {}: {err}",
-            n + 1
-        ),
-    };
-    [build(1), build(2), build(3)]
+fn parse(list: &[&str]) -> Vec<Fr> {
+    list.iter()
+        .map(|d| match d.parse::<Fr>() {
+            Ok(v) => v,
+            // The generated tables are decimal numbers below the modulus.
+            Err(_) => unreachable!("poseidon_opt_constants.rs holds a non-decimal constant"),
+        })
+        .collect()
 }
 
-fn hash_n<const N: usize>(inputs: [Fr; N]) -> Fr {
-    const { assert!(N >= 1 && N <= MAX_INPUTS) };
-    HASHERS.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        let hashers = slot.get_or_insert_with(new_hashers);
-        match hashers[N - 1].hash(&inputs) {
-            Ok(out) => out,
-            // The input count is fixed by the type and matches the hasher's width.
-            Err(err) => unreachable!("poseidon({N}) with {N} inputs: {err}"),
-        }
+fn params() -> &'static [Params; MAX_INPUTS] {
+    static PARAMS: OnceLock<[Params; MAX_INPUTS]> = OnceLock::new();
+    PARAMS.get_or_init(|| {
+        let make = |t: usize, c: &[&str], s: &[&str], m: &[&str], p: &[&str]| Params {
+            t,
+            partial: PARTIAL_ROUNDS[t - 2],
+            c: parse(c),
+            s: parse(s),
+            m: parse(m),
+            p: parse(p),
+        };
+        [
+            make(2, k::C_T2, k::S_T2, k::M_T2, k::P_T2),
+            make(3, k::C_T3, k::S_T3, k::M_T3, k::P_T3),
+            make(4, k::C_T4, k::S_T4, k::M_T4, k::P_T4),
+        ]
     })
+}
+
+#[inline(always)]
+fn pow5(a: Fr) -> Fr {
+    let a2 = a * a;
+    a2 * a2 * a
+}
+
+/// `state ← state · matrix` (circomlibjs: `new[i] = Σ_j matrix[j][i] · state[j]`).
+#[inline(always)]
+fn mix<const T: usize>(state: &mut [Fr; T], matrix: &[Fr]) {
+    let old = *state;
+    for (i, out) in state.iter_mut().enumerate() {
+        let mut acc = Fr::from(0u64);
+        for (j, v) in old.iter().enumerate() {
+            acc += matrix[j * T + i] * v;
+        }
+        *out = acc;
+    }
+}
+
+fn hash_t<const T: usize>(inputs: &[Fr]) -> Fr {
+    let p = &params()[T - 2];
+    debug_assert_eq!(p.t, T);
+    let (c, half) = (&p.c, FULL_ROUNDS / 2);
+    let mut state = [Fr::from(0u64); T];
+    state[1..].copy_from_slice(inputs);
+    for (i, s) in state.iter_mut().enumerate() {
+        *s += c[i];
+    }
+    for r in 0..half - 1 {
+        for (i, s) in state.iter_mut().enumerate() {
+            *s = pow5(*s) + c[(r + 1) * T + i];
+        }
+        mix(&mut state, &p.m);
+    }
+    for (i, s) in state.iter_mut().enumerate() {
+        *s = pow5(*s) + c[half * T + i];
+    }
+    mix(&mut state, &p.p);
+    for r in 0..p.partial {
+        state[0] = pow5(state[0]) + c[(half + 1) * T + r];
+        let row = &p.s[(2 * T - 1) * r..(2 * T - 1) * (r + 1)];
+        let mut s0 = Fr::from(0u64);
+        for (j, v) in state.iter().enumerate() {
+            s0 += row[j] * v;
+        }
+        let first = state[0];
+        for k in 1..T {
+            state[k] += first * row[T + k - 1];
+        }
+        state[0] = s0;
+    }
+    for r in 0..half - 1 {
+        for (i, s) in state.iter_mut().enumerate() {
+            *s = pow5(*s) + c[(half + 1) * T + p.partial + r * T + i];
+        }
+        mix(&mut state, &p.m);
+    }
+    for s in state.iter_mut() {
+        *s = pow5(*s);
+    }
+    mix(&mut state, &p.m);
+    state[0]
 }
 
 /// `Poseidon([a])`.
 pub fn poseidon1(a: Fr) -> Fr {
-    hash_n([a])
+    hash_t::<2>(&[a])
 }
 
 /// `Poseidon([a, b])`.
 pub fn poseidon2(a: Fr, b: Fr) -> Fr {
-    hash_n([a, b])
+    hash_t::<3>(&[a, b])
 }
 
 /// `Poseidon([a, b, c])`.
 pub fn poseidon3(a: Fr, b: Fr, c: Fr) -> Fr {
-    hash_n([a, b, c])
+    hash_t::<4>(&[a, b, c])
 }
 
 #[cfg(test)]
@@ -82,6 +161,29 @@ mod tests {
         assert_eq!(
             dec(poseidon1(fr_from_u64(1))),
             "29176100eaa962bdc1fe6c654d6a3c130e96a4d1168b33848b897dc502820133"
+        );
+    }
+
+    #[test]
+    fn matches_the_textbook_rounds_of_light_poseidon() {
+        use ark_ff::UniformRand;
+        use light_poseidon::{Poseidon, PoseidonHasher};
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        let mut reference: Vec<Poseidon<Fr>> = (1..=3)
+            .map(|n| Poseidon::<Fr>::new_circom(n).unwrap())
+            .collect();
+        for _ in 0..200 {
+            let x: [Fr; 3] = [Fr::rand(&mut rng), Fr::rand(&mut rng), Fr::rand(&mut rng)];
+            assert_eq!(poseidon1(x[0]), reference[0].hash(&x[..1]).unwrap());
+            assert_eq!(poseidon2(x[0], x[1]), reference[1].hash(&x[..2]).unwrap());
+            assert_eq!(poseidon3(x[0], x[1], x[2]), reference[2].hash(&x).unwrap());
+        }
+        // Edge values: zero and −1.
+        let m1 = -Fr::from(1u64);
+        assert_eq!(
+            poseidon2(Fr::from(0u64), m1),
+            reference[1].hash(&[Fr::from(0u64), m1]).unwrap()
         );
     }
 
