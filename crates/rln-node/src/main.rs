@@ -6,10 +6,8 @@ mod run;
 
 use std::path::PathBuf;
 
-use alloy::network::EthereumWallet;
 use alloy::primitives::Address;
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use alloy::signers::local::PrivateKeySigner;
+use alloy::providers::{DynProvider, Provider};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use rln_chain::keystore::{Keystore, KeystoreMembership, PBKDF2_ROUNDS};
@@ -222,20 +220,8 @@ fn password(args: &KeystoreArgs, confirm: bool) -> Result<String> {
 }
 
 async fn signer(chain: &ChainArgs) -> Result<(DynProvider, Address)> {
-    let key: PrivateKeySigner = chain
-        .private_key
-        .trim_start_matches("0x")
-        .parse()
-        .context("--eth-private-key is not a hex secp256k1 private key")?;
-    let address = key.address();
-    let url = chain
-        .rpc
-        .parse()
-        .with_context(|| format!("--eth-rpc {} is not a URL", chain.rpc))?;
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(key))
-        .connect_http(url)
-        .erased();
+    let (provider, address) = rln_chain::wallet_provider(&chain.rpc, &chain.private_key)
+        .map_err(|e| anyhow::anyhow!("{e}; check --eth-private-key and --eth-rpc"))?;
     let chain_id = provider.get_chain_id().await.map_err(|e| {
         anyhow::anyhow!("the RPC endpoint {} is unreachable ({e}); check --eth-rpc and that the node is running", chain.rpc)
     })?;

@@ -6,7 +6,7 @@
 //! there), queues them for the validation workers, and applies the verdicts and commands it
 //! receives; nothing else touches the swarm.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -279,7 +279,6 @@ fn lock(state: &SharedNet) -> std::sync::MutexGuard<'_, NetState> {
 /// Runs the swarm until shutdown.
 pub async fn run_swarm(mut t: SwarmTask) {
     let mut redial = tokio::time::interval(Duration::from_secs(5));
-    let mut known: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
     for addr in t.bootstrap.iter().chain(&t.static_peers) {
         if let Some(peer) = peer_of(addr) {
             t.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
@@ -301,11 +300,10 @@ pub async fn run_swarm(mut t: SwarmTask) {
                         let _ = t.swarm.dial(addr.clone());
                     }
                 }
-                if !t.bootstrap.is_empty() || !known.is_empty() {
-                    let _ = t.swarm.behaviour_mut().kad.bootstrap();
-                }
+                // Fails harmlessly (NoKnownPeers) until a peer is in the routing table.
+                let _ = t.swarm.behaviour_mut().kad.bootstrap();
             }
-            event = t.swarm.select_next_some() => handle_event(&mut t, event, &mut known),
+            event = t.swarm.select_next_some() => handle_event(&mut t, event),
         }
     }
 }
@@ -381,11 +379,7 @@ fn handle_command(swarm: &mut Swarm<RelayBehaviour>, command: Command) {
     }
 }
 
-fn handle_event(
-    t: &mut SwarmTask,
-    event: SwarmEvent<RelayBehaviourEvent>,
-    known: &mut HashMap<PeerId, Vec<Multiaddr>>,
-) {
+fn handle_event(t: &mut SwarmTask, event: SwarmEvent<RelayBehaviourEvent>) {
     match event {
         SwarmEvent::Behaviour(RelayBehaviourEvent::Gossipsub(gossipsub::Event::Message {
             propagation_source,
@@ -403,7 +397,6 @@ fn handle_event(
                     .kad
                     .add_address(&peer_id, addr.clone());
             }
-            known.insert(peer_id, info.listen_addrs);
         }
         SwarmEvent::Behaviour(RelayBehaviourEvent::Kad(kad::Event::RoutingUpdated {
             peer,

@@ -129,7 +129,7 @@ fn work(validator: &Validator, rx: &Receiver<Job>, max_batch: usize, sinks: &Sin
 fn handle_spam(evidence: &SpamEvidence, sinks: &Sinks) {
     tracing::warn!(
         epoch = evidence.epoch,
-        member = %rln_core::fr_to_le_bytes(&evidence.id_commitment).iter().rev().map(|b| format!("{b:02x}")).collect::<String>(),
+        member = %crate::node::fr_hex(&evidence.id_commitment),
         "double signal: a member exceeded its limit; secret recovered"
     );
     match sinks.db.record_spam(evidence) {

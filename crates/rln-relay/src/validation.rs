@@ -408,23 +408,27 @@ impl Validator {
             message_hash: c.hash,
             first_seen_ms: unix_nanos(candidate.received).max(0) as u64 / 1_000_000,
         };
-        let mut senders = self
-            .first_senders
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The map lock is taken only around map operations, never around the disk write.
+        // In the narrow race where a second share is checked before the first one's sender
+        // is noted, the sender is not penalised (the safe direction).
+        let senders = || {
+            self.first_senders
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
         match self
             .db
             .insert_nullifier(c.epoch, &c.proof.nullifier, &record)
         {
             Ok(NullifierVerdict::New) => {
                 if let Some(peer) = candidate.source {
-                    senders.insert(c.epoch, &c.proof.nullifier, peer);
+                    senders().insert(c.epoch, &c.proof.nullifier, peer);
                 }
                 Outcome::Valid
             }
             Ok(NullifierVerdict::Duplicate) => Outcome::Ignored(Reason::Duplicate),
             Ok(NullifierVerdict::DoubleSignal { previous }) => {
-                let first = senders.get(c.epoch, &c.proof.nullifier);
+                let first = senders().get(c.epoch, &c.proof.nullifier);
                 let same_sender = candidate.source.is_some() && first == candidate.source;
                 match spam_evidence(c.epoch, c.proof.nullifier, previous, record) {
                     Some(evidence) => Outcome::Spam {
