@@ -22,7 +22,9 @@ TOOLS := tools/node_modules
 TOOLS_STAMP := $(TOOLS)/.installed
 CIRCOM := $(TOOLS)/.bin/circom2
 SNARKJS := $(TOOLS)/.bin/snarkjs
-CIRCUIT_FLAGS := --r1cs --wasm --O2 -l $(TOOLS)
+CIRCUIT_FLAGS := --r1cs --wasm --sym --O2 -l $(TOOLS)
+# The symbol file reduced to the wires that survive simplification: `wire,name` per line.
+WIRE_NAMES := awk -F, '$$2 >= 0 { print $$2 "," $$4 }'
 # Foundry from npm (absolute paths: forge runs inside contracts/, where foundry.toml's
 # `solc = "./solc-shim"` is resolved against the working directory).
 FORGE := $(CURDIR)/$(TOOLS)/@foundry-rs/forge-linux-amd64/bin/forge
@@ -57,6 +59,7 @@ circuits: $(TOOLS_STAMP)
 	$(CIRCOM) circuits/rln.circom $(CIRCUIT_FLAGS) -o circuits/build/tmp > circuits/build/tmp/log
 	mv circuits/build/tmp/rln.r1cs circuits/build/rln.r1cs
 	mv circuits/build/tmp/rln_js/rln.wasm circuits/build/rln.wasm
+	$(WIRE_NAMES) circuits/build/tmp/rln.sym > circuits/build/rln.wires
 	$(CIRCOM) --version | tr -d '\r' > circuits/build/COMPILER
 	grep -E 'constraints|inputs|outputs|wires' circuits/build/tmp/log | sed 's/\x1b\[[0-9;]*m//g' >> circuits/build/COMPILER
 	rm -rf circuits/build/tmp
@@ -74,6 +77,7 @@ check-artifacts: $(TOOLS_STAMP)
 	@$(CIRCOM) circuits/rln.circom $(CIRCUIT_FLAGS) -o circuits/build/tmp > /dev/null
 	@cmp circuits/build/tmp/rln.r1cs circuits/build/rln.r1cs || { echo "circuits/build/rln.r1cs is stale: run 'make circuits zkeys'" >&2; exit 1; }
 	@cmp circuits/build/tmp/rln_js/rln.wasm circuits/build/rln.wasm || { echo "circuits/build/rln.wasm is stale: run 'make circuits'" >&2; exit 1; }
+	@$(WIRE_NAMES) circuits/build/tmp/rln.sym | cmp - circuits/build/rln.wires || { echo "circuits/build/rln.wires is stale: run 'make circuits'" >&2; exit 1; }
 	@rm -rf circuits/build/tmp
 	@cd zkeys && sha256sum --quiet -c SHA256SUMS
 	@node tools/gen-poseidon-opt.mjs | cmp - crates/rln-core/src/poseidon_opt_constants.rs || { echo "crates/rln-core/src/poseidon_opt_constants.rs is stale: run 'make poseidon-constants'" >&2; exit 1; }

@@ -29,7 +29,7 @@ pub fn vectors() -> &'static Value {
     })
 }
 
-/// The dev-key prover, built once (compiling the witness wasm takes seconds).
+/// The dev-key prover, built once (parsing the proving key takes a second).
 pub fn prover() -> &'static Prover {
     static PROVER: OnceLock<Prover> = OnceLock::new();
     PROVER.get_or_init(|| Prover::dev().expect("the dev prover loads"))

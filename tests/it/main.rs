@@ -7,6 +7,7 @@ mod cross_tool;
 mod db;
 mod db_crash;
 mod interop;
+mod native_witness;
 mod poseidon_circomlibjs;
 mod relay;
 mod zk_errors;

@@ -1,7 +1,8 @@
 //! Every typed error of rln-zk, reached from real keys and inputs.
 
 use rln_core::{epoch_to_fr, Fr, Identity, MerkleProof, MerkleTree, RlnIdentifier, TREE_DEPTH};
-use rln_zk::keys::{verifying_key_from_arkworks, RLN_WASM};
+use rln_zk::keys::verifying_key_from_arkworks;
+use rln_zk::solver::WitnessSolver;
 use rln_zk::{ProofRequest, Prover, Verdict, Verifier, ZkError, ZkeyData};
 
 use crate::common::prover;
@@ -16,7 +17,7 @@ fn dev_prover_and_exported_key_agree() {
 fn a_key_for_another_circuit_is_a_mismatch() {
     let mut zkey = ZkeyData::dev().unwrap();
     zkey.num_wires += 1;
-    let err = Prover::new(RLN_WASM, zkey).unwrap_err();
+    let err = Prover::new(WitnessSolver::rln().unwrap(), zkey).unwrap_err();
     assert!(matches!(err, ZkError::KeyMismatch(_)), "{err}");
 }
 

@@ -73,6 +73,15 @@ pub enum ZkError {
         /// The path's length.
         got: usize,
     },
+    /// The circuit's constraint system or wire names could not be read or solved.
+    #[error("invalid circuit: {0}")]
+    Circuit(String),
+    /// The inputs do not satisfy the circuit.
+    #[error("the inputs do not satisfy the circuit: {0}")]
+    Unsatisfied(String),
+    /// A prepared membership was used with another member, limit or Merkle path.
+    #[error("the prepared membership does not match the request: {0}")]
+    PreparedMismatch(&'static str),
     /// The Groth16 prover failed.
     #[error("proving failed: {0}")]
     Proving(String),

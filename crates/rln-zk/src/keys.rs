@@ -15,6 +15,13 @@ use crate::error::ZkError;
 /// The circom witness generator of `circuits/rln.circom` (depth 20, 16-bit limits).
 pub const RLN_WASM: &[u8] = include_bytes!("../../../circuits/build/rln.wasm");
 
+/// The circuit's constraint system, as circom wrote it (`circuits/build/rln.r1cs`).
+pub const RLN_R1CS: &[u8] = include_bytes!("../../../circuits/build/rln.r1cs");
+
+/// The names of the circuit's wires, `wire,name` per line, from circom's symbol file
+/// (`circuits/build/rln.wires`).
+pub const RLN_WIRES: &str = include_str!("../../../circuits/build/rln.wires");
+
 /// The development proving key. INSECURE: made by a public, deterministic setup
 /// (`circuits/make-dev-keys.sh`); anyone can forge proofs against it.
 pub const DEV_ZKEY: &[u8] = include_bytes!("../../../zkeys/rln_dev_insecure.zkey");

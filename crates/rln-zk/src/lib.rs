@@ -2,8 +2,11 @@
 //!
 //! - [`keys`]: snarkjs `.zkey` proving keys, verifying keys (snarkjs JSON or arkworks bytes)
 //!   and the INSECURE development keys compiled in.
-//! - [`circuit`]: the circom witness generator (WebAssembly, via `ark-circom`).
-//! - [`prover`]: [`Prover`] turns a [`ProofRequest`] into a [`RateLimitProof`].
+//! - [`solver`]: the native witness, solved from the circuit's constraint system ([`r1cs`]).
+//! - [`circuit`]: the circom witness generator (WebAssembly, via `ark-circom`), kept as the
+//!   oracle the native witness is tested against.
+//! - [`prover`]: [`Prover`] turns a [`ProofRequest`] into a [`RateLimitProof`]; with a
+//!   [`PreparedMembership`] only the per-message part is computed.
 //! - [`verifier`]: [`Verifier`] checks a proof with a key prepared once and returns a
 //!   [`Verdict`].
 //! - [`batch`]: verification of many proofs with one final exponentiation.
@@ -11,8 +14,8 @@
 //! - [`protobuf`]: the protobuf primitives of the Waku wire types.
 //! - [`snarkjs`]: JSON forms of keys and proofs for interop with the circom tool chain.
 //!
-//! Load keys once at start-up: preparing a verifying key costs a pairing, and compiling the
-//! witness generator costs seconds.
+//! Load keys once at start-up: preparing a verifying key costs a pairing and a proving key
+//! costs a second to parse.
 
 pub mod batch;
 pub mod circuit;
@@ -21,7 +24,9 @@ pub mod keys;
 pub mod proof;
 pub mod protobuf;
 pub mod prover;
+pub mod r1cs;
 pub mod snarkjs;
+pub mod solver;
 pub mod verifier;
 pub mod zkey_format;
 
@@ -29,5 +34,5 @@ pub use batch::BatchItem;
 pub use error::{DecodeError, ZkError};
 pub use keys::ZkeyData;
 pub use proof::{Groth16Proof, RateLimitProof, PROOF_BYTES};
-pub use prover::{ProofRequest, Prover};
+pub use prover::{MessageRequest, PreparedMembership, ProofRequest, Prover};
 pub use verifier::{Verdict, Verifier};
