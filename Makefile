@@ -4,6 +4,7 @@
 #   make devnet    a local network with a chain, nodes and traffic (DURATION=60 for a scripted run)
 #   make lint      rustfmt and clippy, warnings as errors
 #   make bench     criterion benchmarks
+#   make bench-compare  rln-node and the reference (zerokit rln v2.0.2) side by side
 #   make tools     pinned JavaScript tools (circom2, snarkjs, circomlibjs, forge, anvil, solc) into tools/
 #   make circuits  compile circuits/rln.circom into circuits/build/
 #   make zkeys     regenerate the INSECURE development keys in zkeys/ (minutes)
@@ -30,7 +31,7 @@ WIRE_NAMES := awk -F, '$$2 >= 0 { print $$2 "," $$4 }'
 FORGE := $(CURDIR)/$(TOOLS)/@foundry-rs/forge-linux-amd64/bin/forge
 ANVIL := $(CURDIR)/$(TOOLS)/@foundry-rs/anvil-linux-amd64/bin/anvil
 
-.PHONY: help system-deps tools circuits zkeys poseidon-constants check-artifacts test test-rust lint fmt bench devnet clean-tools
+.PHONY: help system-deps tools circuits zkeys poseidon-constants check-artifacts test test-rust lint fmt bench bench-compare devnet clean-tools
 
 help:
 	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
@@ -135,6 +136,10 @@ fmt:
 
 bench: tools
 	$(CARGO) bench --benches
+
+# Builds the reference implementation (zerokit's rln crate) once, then prints one table.
+bench-compare: tools
+	$(CARGO) bench --features compare --bench compare
 
 # make devnet                  runs until Ctrl-C, with a live summary
 # make devnet DURATION=60      a scripted run: exits 0 only if the spammer was caught

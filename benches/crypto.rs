@@ -8,7 +8,7 @@ use rln_core::poseidon::{poseidon1, poseidon2, poseidon3};
 use rln_core::{epoch_to_fr, Fr, Identity, MerkleTree, RlnIdentifier, TREE_DEPTH};
 use rln_zk::circuit::{CircuitInputs, WitnessGenerator};
 use rln_zk::keys::RLN_WASM;
-use rln_zk::{BatchItem, ProofRequest, Prover, Verifier};
+use rln_zk::{BatchItem, MessageRequest, ProofRequest, Prover, Verifier};
 
 fn poseidon(c: &mut Criterion) {
     let (a, b, d) = (Fr::from(1u64), -Fr::from(2u64), Fr::from(3u64));
@@ -93,12 +93,25 @@ fn zk(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("zk");
     group.sample_size(20);
+    // Baseline in the same run: circom's WebAssembly calculator.
     group.bench_function("witness generation (wasm)", |bench| {
         bench.iter(|| witness.witness(&inputs).unwrap())
+    });
+    group.bench_function("witness generation (native)", |bench| {
+        bench.iter(|| prover.solver().solve(&inputs).unwrap())
     });
     let mut rng = rand::thread_rng();
     group.bench_function("proof generation", |bench| {
         bench.iter(|| prover.prove(&request, &mut rng).unwrap())
+    });
+    group.bench_function("membership part (prepare)", |bench| {
+        bench.iter(|| prover.prepare(&identity, 10, &path).unwrap())
+    });
+    let prepared = prover.prepare(&identity, 10, &path).unwrap();
+    let message =
+        MessageRequest::for_signal(3, b"bench signal", request.epoch, RlnIdentifier::waku());
+    group.bench_function("proof from a prepared membership", |bench| {
+        bench.iter(|| prover.prove_message(&prepared, &message, &mut rng).unwrap())
     });
     let proof = prover.prove(&request, &mut rng).unwrap();
     group.bench_function("verification (prepared key)", |bench| {

@@ -483,6 +483,11 @@ impl Node {
         };
         if let Some(p) = &publisher {
             let _ = p.remaining();
+            tasks.push(tokio::spawn(prepare_after_sync(
+                p.clone(),
+                sync_status.clone(),
+                shutdown_rx.clone(),
+            )));
         }
         tasks.push(tokio::spawn(prune_nullifiers(
             db.clone(),
@@ -638,6 +643,34 @@ async fn watch_sync(
             metrics.synced.set(i64::from(s.synced));
             metrics.synced_block.set(s.block.unwrap_or(0) as i64);
             metrics.registered_members.set(s.members as i64);
+        }
+        tokio::select! {
+            r = status.changed() => if r.is_err() { return },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Keeps the publisher's membership part current: after each change of the synced tree,
+/// prepares it in the background so that the next publication pays only for its message.
+async fn prepare_after_sync(
+    publisher: Arc<Publisher>,
+    mut status: watch::Receiver<SyncStatus>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut prepared_for = None;
+    loop {
+        let state = {
+            let s = status.borrow_and_update();
+            (s.synced, s.block)
+        };
+        if state.0 && prepared_for != Some(state) {
+            let p = publisher.clone();
+            match tokio::task::spawn_blocking(move || p.prepared()).await {
+                Ok(Ok(_)) => prepared_for = Some(state),
+                Ok(Err(e)) => tracing::debug!("membership part not prepared: {e}"),
+                Err(_) => return,
+            }
         }
         tokio::select! {
             r = status.changed() => if r.is_err() { return },

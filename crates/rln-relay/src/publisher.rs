@@ -1,12 +1,12 @@
 //! Publishing: the epoch, a message id that is never reused (see `rln_db::publisher`), the
 //! Merkle path of the member's leaf and the Groth16 proof.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rln_core::{epoch_at, epoch_to_fr, Identity, RlnIdentifier};
 use rln_db::{Allocation, RlnDb};
-use rln_zk::{ProofRequest, Prover};
+use rln_zk::{MessageRequest, PreparedMembership, Prover};
 
 use crate::error::RelayError;
 use crate::metrics::Metrics;
@@ -32,6 +32,8 @@ pub struct Publisher {
     rln_identifier: RlnIdentifier,
     signal: SignalMode,
     metrics: Metrics,
+    /// The membership part of the proofs, kept until the Merkle path changes.
+    prepared: Mutex<Option<Arc<PreparedMembership>>>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -78,6 +80,7 @@ impl Publisher {
             rln_identifier,
             signal,
             metrics,
+            prepared: Mutex::new(None),
         }
     }
 
@@ -156,19 +159,18 @@ impl Publisher {
                 }
             },
         };
-        let path = self.db.proof(index)?;
         let signal = message.signal(self.signal);
-        let request = ProofRequest::for_signal(
-            &self.member.identity,
-            self.member.limit,
+        let request = MessageRequest::for_signal(
             message_id,
-            &path,
             &signal,
             epoch_to_fr(epoch),
             self.rln_identifier,
         );
         let started = Instant::now();
-        let proof = self.prover.prove(&request, &mut rand::rngs::OsRng)?;
+        let prepared = self.prepared()?;
+        let proof = self
+            .prover
+            .prove_message(&prepared, &request, &mut rand::rngs::OsRng)?;
         self.metrics
             .generation_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -176,5 +178,27 @@ impl Publisher {
         message.rate_limit_proof = Some(proof.encode());
         let _ = self.remaining();
         Ok(message)
+    }
+
+    /// The membership part for the current Merkle path: kept from the last proof while the
+    /// path is unchanged, computed again (about one proof's work) after the tree changed.
+    /// Call it after a sync to take that cost off the next publication.
+    pub fn prepared(&self) -> Result<Arc<PreparedMembership>, RelayError> {
+        let path = self.db.proof(self.member.index)?;
+        // A poisoned lock only means a panic elsewhere; the cached value is whole or absent.
+        let mut slot = self.prepared.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(prepared) = slot.as_ref() {
+            if prepared.matches(&self.member.identity, self.member.limit, &path) {
+                return Ok(Arc::clone(prepared));
+            }
+        }
+        let prepared = Arc::new(self.prover.prepare(
+            &self.member.identity,
+            self.member.limit,
+            &path,
+        )?);
+        tracing::debug!(root = %crate::node::fr_hex(&prepared.root()), "membership part of proofs prepared");
+        *slot = Some(Arc::clone(&prepared));
+        Ok(prepared)
     }
 }
