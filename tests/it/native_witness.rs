@@ -147,3 +147,44 @@ fn a_prepared_membership_gives_the_same_proof_as_a_full_one() {
         Err(ZkError::Rln(_))
     ));
 }
+
+#[test]
+fn proofs_equal_arkworks_groth16_for_the_same_randomness() {
+    // rln-zk assembles proofs itself (precomputed multi-scalar multiplications); arkworks'
+    // prover over the same witness and key is the yardstick.
+    let prover = prover();
+    let zkey = rln_zk::ZkeyData::dev().unwrap();
+    let mut rng = seeded();
+    let inputs = random_inputs(&mut rng);
+    let identity = Identity::from_secret(inputs.identity_secret);
+    let epoch = Fr::rand(&mut rng);
+    let request = ProofRequest {
+        identity: &identity,
+        user_message_limit: inputs.user_message_limit,
+        message_id: inputs.message_id,
+        merkle_proof: &inputs.merkle_proof,
+        x: inputs.x,
+        epoch,
+        rln_identifier: RlnIdentifier::waku(),
+    };
+    let (r, s) = (Fr::rand(&mut rng), Fr::rand(&mut rng));
+    let ours = prover.prove_with_randomness(&request, r, s).unwrap();
+    let witness = prover
+        .solver()
+        .solve(&CircuitInputs {
+            external_nullifier: rln_core::external_nullifier(epoch, RlnIdentifier::waku().to_fr()),
+            ..inputs
+        })
+        .unwrap();
+    let arkworks = ark_groth16::Groth16::<ark_bn254::Bn254, ark_circom::CircomReduction>::create_proof_with_reduction_and_matrices(
+        &zkey.proving_key,
+        r,
+        s,
+        &zkey.matrices,
+        zkey.num_instance_variables,
+        zkey.num_constraints,
+        &witness,
+    )
+    .unwrap();
+    assert_eq!(ours.proof, arkworks);
+}

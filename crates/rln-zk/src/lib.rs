@@ -21,6 +21,7 @@ pub mod batch;
 pub mod circuit;
 pub mod error;
 pub mod keys;
+pub mod msm;
 pub mod proof;
 pub mod protobuf;
 pub mod prover;
