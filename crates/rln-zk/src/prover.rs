@@ -8,8 +8,10 @@
 //! quotient (FFTs and one multi-scalar multiplication) and four small multi-scalar
 //! multiplications. Both paths give the same proof for the same randomness.
 
+use ark_bn254::{g1::Config as G1Config, g2::Config as G2Config};
 use ark_bn254::{Bn254, Fr, G1Projective, G2Projective};
 use ark_circom::CircomReduction;
+use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
 use ark_ec::{AffineRepr, CurveGroup};
 use ark_ff::{UniformRand, Zero};
 use ark_groth16::r1cs_to_qap::R1CSToQAP;
@@ -152,14 +154,14 @@ impl PreparedMembership {
 
 /// One query of the proving key (`A`, `B` in G1 or G2, `L`) over a set of wires, with its
 /// zero points left out and its window shifts precomputed.
-struct Query<G: CurveGroup> {
+struct Query<P: SWCurveConfig> {
     wires: Vec<usize>,
-    msm: FixedBaseMsm<G>,
+    msm: FixedBaseMsm<P>,
 }
 
-impl<G: CurveGroup<ScalarField = Fr>> Query<G> {
+impl<P: SWCurveConfig<ScalarField = Fr>> Query<P> {
     /// The query over `wires`, where wire `w` has base `bases[w - first]`.
-    fn new(bases: &[G::Affine], first: usize, wires: impl Iterator<Item = usize>) -> Self {
+    fn new(bases: &[Affine<P>], first: usize, wires: impl Iterator<Item = usize>) -> Self {
         let wires: Vec<usize> = wires
             .filter(|w| {
                 bases
@@ -167,13 +169,13 @@ impl<G: CurveGroup<ScalarField = Fr>> Query<G> {
                     .is_some_and(|p| !p.is_zero())
             })
             .collect();
-        let points: Vec<G::Affine> = wires.iter().map(|w| bases[w - first]).collect();
+        let points: Vec<Affine<P>> = wires.iter().map(|w| bases[w - first]).collect();
         let msm = FixedBaseMsm::new(&points, best_window(points.len()));
         Self { wires, msm }
     }
 
     /// `Σ z[w] · base_w` over the query's wires.
-    fn eval(&self, z: &[Fr]) -> G {
+    fn eval(&self, z: &[Fr]) -> Projective<P> {
         let scalars: Vec<Fr> = self.wires.iter().map(|w| z[*w]).collect();
         self.msm.msm(&scalars)
     }
@@ -181,10 +183,10 @@ impl<G: CurveGroup<ScalarField = Fr>> Query<G> {
 
 /// The four wire queries over one set of wires.
 struct Queries {
-    a: Query<G1Projective>,
-    b_g1: Query<G1Projective>,
-    b_g2: Query<G2Projective>,
-    l: Query<G1Projective>,
+    a: Query<G1Config>,
+    b_g1: Query<G1Config>,
+    b_g2: Query<G2Config>,
+    l: Query<G1Config>,
 }
 
 /// The four sums of a proof over one set of wires.
@@ -226,7 +228,7 @@ pub struct Prover {
     full: Queries,
     /// Queries over the per-message wires.
     message: Queries,
-    h: FixedBaseMsm<G1Projective>,
+    h: FixedBaseMsm<G1Config>,
 }
 
 impl std::fmt::Debug for Prover {
