@@ -25,6 +25,7 @@ pub mod msm;
 pub mod proof;
 pub mod protobuf;
 pub mod prover;
+pub mod quotient;
 pub mod r1cs;
 pub mod snarkjs;
 pub mod solver;

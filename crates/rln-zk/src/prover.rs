@@ -10,13 +10,10 @@
 
 use ark_bn254::{g1::Config as G1Config, g2::Config as G2Config};
 use ark_bn254::{Bn254, Fr, G1Projective, G2Projective};
-use ark_circom::CircomReduction;
 use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
 use ark_ec::{AffineRepr, CurveGroup};
 use ark_ff::{UniformRand, Zero};
-use ark_groth16::r1cs_to_qap::R1CSToQAP;
 use ark_groth16::{Proof, ProvingKey, VerifyingKey};
-use ark_poly::GeneralEvaluationDomain;
 use rand::{CryptoRng, RngCore};
 use rln_core::{
     external_nullifier, hash_to_field, identity::check_limit, Identity, MerkleProof, RlnError,
@@ -28,6 +25,7 @@ use crate::error::ZkError;
 use crate::keys::ZkeyData;
 use crate::msm::{best_window, FixedBaseMsm};
 use crate::proof::RateLimitProof;
+use crate::quotient::QuotientDomain;
 use crate::solver::{MessageInputs, WitnessSolver};
 
 /// What a member proves for one message.
@@ -229,6 +227,7 @@ pub struct Prover {
     /// Queries over the per-message wires.
     message: Queries,
     h: FixedBaseMsm<G1Config>,
+    quotient: QuotientDomain,
 }
 
 impl std::fmt::Debug for Prover {
@@ -264,12 +263,23 @@ impl Prover {
         let full = Queries::new(pk, first_aux, &every);
         let message = Queries::new(pk, first_aux, solver.message_wires());
         let h = FixedBaseMsm::new(&pk.h_query, best_window(pk.h_query.len()));
+        let quotient = QuotientDomain::new(zkey.num_constraints, zkey.num_instance_variables)?;
+        if zkey.matrices[0].len() < zkey.num_constraints
+            || zkey.matrices[1].len() < zkey.num_constraints
+            || pk.h_query.len() != quotient.size()
+        {
+            return Err(ZkError::KeyMismatch(
+                "the proving key's matrices or quotient query do not fit its constraint count"
+                    .into(),
+            ));
+        }
         Ok(Self {
             solver,
             zkey,
             full,
             message,
             h,
+            quotient,
         })
     }
 
@@ -336,8 +346,8 @@ impl Prover {
         }
         let proof = self.assemble(
             &assignment,
-            self.constant_sums(self.full.eval(&assignment)),
-            &Sums::zero(),
+            self.constant_sums(Sums::zero()),
+            &self.full,
             r,
             s,
         )?;
@@ -423,7 +433,7 @@ impl Prover {
             b_g2: prepared.b_g2,
             l: prepared.l,
         };
-        let proof = self.assemble(&z, fixed, &self.message.eval(&z), r, s)?;
+        let proof = self.assemble(&z, fixed, &self.message, r, s)?;
         Ok(rate_limit_proof(
             proof,
             &z,
@@ -445,25 +455,26 @@ impl Prover {
         }
     }
 
-    /// The proof from the witness `z`, sums over some wires (constants included) and sums
-    /// over the others: the quotient, the randomisers and the final combination.
+    /// The proof from the witness `z`, the sums over some wires (constants included) and
+    /// the queries over the others: the quotient (FFTs) runs beside those queries, then the
+    /// quotient's multiplication, the randomisers and the final combination.
     fn assemble(
         &self,
         z: &[Fr],
         base: Sums,
-        rest: &Sums,
+        queries: &Queries,
         r: Fr,
         s: Fr,
     ) -> Result<Proof<Bn254>, ZkError> {
         let zkey = &self.zkey;
         let pk = &zkey.proving_key;
-        let h = CircomReduction::witness_map_from_matrices::<Fr, GeneralEvaluationDomain<Fr>>(
-            &zkey.matrices,
-            zkey.num_instance_variables,
-            zkey.num_constraints,
-            z,
-        )
-        .map_err(|e| ZkError::Proving(e.to_string()))?;
+        let (h, rest) = rayon::join(
+            || {
+                self.quotient
+                    .evaluate(&zkey.matrices[0], &zkey.matrices[1], z)
+            },
+            || queries.eval(z),
+        );
         let h_acc = self.h.msm(&h);
         let delta_g1 = pk.delta_g1;
         let g_a = base.a + rest.a + delta_g1 * r;

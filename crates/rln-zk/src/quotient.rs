@@ -1,0 +1,128 @@
+//! The quotient `h = (A·B − C) / Z` of a Groth16 proof, in the form circom's proving keys
+//! expect: evaluations on the odd coset of the domain of twice the size (snarkjs's `H`
+//! query is in that Lagrange basis, so no final interpolation is needed).
+//!
+//! Same result as `ark_circom::CircomReduction::witness_map_from_matrices`; the difference is
+//! that the three interpolate-then-evaluate chains (for A·z, B·z and their product) run side
+//! by side, and the domain is built once.
+
+use ark_ff::Zero;
+use ark_poly::{EvaluationDomain, GeneralEvaluationDomain};
+use ark_relations::utils::matrix::Matrix;
+use rayon::prelude::*;
+use rln_core::Fr;
+
+use crate::error::ZkError;
+
+/// The domain of one circuit's quotient.
+#[derive(Debug, Clone)]
+pub struct QuotientDomain {
+    domain: GeneralEvaluationDomain<Fr>,
+    /// Generator of the domain of twice the size: multiplying coefficient `i` by its `i`-th
+    /// power moves evaluation onto the odd coset.
+    coset_shift: Fr,
+    num_inputs: usize,
+    num_constraints: usize,
+}
+
+impl QuotientDomain {
+    /// The domain for `num_constraints` constraints and `num_inputs` public variables
+    /// (the constant one included).
+    pub fn new(num_constraints: usize, num_inputs: usize) -> Result<Self, ZkError> {
+        let too_large = || ZkError::Proving("the circuit is too large for the field's FFT".into());
+        let domain = GeneralEvaluationDomain::<Fr>::new(num_constraints + num_inputs)
+            .ok_or_else(too_large)?;
+        let double = GeneralEvaluationDomain::<Fr>::new(2 * domain.size()).ok_or_else(too_large)?;
+        Ok(Self {
+            domain,
+            coset_shift: double.element(1),
+            num_inputs,
+            num_constraints,
+        })
+    }
+
+    /// Number of evaluations of `h` (the size of the proving key's `H` query).
+    pub fn size(&self) -> usize {
+        self.domain.size()
+    }
+
+    /// `h` for the witness `z` of the circuit whose `A` and `B` matrices are given.
+    pub fn evaluate(&self, a_matrix: &Matrix<Fr>, b_matrix: &Matrix<Fr>, z: &[Fr]) -> Vec<Fr> {
+        let n = self.domain.size();
+        let rows = self.num_constraints.min(a_matrix.len()).min(b_matrix.len());
+        let row_value = |row: &[(Fr, usize)]| -> Fr {
+            row.iter()
+                .map(|(coefficient, wire)| z.get(*wire).map_or(Fr::zero(), |v| *coefficient * v))
+                .sum()
+        };
+        let mut a = vec![Fr::zero(); n];
+        let mut b = vec![Fr::zero(); n];
+        a[..rows]
+            .par_iter_mut()
+            .zip(&mut b[..rows])
+            .zip(&a_matrix[..rows])
+            .zip(&b_matrix[..rows])
+            .for_each(|(((a, b), a_row), b_row)| {
+                *a = row_value(a_row);
+                *b = row_value(b_row);
+            });
+        // The public inputs' rows (x_i · 1 = x_i) follow the constraints, as snarkjs lays
+        // them out; they contribute to A only.
+        let inputs = self.num_inputs.min(z.len()).min(n.saturating_sub(rows));
+        a[rows..rows + inputs].copy_from_slice(&z[..inputs]);
+        let mut c = vec![Fr::zero(); n];
+        c[..rows]
+            .par_iter_mut()
+            .zip(&a[..rows])
+            .zip(&b[..rows])
+            .for_each(|((c, a), b)| *c = *a * b);
+
+        let to_coset = |values: &mut Vec<Fr>| {
+            self.domain.ifft_in_place(values);
+            GeneralEvaluationDomain::<Fr>::distribute_powers_and_mul_by_const(
+                values,
+                self.coset_shift,
+                Fr::from(1u64),
+            );
+            self.domain.fft_in_place(values);
+        };
+        rayon::join(
+            || to_coset(&mut a),
+            || rayon::join(|| to_coset(&mut b), || to_coset(&mut c)),
+        );
+        a.par_iter_mut()
+            .zip(&b)
+            .zip(&c)
+            .for_each(|((a, b), c)| *a = *a * b - c);
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ark_ff::UniformRand;
+    use ark_groth16::r1cs_to_qap::R1CSToQAP;
+    use ark_std::rand::SeedableRng;
+
+    #[test]
+    fn equals_ark_circoms_witness_map() {
+        let zkey = crate::keys::ZkeyData::dev().unwrap();
+        let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(3);
+        let z: Vec<Fr> = (0..zkey.num_wires).map(|_| Fr::rand(&mut rng)).collect();
+        let domain =
+            QuotientDomain::new(zkey.num_constraints, zkey.num_instance_variables).unwrap();
+        let ours = domain.evaluate(&zkey.matrices[0], &zkey.matrices[1], &z);
+        let theirs = ark_circom::CircomReduction::witness_map_from_matrices::<
+            Fr,
+            GeneralEvaluationDomain<Fr>,
+        >(
+            &zkey.matrices,
+            zkey.num_instance_variables,
+            zkey.num_constraints,
+            &z,
+        )
+        .unwrap();
+        assert_eq!(ours, theirs);
+    }
+}
