@@ -7,6 +7,9 @@
 //!   oracle the native witness is tested against.
 //! - [`prover`]: [`Prover`] turns a [`ProofRequest`] into a [`RateLimitProof`]; with a
 //!   [`PreparedMembership`] only the per-message part is computed.
+//! - [`msm`]: multi-scalar multiplication over the proving key's fixed bases (precomputed
+//!   window shifts, affine buckets with batched inversion).
+//! - [`quotient`]: the quotient polynomial's evaluations that the `H` query multiplies.
 //! - [`verifier`]: [`Verifier`] checks a proof with a key prepared once and returns a
 //!   [`Verdict`].
 //! - [`batch`]: verification of many proofs with one final exponentiation.
@@ -14,8 +17,8 @@
 //! - [`protobuf`]: the protobuf primitives of the Waku wire types.
 //! - [`snarkjs`]: JSON forms of keys and proofs for interop with the circom tool chain.
 //!
-//! Load keys once at start-up: preparing a verifying key costs a pairing and a proving key
-//! costs a second to parse.
+//! Load keys once at start-up: preparing a verifying key costs a pairing, and a prover parses
+//! its key and precomputes its bases (one to two seconds, about 80 MB).
 
 pub mod batch;
 pub mod circuit;

@@ -49,24 +49,34 @@ impl<P: SWCurveConfig> FixedBaseMsm<P> {
     pub fn new(bases: &[Affine<P>], window: usize) -> Self {
         let window = window.clamp(4, 16);
         let windows = SCALAR_BITS.div_ceil(window);
-        let projective: Vec<Projective<P>> = bases
-            .par_iter()
-            .flat_map_iter(|base| {
-                let mut point: Projective<P> = (*base).into();
-                (0..windows).map(move |_| {
-                    let current = point;
-                    for _ in 0..window {
-                        point.double_in_place();
-                    }
-                    current
-                })
-            })
-            .collect();
+        // Built and normalised a few hundred bases at a time, so that the projective
+        // intermediates never exist for the whole table at once.
+        const CHUNK: usize = 256;
+        let mut table = vec![Affine::<P>::identity(); bases.len() * windows];
+        table
+            .par_chunks_mut(CHUNK * windows)
+            .zip(bases.par_chunks(CHUNK))
+            .for_each(|(out, chunk)| {
+                let projective: Vec<Projective<P>> = chunk
+                    .iter()
+                    .flat_map(|base| {
+                        let mut point: Projective<P> = (*base).into();
+                        (0..windows).map(move |_| {
+                            let current = point;
+                            for _ in 0..window {
+                                point.double_in_place();
+                            }
+                            current
+                        })
+                    })
+                    .collect();
+                out.copy_from_slice(&Projective::normalize_batch(&projective));
+            });
         Self {
             window,
             windows,
             len: bases.len(),
-            table: Projective::normalize_batch(&projective),
+            table,
         }
     }
 
