@@ -1,7 +1,7 @@
 //! Criterion benchmarks of the cryptographic core: Poseidon, the Merkle tree, witness
-//! generation, proving and verification. Reference figures on the project machine (zerokit
-//! v2.0.2): prove 287 ms, verify 2.08 ms (1.24 ms prepared), Poseidon(2) 17.4 µs, tree insert
-//! 0.39 ms.
+//! generation (native, and circom's WebAssembly as the baseline), proving (full, from a
+//! prepared membership, and the preparation) and verification. The side-by-side comparison
+//! with the reference implementation is `benches/compare.rs` (`make bench-compare`).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use rln_core::poseidon::{poseidon1, poseidon2, poseidon3};
