@@ -188,3 +188,22 @@ fn proofs_equal_arkworks_groth16_for_the_same_randomness() {
     .unwrap();
     assert_eq!(ours.proof, arkworks);
 }
+
+#[test]
+fn a_membership_prepared_with_another_key_is_refused() {
+    let mut rng = seeded();
+    let identity = Identity::from_secret(Fr::rand(&mut rng));
+    let path = MerkleProof {
+        leaf_index: 5,
+        siblings: (0..TREE_DEPTH).map(|_| Fr::rand(&mut rng)).collect(),
+    };
+    let prepared = prover().prepare(&identity, 3, &path).unwrap();
+    let mut other_key = rln_zk::ZkeyData::dev().unwrap();
+    other_key.proving_key.delta_g1 = (other_key.proving_key.delta_g1 * Fr::from(2u64)).into();
+    let other = rln_zk::Prover::new(WitnessSolver::rln().unwrap(), other_key).unwrap();
+    let message = MessageRequest::for_signal(0, b"m", epoch_to_fr(1), RlnIdentifier::waku());
+    let err = other
+        .prove_message(&prepared, &message, &mut rng)
+        .unwrap_err();
+    assert!(matches!(err, ZkError::PreparedMismatch(_)), "{err}");
+}

@@ -9,7 +9,7 @@
 //! multiplications. Both paths give the same proof for the same randomness.
 
 use ark_bn254::{g1::Config as G1Config, g2::Config as G2Config};
-use ark_bn254::{Bn254, Fr, G1Projective, G2Projective};
+use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Projective};
 use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
 use ark_ec::{AffineRepr, CurveGroup};
 use ark_ff::{UniformRand, Zero};
@@ -106,6 +106,8 @@ impl MessageRequest {
 /// tree changes one sibling); [`PreparedMembership::matches`] tells.
 #[derive(Clone)]
 pub struct PreparedMembership {
+    /// `δ` of the proving key it was made with: sums from one key are useless with another.
+    key_delta: G1Affine,
     identity_secret: Fr,
     user_message_limit: u64,
     merkle_proof: MerkleProof,
@@ -385,6 +387,7 @@ impl Prover {
         }
         let Sums { a, b_g1, b_g2, l } = self.constant_sums(self.full.eval(&fixed));
         Ok(PreparedMembership {
+            key_delta: self.zkey.proving_key.delta_g1,
             identity_secret: identity.secret(),
             user_message_limit,
             merkle_proof: merkle_proof.clone(),
@@ -417,6 +420,11 @@ impl Prover {
         r: Fr,
         s: Fr,
     ) -> Result<RateLimitProof, ZkError> {
+        if prepared.key_delta != self.zkey.proving_key.delta_g1 {
+            return Err(ZkError::PreparedMismatch(
+                "it was prepared with another proving key",
+            ));
+        }
         check_message_id(request.message_id, prepared.user_message_limit)?;
         let message = MessageInputs {
             message_id: request.message_id,
