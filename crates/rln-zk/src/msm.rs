@@ -80,16 +80,6 @@ impl<P: SWCurveConfig> FixedBaseMsm<P> {
         }
     }
 
-    /// Number of bases.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether there are no bases.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// `Σ scalars[i] · base_i`. Extra scalars are ignored; missing ones count as zero.
     pub fn msm(&self, scalars: &[P::ScalarField]) -> Projective<P> {
         let n = self.len.min(scalars.len());

@@ -145,11 +145,6 @@ impl PreparedMembership {
     pub fn root(&self) -> Fr {
         self.witness[2]
     }
-
-    /// The member's limit.
-    pub fn user_message_limit(&self) -> u64 {
-        self.user_message_limit
-    }
 }
 
 /// One query of the proving key (`A`, `B` in G1 or G2, `L`) over a set of wires, with its
@@ -260,11 +255,6 @@ impl Prover {
                 zkey.num_wires
             )));
         }
-        let first_aux = zkey.num_instance_variables;
-        let every: Vec<usize> = (1..wires).collect();
-        let full = Queries::new(pk, first_aux, &every);
-        let message = Queries::new(pk, first_aux, solver.message_wires());
-        let h = FixedBaseMsm::new(&pk.h_query, best_window(pk.h_query.len()));
         let quotient = QuotientDomain::new(zkey.num_constraints, zkey.num_instance_variables)?;
         if zkey.matrices[0].len() < zkey.num_constraints
             || zkey.matrices[1].len() < zkey.num_constraints
@@ -275,6 +265,12 @@ impl Prover {
                     .into(),
             ));
         }
+        // Only a key that fits gets its tables built (the expensive part of loading).
+        let first_aux = zkey.num_instance_variables;
+        let every: Vec<usize> = (1..wires).collect();
+        let full = Queries::new(pk, first_aux, &every);
+        let message = Queries::new(pk, first_aux, solver.message_wires());
+        let h = FixedBaseMsm::new(&pk.h_query, best_window(pk.h_query.len()));
         Ok(Self {
             solver,
             zkey,

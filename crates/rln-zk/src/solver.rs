@@ -360,7 +360,7 @@ impl WitnessSolver {
             x: inputs.x,
             external_nullifier: inputs.external_nullifier,
         };
-        self.set_message_inputs(&mut z, &message, inputs.user_message_limit);
+        self.set_message_inputs(&mut z, &message);
         self.set_bits(&mut z, &self.hints, &message, inputs.user_message_limit);
         self.run(&mut z, &self.steps, &self.checks)?;
         Ok(z)
@@ -381,12 +381,12 @@ impl WitnessSolver {
                 self.num_wires
             )));
         }
-        self.set_message_inputs(witness, message, user_message_limit);
+        self.set_message_inputs(witness, message);
         self.set_bits(witness, &self.message_hints, message, user_message_limit);
         self.run(witness, &self.message_steps, &self.message_checks)
     }
 
-    fn set_message_inputs(&self, z: &mut [Fr], message: &MessageInputs, _limit: u64) {
+    fn set_message_inputs(&self, z: &mut [Fr], message: &MessageInputs) {
         z[self.inputs.message_id] = Fr::from(message.message_id);
         z[self.inputs.x] = message.x;
         z[self.inputs.external_nullifier] = message.external_nullifier;
