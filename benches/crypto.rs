@@ -117,6 +117,20 @@ fn zk(c: &mut Criterion) {
     group.bench_function("verification (prepared key)", |bench| {
         bench.iter(|| verifier.verify(&proof))
     });
+    // Baseline in the same run: arkworks' verifier with the same prepared key, which computes
+    // the public-input term by double-and-add.
+    let arkworks_key = ark_groth16::prepare_verifying_key(verifier.verifying_key());
+    let public_inputs = proof.public_inputs();
+    group.bench_function("verification (arkworks verify_proof)", |bench| {
+        bench.iter(|| {
+            ark_groth16::Groth16::<ark_bn254::Bn254>::verify_proof(
+                &arkworks_key,
+                &proof.proof,
+                &public_inputs,
+            )
+            .unwrap()
+        })
+    });
     // 64 distinct valid proofs of one statement (re-randomised), verified together.
     let items: Vec<BatchItem> = (0..64)
         .map(|_| BatchItem {

@@ -98,9 +98,7 @@ impl Verifier {
             }
         }
         let weight_sum = input_scalars[0];
-        let Ok(inputs_acc) = G1Projective::msm(&vk.gamma_abc_g1, &input_scalars) else {
-            return false;
-        };
+        let inputs_acc = self.input_table().combine(&input_scalars);
         let cs: Vec<G1Affine> = items.iter().map(|i| i.proof.c).collect();
         let Ok(c_acc) = G1Projective::msm(&cs, &weights) else {
             return false;

@@ -10,6 +10,7 @@
 //! - [`msm`]: multi-scalar multiplication over the proving key's fixed bases (precomputed
 //!   window shifts, affine buckets with batched inversion).
 //! - [`quotient`]: the quotient polynomial's evaluations that the `H` query multiplies.
+//! - [`input_table`]: the verifier's public-input term from precomputed multiples.
 //! - [`verifier`]: [`Verifier`] checks a proof with a key prepared once and returns a
 //!   [`Verdict`].
 //! - [`batch`]: verification of many proofs with one final exponentiation.
@@ -23,6 +24,7 @@
 pub mod batch;
 pub mod circuit;
 pub mod error;
+pub mod input_table;
 pub mod keys;
 pub mod msm;
 pub mod proof;

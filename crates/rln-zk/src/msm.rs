@@ -123,7 +123,7 @@ impl<P: SWCurveConfig> FixedBaseMsm<P> {
 
 /// Calls `f(window, digit)` for the non-zero signed digits of `scalar` in `c`-bit windows:
 /// `scalar = Σ digit·2^(c·window)` with `-2^(c-1) < digit ≤ 2^(c-1)`.
-fn for_each_digit<B: AsRef<[u64]>>(scalar: &B, c: usize, mut f: impl FnMut(usize, i64)) {
+pub(crate) fn for_each_digit<B: AsRef<[u64]>>(scalar: &B, c: usize, mut f: impl FnMut(usize, i64)) {
     let limbs = scalar.as_ref();
     let mask = (1u64 << c) - 1;
     let half = 1u64 << (c - 1);

@@ -6,6 +6,7 @@ use ark_groth16::{Groth16, PreparedVerifyingKey, VerifyingKey};
 
 use crate::circuit::PUBLIC_INPUTS;
 use crate::error::ZkError;
+use crate::input_table::InputTable;
 use crate::keys::check_public_inputs;
 use crate::proof::{Groth16Proof, RateLimitProof};
 
@@ -32,6 +33,8 @@ pub struct Verifier {
     prepared: PreparedVerifyingKey<Bn254>,
     /// β prepared for the batch check's `e(−Σrᵢ·α, β)` term.
     beta: <Bn254 as Pairing>::G2Prepared,
+    /// Multiples of the key's `IC` points, for the public-input term.
+    inputs: InputTable,
 }
 
 impl Verifier {
@@ -41,6 +44,7 @@ impl Verifier {
         Ok(Self {
             prepared: ark_groth16::prepare_verifying_key(vk),
             beta: crate::batch::beta_prepared(vk.beta_g2),
+            inputs: InputTable::new(&vk.gamma_abc_g1),
         })
     }
 
@@ -69,6 +73,10 @@ impl Verifier {
         &self.beta
     }
 
+    pub(crate) fn input_table(&self) -> &InputTable {
+        &self.inputs
+    }
+
     /// Checks an RLN proof against the public values it carries.
     pub fn verify(&self, proof: &RateLimitProof) -> Verdict {
         self.check(&proof.proof, &proof.public_inputs())
@@ -94,7 +102,12 @@ impl Verifier {
     fn check(&self, proof: &Groth16Proof, inputs: &[Fr; PUBLIC_INPUTS]) -> Verdict {
         // With the input count fixed and the points validated on decoding, the arkworks
         // verifier has no error path left; treat any error as a failed check all the same.
-        match Groth16::<Bn254>::verify_proof(&self.prepared, proof, inputs) {
+        let input_term = self.inputs.public_input_term(inputs);
+        match Groth16::<Bn254>::verify_proof_with_prepared_inputs(
+            &self.prepared,
+            proof,
+            &input_term,
+        ) {
             Ok(true) => Verdict::Valid,
             Ok(false) | Err(_) => Verdict::Invalid,
         }
