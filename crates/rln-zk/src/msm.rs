@@ -16,7 +16,30 @@ use ark_ff::{batch_inversion, Field, PrimeField, Zero};
 use rayon::prelude::*;
 
 /// Bits of the scalar field's modulus, plus one for the carry of signed digits.
-const SCALAR_BITS: usize = 255;
+pub(crate) const SCALAR_BITS: usize = 255;
+
+/// Bases whose window shifts are computed and normalised together: the projective
+/// intermediates never exist for the whole table at once.
+pub(crate) const TABLE_CHUNK: usize = 256;
+
+/// `2^(c·j)·base` for every base and window `j`, base by base.
+pub(crate) fn window_shifts<P: SWCurveConfig>(bases: &[Affine<P>], c: usize) -> Vec<Affine<P>> {
+    let windows = SCALAR_BITS.div_ceil(c);
+    let projective: Vec<Projective<P>> = bases
+        .iter()
+        .flat_map(|base| {
+            let mut point: Projective<P> = (*base).into();
+            (0..windows).map(move |_| {
+                let current = point;
+                for _ in 0..c {
+                    point.double_in_place();
+                }
+                current
+            })
+        })
+        .collect();
+    Projective::normalize_batch(&projective)
+}
 
 /// Precomputed window shifts of a fixed list of bases.
 #[derive(Clone)]
@@ -49,29 +72,11 @@ impl<P: SWCurveConfig> FixedBaseMsm<P> {
     pub fn new(bases: &[Affine<P>], window: usize) -> Self {
         let window = window.clamp(4, 16);
         let windows = SCALAR_BITS.div_ceil(window);
-        // Built and normalised a few hundred bases at a time, so that the projective
-        // intermediates never exist for the whole table at once.
-        const CHUNK: usize = 256;
         let mut table = vec![Affine::<P>::identity(); bases.len() * windows];
         table
-            .par_chunks_mut(CHUNK * windows)
-            .zip(bases.par_chunks(CHUNK))
-            .for_each(|(out, chunk)| {
-                let projective: Vec<Projective<P>> = chunk
-                    .iter()
-                    .flat_map(|base| {
-                        let mut point: Projective<P> = (*base).into();
-                        (0..windows).map(move |_| {
-                            let current = point;
-                            for _ in 0..window {
-                                point.double_in_place();
-                            }
-                            current
-                        })
-                    })
-                    .collect();
-                out.copy_from_slice(&Projective::normalize_batch(&projective));
-            });
+            .par_chunks_mut(TABLE_CHUNK * windows)
+            .zip(bases.par_chunks(TABLE_CHUNK))
+            .for_each(|(out, chunk)| out.copy_from_slice(&window_shifts(chunk, window)));
         Self {
             window,
             windows,
@@ -86,14 +91,9 @@ impl<P: SWCurveConfig> FixedBaseMsm<P> {
         if n == 0 {
             return Projective::zero();
         }
-        let threads = rayon::current_num_threads().max(1);
-        // Chunks large enough that the per-chunk bucket combination stays a small share.
-        let chunk = n.div_ceil(threads).max(1 << self.window.min(12));
-        (0..n)
-            .step_by(chunk)
-            .collect::<Vec<_>>()
+        thread_ranges(n, self.window)
             .into_par_iter()
-            .map(|start| self.accumulate(start, (start + chunk).min(n), scalars))
+            .map(|(start, end)| self.accumulate(start, end, scalars))
             .sum()
     }
 
@@ -119,6 +119,17 @@ impl<P: SWCurveConfig> FixedBaseMsm<P> {
         }
         buckets.finish()
     }
+}
+
+/// The ranges of bases that the threads sum separately: large enough that each range's own
+/// bucket combination stays a small share of its work.
+pub(crate) fn thread_ranges(n: usize, window: usize) -> Vec<(usize, usize)> {
+    let threads = rayon::current_num_threads().max(1);
+    let chunk = n.div_ceil(threads).max(1 << window.min(12)).max(1);
+    (0..n)
+        .step_by(chunk)
+        .map(|start| (start, (start + chunk).min(n)))
+        .collect()
 }
 
 /// Calls `f(window, digit)` for the non-zero signed digits of `scalar` in `c`-bit windows:
@@ -156,6 +167,9 @@ pub(crate) fn for_each_digit<B: AsRef<[u64]>>(scalar: &B, c: usize, mut f: impl 
     debug_assert_eq!(carry, 0, "255 bits hold every scalar with its carry");
 }
 
+/// Below this many additions, a final batch is not worth its inversion.
+const TAIL_BATCH: usize = 64;
+
 /// Buckets kept in affine form, added to in batches that share one field inversion
 /// (Montgomery's trick): an affine addition then costs about six multiplications against
 /// eleven for a mixed addition into a projective bucket. A bucket takes at most one addition
@@ -187,6 +201,10 @@ impl<P: SWCurveConfig> AffineBuckets<P> {
     }
 
     fn add(&mut self, bucket: usize, point: Affine<P>) {
+        if point.is_zero() {
+            // The shifts of an identity base.
+            return;
+        }
         if self.busy[bucket] {
             if self.waiting.len() < self.capacity {
                 self.waiting.push((bucket, point));
@@ -232,6 +250,13 @@ impl<P: SWCurveConfig> AffineBuckets<P> {
     /// `Σ (d+1)·bucket_d`, by running sums from the top.
     fn finish(mut self) -> Projective<P> {
         while !self.batch.is_empty() || !self.waiting.is_empty() {
+            if self.batch.len() < TAIL_BATCH {
+                // What is left piles onto a few buckets (small scalars share digits): a
+                // batch per point would pay an inversion each.
+                for (bucket, point) in std::mem::take(&mut self.waiting) {
+                    self.overflow[bucket] += &point;
+                }
+            }
             self.flush();
         }
         let mut running = Projective::<P>::zero();
@@ -320,6 +345,15 @@ mod tests {
             let fixed = FixedBaseMsm::<ark_bn254::g1::Config>::new(&bases, window);
             assert_eq!(fixed.msm(&s), G1Projective::msm(&bases, &s).unwrap());
         }
+        // Identity bases contribute nothing.
+        let mut with_zero = bases[..10].to_vec();
+        with_zero[3] = G1Affine::identity();
+        with_zero[7] = G1Affine::identity();
+        let fixed = FixedBaseMsm::<ark_bn254::g1::Config>::new(&with_zero, 6);
+        assert_eq!(
+            fixed.msm(&s[..10]),
+            G1Projective::msm(&with_zero, &s[..10]).unwrap()
+        );
     }
 
     #[test]

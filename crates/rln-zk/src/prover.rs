@@ -22,6 +22,7 @@ use rln_core::{
 
 use crate::circuit::{CircuitInputs, PUBLIC_INPUTS};
 use crate::error::ZkError;
+use crate::g1_msm::G1Msm;
 use crate::keys::ZkeyData;
 use crate::msm::{best_window, FixedBaseMsm};
 use crate::proof::RateLimitProof;
@@ -147,16 +148,43 @@ impl PreparedMembership {
     }
 }
 
-/// One query of the proving key (`A`, `B` in G1 or G2, `L`) over a set of wires, with its
-/// zero points left out and its window shifts precomputed.
-struct Query<P: SWCurveConfig> {
-    wires: Vec<usize>,
-    msm: FixedBaseMsm<P>,
+/// Precomputed fixed bases of one group: [`G1Msm`] in G1, [`FixedBaseMsm`] in G2.
+trait Bases: Send + Sync + Sized {
+    type Config: SWCurveConfig<ScalarField = Fr>;
+    fn build(points: &[Affine<Self::Config>], window: usize) -> Self;
+    fn sum(&self, scalars: &[Fr]) -> Projective<Self::Config>;
 }
 
-impl<P: SWCurveConfig<ScalarField = Fr>> Query<P> {
+impl Bases for G1Msm {
+    type Config = G1Config;
+    fn build(points: &[G1Affine], window: usize) -> Self {
+        G1Msm::new(points, window)
+    }
+    fn sum(&self, scalars: &[Fr]) -> G1Projective {
+        self.msm(scalars)
+    }
+}
+
+impl Bases for FixedBaseMsm<G2Config> {
+    type Config = G2Config;
+    fn build(points: &[Affine<G2Config>], window: usize) -> Self {
+        FixedBaseMsm::new(points, window)
+    }
+    fn sum(&self, scalars: &[Fr]) -> G2Projective {
+        self.msm(scalars)
+    }
+}
+
+/// One query of the proving key (`A`, `B` in G1 or G2, `L`) over a set of wires, with its
+/// zero points left out and its window shifts precomputed.
+struct Query<M: Bases> {
+    wires: Vec<usize>,
+    msm: M,
+}
+
+impl<M: Bases> Query<M> {
     /// The query over `wires`, where wire `w` has base `bases[w - first]`.
-    fn new(bases: &[Affine<P>], first: usize, wires: impl Iterator<Item = usize>) -> Self {
+    fn new(bases: &[Affine<M::Config>], first: usize, wires: impl Iterator<Item = usize>) -> Self {
         let wires: Vec<usize> = wires
             .filter(|w| {
                 bases
@@ -164,24 +192,24 @@ impl<P: SWCurveConfig<ScalarField = Fr>> Query<P> {
                     .is_some_and(|p| !p.is_zero())
             })
             .collect();
-        let points: Vec<Affine<P>> = wires.iter().map(|w| bases[w - first]).collect();
-        let msm = FixedBaseMsm::new(&points, best_window(points.len()));
+        let points: Vec<Affine<M::Config>> = wires.iter().map(|w| bases[w - first]).collect();
+        let msm = M::build(&points, best_window(points.len()));
         Self { wires, msm }
     }
 
     /// `Σ z[w] · base_w` over the query's wires.
-    fn eval(&self, z: &[Fr]) -> Projective<P> {
+    fn eval(&self, z: &[Fr]) -> Projective<M::Config> {
         let scalars: Vec<Fr> = self.wires.iter().map(|w| z[*w]).collect();
-        self.msm.msm(&scalars)
+        self.msm.sum(&scalars)
     }
 }
 
 /// The four wire queries over one set of wires.
 struct Queries {
-    a: Query<G1Config>,
-    b_g1: Query<G1Config>,
-    b_g2: Query<G2Config>,
-    l: Query<G1Config>,
+    a: Query<G1Msm>,
+    b_g1: Query<G1Msm>,
+    b_g2: Query<FixedBaseMsm<G2Config>>,
+    l: Query<G1Msm>,
 }
 
 /// The four sums of a proof over one set of wires.
@@ -223,7 +251,7 @@ pub struct Prover {
     full: Queries,
     /// Queries over the per-message wires.
     message: Queries,
-    h: FixedBaseMsm<G1Config>,
+    h: G1Msm,
     quotient: QuotientDomain,
 }
 
@@ -270,7 +298,7 @@ impl Prover {
         let every: Vec<usize> = (1..wires).collect();
         let full = Queries::new(pk, first_aux, &every);
         let message = Queries::new(pk, first_aux, solver.message_wires());
-        let h = FixedBaseMsm::new(&pk.h_query, best_window(pk.h_query.len()));
+        let h = G1Msm::new(&pk.h_query, best_window(pk.h_query.len()));
         Ok(Self {
             solver,
             zkey,

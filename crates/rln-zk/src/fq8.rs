@@ -1,0 +1,488 @@
+//! Eight BN254 base-field elements at a time, with AVX-512 IFMA.
+//!
+//! The G1 multi-scalar multiplications spend nearly all their time in independent field
+//! multiplications (the affine additions of a batch). On CPUs with AVX-512 IFMA,
+//! `vpmadd52{lo,hi}uq` multiply eight pairs of 52-bit limbs at once, and eight Montgomery
+//! multiplications cost about as much as one or two with 64-bit scalar limbs.
+//!
+//! ## The representation
+//! - An element is five 52-bit limbs in radix 2^52, in Montgomery form with `R = 2^260`: the
+//!   limbs hold `x·2^260 mod p`. arkworks uses `2^256`, so conversions multiply by a constant.
+//! - Values are kept below `2p` (not `p`). Multiplication accepts inputs below `8p`, because
+//!   `64p² < p·2^260`, and its result is below `2p`. Subtractions add a multiple of `p`
+//!   instead of borrowing, and `reduce` brings a sum back under a bound when it is stored.
+//! - An [`Fq8`] holds limb `l` of eight elements in one 512-bit register.
+//!
+//! Every function with intrinsics carries `#[target_feature(enable = "avx512f,avx512ifma")]`;
+//! callers check [`available`] once and enter through one `unsafe` call.
+
+use std::arch::x86_64::{
+    __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_cmplt_epi64_mask, _mm512_loadu_si512,
+    _mm512_madd52hi_epu64, _mm512_madd52lo_epu64, _mm512_mask_blend_epi64, _mm512_set1_epi64,
+    _mm512_setzero_si512, _mm512_srai_epi64, _mm512_srli_epi64, _mm512_storeu_si512,
+    _mm512_sub_epi64,
+};
+
+use ark_bn254::Fq;
+use ark_ff::BigInt;
+
+/// Limbs per element.
+pub(crate) const LIMBS: usize = 5;
+/// Elements per vector.
+pub(crate) const LANES: usize = 8;
+const MASK: u64 = (1 << 52) - 1;
+
+/// An element's limbs, least significant first.
+pub(crate) type Limbs = [u64; LIMBS];
+
+/// The modulus `p`, and `2p` and `4p`, in 52-bit limbs.
+pub(crate) const P: Limbs = [
+    0x8c16d87cfd47,
+    0x916871ca8d3c2,
+    0x181585d97816a,
+    0xa029b85045b68,
+    0x30644e72e131,
+];
+pub(crate) const P2: Limbs = [
+    0x1182db0f9fa8e,
+    0x22d0e3951a784,
+    0x302b0bb2f02d5,
+    0x405370a08b6d0,
+    0x60c89ce5c263,
+];
+const P4: Limbs = [
+    0x2305b61f3f51c,
+    0x45a1c72a34f08,
+    0x60561765e05aa,
+    0x80a6e14116da0,
+    0xc19139cb84c6,
+];
+/// `−p⁻¹ mod 2^52`.
+const P_INV: u64 = 0x20782e4866389;
+/// `2^264 mod p`: multiplying an arkworks representation (`x·2^256`) by it gives `x·2^260`.
+const TO_OURS: Limbs = [
+    0xb0f2afaec667a,
+    0xed9626b0fffbd,
+    0x9e2a0fcad825a,
+    0xe357276f48b70,
+    0xd791464ef86,
+];
+/// `2^256 mod p`: multiplying `x·2^260` by it gives arkworks' `x·2^256`.
+const TO_ARKWORKS: Limbs = [
+    0xd438dc58f0d9d,
+    0x28f5c70b3dd35,
+    0x879462c0a78eb,
+    0xdf2f666ea36f7,
+    0xe0a77c19a07,
+];
+/// One, `2^260 mod p`.
+pub(crate) const ONE: Limbs = [
+    0x20880f6fce4b4,
+    0x49baa989a8455,
+    0x18f014a498908,
+    0x724f85a9201d8,
+    0x1f16424e1bb7,
+];
+
+/// Whether this CPU has the instructions; checked at run time (the result is cached by std).
+pub(crate) fn available() -> bool {
+    std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512ifma")
+}
+
+/// Limb `l` of eight elements in register `l`.
+#[derive(Clone, Copy)]
+pub(crate) struct Fq8([__m512i; LIMBS]);
+
+/// Column storage: limb `l` of element `k` at `data[l * stride + k]`, which lets a vector load
+/// eight consecutive elements' limb with one instruction.
+pub(crate) struct Columns {
+    data: Vec<u64>,
+    stride: usize,
+}
+
+impl Columns {
+    /// Room for `len` elements, rounded up to whole vectors, all zero.
+    pub(crate) fn new(len: usize) -> Self {
+        let stride = len.div_ceil(LANES).max(1) * LANES;
+        Self {
+            data: vec![0; stride * LIMBS],
+            stride,
+        }
+    }
+
+    pub(crate) fn set(&mut self, k: usize, value: &Limbs) {
+        for (l, limb) in value.iter().enumerate() {
+            self.data[l * self.stride + k] = *limb;
+        }
+    }
+
+    pub(crate) fn get(&self, k: usize) -> Limbs {
+        std::array::from_fn(|l| self.data[l * self.stride + k])
+    }
+
+    /// Elements `8·row .. 8·row + 8`.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn load(&self, row: usize) -> Fq8 {
+        Fq8(std::array::from_fn(|l| {
+            let start = l * self.stride + row * LANES;
+            let lanes: &[u64] = &self.data[start..start + LANES];
+            // SAFETY: `lanes` is eight initialised u64 (64 bytes); the load is unaligned.
+            unsafe { _mm512_loadu_si512(lanes.as_ptr().cast()) }
+        }))
+    }
+
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn store(&mut self, row: usize, value: Fq8) {
+        for (l, limb) in value.0.iter().enumerate() {
+            let start = l * self.stride + row * LANES;
+            let lanes: &mut [u64] = &mut self.data[start..start + LANES];
+            // SAFETY: `lanes` is eight u64 (64 bytes) borrowed mutably; the store is unaligned.
+            unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), *limb) }
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn splat(limbs: &Limbs) -> Fq8 {
+    Fq8(std::array::from_fn(|l| _mm512_set1_epi64(limbs[l] as i64)))
+}
+
+/// Carries from each limb into the next. Limbs may be negative (the shifts are arithmetic);
+/// for a value in `0..2^260` every limb ends in `0..2^52`, and for a negative value the top
+/// limb ends negative.
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn normalise(mut t: [__m512i; LIMBS]) -> [__m512i; LIMBS] {
+    let mask = _mm512_set1_epi64(MASK as i64);
+    for l in 0..LIMBS - 1 {
+        let carry = _mm512_srai_epi64::<52>(t[l]);
+        t[l] = _mm512_and_si512(t[l], mask);
+        t[l + 1] = _mm512_add_epi64(t[l + 1], carry);
+    }
+    t
+}
+
+impl Fq8 {
+    /// `a·b·2^-260 mod p`, below `2p`, for `a` and `b` below `8p`.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn mul(self, other: Fq8) -> Fq8 {
+        let zero = _mm512_setzero_si512();
+        let p_inv = _mm512_set1_epi64(P_INV as i64);
+        let p = splat(&P).0;
+        let (a, b) = (self.0, other.0);
+        let mut t = [zero; LIMBS + 1];
+        for b_i in b {
+            for j in 0..LIMBS {
+                t[j] = _mm512_madd52lo_epu64(t[j], a[j], b_i);
+                t[j + 1] = _mm512_madd52hi_epu64(t[j + 1], a[j], b_i);
+            }
+            // The multiplier only reads the low 52 bits of t[0], which is all m needs.
+            let m = _mm512_madd52lo_epu64(zero, t[0], p_inv);
+            for j in 0..LIMBS {
+                t[j] = _mm512_madd52lo_epu64(t[j], m, p[j]);
+                t[j + 1] = _mm512_madd52hi_epu64(t[j + 1], m, p[j]);
+            }
+            // t[0] is now a multiple of 2^52: shift one limb down, keeping its carry.
+            let carry = _mm512_srli_epi64::<52>(t[0]);
+            t = [_mm512_add_epi64(t[1], carry), t[2], t[3], t[4], t[5], zero];
+        }
+        Fq8(normalise([t[0], t[1], t[2], t[3], t[4]]))
+    }
+
+    /// `a + b`, for a sum below `2^260`.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn add(self, other: Fq8) -> Fq8 {
+        Fq8(normalise(std::array::from_fn(|l| {
+            _mm512_add_epi64(self.0[l], other.0[l])
+        })))
+    }
+
+    /// `a + k·p − b` for `b ≤ k·p`, with `k·p` given as limbs (`P2` or `P4`).
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    fn sub_with(self, other: Fq8, multiple: &Limbs) -> Fq8 {
+        let offset = splat(multiple).0;
+        Fq8(normalise(std::array::from_fn(|l| {
+            _mm512_sub_epi64(_mm512_add_epi64(self.0[l], offset[l]), other.0[l])
+        })))
+    }
+
+    /// `a + 2p − b`, for `b ≤ 2p`: below `2p` more than `a`.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn sub(self, other: Fq8) -> Fq8 {
+        self.sub_with(other, &P2)
+    }
+
+    /// `a + 4p − b`, for `b ≤ 4p`.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn sub_4p(self, other: Fq8) -> Fq8 {
+        self.sub_with(other, &P4)
+    }
+
+    /// `a − m` in the lanes where `a ≥ m`, `a` elsewhere.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    fn reduce_by(self, multiple: &Limbs) -> Fq8 {
+        let m = splat(multiple).0;
+        let d = normalise(std::array::from_fn(|l| _mm512_sub_epi64(self.0[l], m[l])));
+        let negative = _mm512_cmplt_epi64_mask(d[LIMBS - 1], _mm512_setzero_si512());
+        Fq8(std::array::from_fn(|l| {
+            _mm512_mask_blend_epi64(negative, d[l], self.0[l])
+        }))
+    }
+
+    /// Below `2p`, for an input below `6p`.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn reduce_6p(self) -> Fq8 {
+        self.reduce_by(&P4).reduce_by(&P2)
+    }
+
+    /// Below `2p`, for an input below `4p`.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn reduce_4p(self) -> Fq8 {
+        self.reduce_by(&P2)
+    }
+}
+
+/// Up to eight arkworks elements in our form.
+#[target_feature(enable = "avx512f,avx512ifma")]
+pub(crate) fn from_arkworks(values: &[Fq]) -> [Limbs; LANES] {
+    let mut columns = Columns::new(LANES);
+    for (k, value) in values.iter().take(LANES).enumerate() {
+        // The Montgomery representation, x·2^256 mod p, below p.
+        columns.set(k, &split(&value.0 .0));
+    }
+    let ours = columns.load(0).mul(splat(&TO_OURS));
+    columns.store(0, ours);
+    std::array::from_fn(|k| columns.get(k))
+}
+
+/// Up to eight of our elements (below `2p`) as arkworks elements.
+#[target_feature(enable = "avx512f,avx512ifma")]
+pub(crate) fn to_arkworks(values: &[Limbs]) -> [Fq; LANES] {
+    let mut columns = Columns::new(LANES);
+    for (k, value) in values.iter().take(LANES).enumerate() {
+        columns.set(k, value);
+    }
+    // x·2^260 · 2^256 · 2^-260 = x·2^256, below 2p; then below p.
+    let theirs = columns.load(0).mul(splat(&TO_ARKWORKS)).reduce_by(&P);
+    columns.store(0, theirs);
+    std::array::from_fn(|k| Fq::new_unchecked(BigInt(join(&columns.get(k)))))
+}
+
+/// One arkworks element in our form.
+#[target_feature(enable = "avx512f,avx512ifma")]
+pub(crate) fn one_from_arkworks(value: Fq) -> Limbs {
+    from_arkworks(&[value])[0]
+}
+
+/// One of our elements as an arkworks element.
+#[target_feature(enable = "avx512f,avx512ifma")]
+pub(crate) fn one_to_arkworks(value: &Limbs) -> Fq {
+    to_arkworks(std::slice::from_ref(value))[0]
+}
+
+/// `2p − y`: the negation, below `2p` for `0 < y ≤ 2p`.
+pub(crate) fn negate(y: &Limbs) -> Limbs {
+    let mut out = [0u64; LIMBS];
+    let mut borrow = 0u64;
+    for l in 0..LIMBS {
+        let d = P2[l].wrapping_sub(y[l]).wrapping_sub(borrow);
+        // A borrow shows as the sign bit of the 64-bit difference (both terms are < 2^53).
+        borrow = d >> 63;
+        out[l] = d & MASK;
+    }
+    out
+}
+
+/// 256 bits in four 64-bit limbs as five 52-bit limbs.
+fn split(x: &[u64; 4]) -> Limbs {
+    [
+        x[0] & MASK,
+        ((x[0] >> 52) | (x[1] << 12)) & MASK,
+        ((x[1] >> 40) | (x[2] << 24)) & MASK,
+        ((x[2] >> 28) | (x[3] << 36)) & MASK,
+        x[3] >> 16,
+    ]
+}
+
+/// Five 52-bit limbs (a value below 2^256) as four 64-bit limbs.
+fn join(x: &Limbs) -> [u64; 4] {
+    [
+        x[0] | (x[1] << 52),
+        (x[1] >> 12) | (x[2] << 40),
+        (x[2] >> 24) | (x[3] << 28),
+        (x[3] >> 36) | (x[4] << 16),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ark_ff::{Field, One, PrimeField, UniformRand, Zero};
+    use ark_std::rand::SeedableRng;
+    use num_bigint::BigUint;
+
+    fn limbs_of(x: &BigUint) -> Limbs {
+        std::array::from_fn(|l| {
+            let limb: BigUint = (x >> (52 * l)) & BigUint::from(MASK);
+            limb.iter_u64_digits().next().unwrap_or(0)
+        })
+    }
+
+    fn value_of(x: &Limbs) -> BigUint {
+        x.iter().rev().fold(BigUint::from(0u32), |acc, l| {
+            (acc << 52) + BigUint::from(*l)
+        })
+    }
+
+    #[test]
+    fn constants_follow_from_the_modulus() {
+        let p: BigUint = Fq::MODULUS.into();
+        assert_eq!(value_of(&P), p);
+        assert_eq!(value_of(&P2), &p * 2u32);
+        assert_eq!(value_of(&P4), &p * 4u32);
+        let two = BigUint::from(2u32);
+        assert_eq!(value_of(&TO_OURS), two.modpow(&BigUint::from(264u32), &p));
+        assert_eq!(
+            value_of(&TO_ARKWORKS),
+            two.modpow(&BigUint::from(256u32), &p)
+        );
+        assert_eq!(value_of(&ONE), two.modpow(&BigUint::from(260u32), &p));
+        let modulus_52 = BigUint::from(1u64 << 52);
+        assert_eq!(
+            (BigUint::from(P_INV) * &p + 1u32) % &modulus_52,
+            BigUint::from(0u32),
+            "P_INV is −p⁻¹ mod 2^52"
+        );
+        // The bound that lets multiplication take inputs below 8p.
+        assert!(&p * 64u32 < BigUint::from(1u32) << 260);
+    }
+
+    #[test]
+    fn split_and_join_are_inverse() {
+        let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(1);
+        for _ in 0..100 {
+            let x = Fq::rand(&mut rng).0 .0;
+            assert_eq!(join(&split(&x)), x);
+        }
+    }
+
+    /// Runs `f` only where the CPU has IFMA; the portable paths are tested elsewhere.
+    fn with_ifma(f: impl FnOnce()) {
+        if available() {
+            f();
+        } else {
+            eprintln!("no AVX-512 IFMA on this CPU: the 8-lane arithmetic is not exercised");
+        }
+    }
+
+    #[test]
+    fn arithmetic_matches_arkworks_up_to_the_bounds() {
+        with_ifma(|| {
+            let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(2);
+            let p: BigUint = Fq::MODULUS.into();
+            let r_inv = BigUint::from(2u32)
+                .modpow(&(&p - 2u32), &p)
+                .modpow(&BigUint::from(260u32), &p);
+            // Raw limb values below 8p, with the extremes.
+            let big = |rng: &mut ark_std::rand::rngs::StdRng, bound: u32| {
+                let x: BigUint = Fq::rand(rng).into();
+                let y: BigUint = Fq::rand(rng).into();
+                (x * &p + y) % (&p * bound)
+            };
+            for round in 0..200 {
+                let bound = [2u32, 4, 8][round % 3];
+                let a: Vec<BigUint> = (0..LANES)
+                    .map(|k| match (round, k) {
+                        (0, 0) => &p * bound - 1u32,
+                        (0, 1) => BigUint::from(0u32),
+                        (1, _) => &p * bound - 1u32,
+                        _ => big(&mut rng, bound),
+                    })
+                    .collect();
+                let b: Vec<BigUint> = (0..LANES)
+                    .map(|k| match (round, k) {
+                        (0, 0) | (1, _) => &p * bound - 1u32,
+                        (0, 2) => p.clone(),
+                        _ => big(&mut rng, bound),
+                    })
+                    .collect();
+                let mut ca = Columns::new(LANES);
+                let mut cb = Columns::new(LANES);
+                for k in 0..LANES {
+                    ca.set(k, &limbs_of(&a[k]));
+                    cb.set(k, &limbs_of(&b[k]));
+                }
+                // SAFETY: `available()` said the CPU has the instructions.
+                let (va, vb) = unsafe { (ca.load(0), cb.load(0)) };
+                let mut out = Columns::new(LANES);
+                let check =
+                    |out: &Columns, what: &str, bound: u32, f: &dyn Fn(usize) -> BigUint| {
+                        for k in 0..LANES {
+                            let got = out.get(k);
+                            assert!(got.iter().all(|l| *l <= MASK), "{what}: limbs normalised");
+                            let value = value_of(&got);
+                            assert!(value < &p * bound, "{what}: lane {k} below {bound}p");
+                            assert_eq!(value % &p, f(k) % &p, "{what}: lane {k}, round {round}");
+                        }
+                    };
+                unsafe { out.store(0, va.mul(vb)) };
+                check(&out, "mul", 2, &|k| &a[k] * &b[k] * &r_inv);
+                if bound <= 4 {
+                    unsafe { out.store(0, va.sub_4p(vb)) };
+                    check(&out, "sub_4p", 8, &|k| &a[k] + &p * 4u32 - &b[k]);
+                    unsafe { out.store(0, va.add(vb).reduce_by(&P4).reduce_by(&P4)) };
+                    check(&out, "add, reduce", 4, &|k| &a[k] + &b[k]);
+                }
+                if bound == 2 {
+                    unsafe { out.store(0, va.sub(vb).reduce_4p()) };
+                    check(&out, "sub, reduce_4p", 2, &|k| &a[k] + &p * 2u32 - &b[k]);
+                    unsafe { out.store(0, va.add(va).add(vb).reduce_6p()) };
+                    check(&out, "add, reduce_6p", 2, &|k| &a[k] * 2u32 + &b[k]);
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn conversions_round_trip_and_respect_the_field() {
+        with_ifma(|| {
+            let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(3);
+            let values: Vec<Fq> = (0..LANES)
+                .map(|k| match k {
+                    0 => Fq::zero(),
+                    1 => Fq::one(),
+                    2 => -Fq::one(),
+                    _ => Fq::rand(&mut rng),
+                })
+                .collect();
+            // SAFETY: `available()` said the CPU has the instructions.
+            unsafe {
+                let ours = from_arkworks(&values);
+                assert_eq!(ours[1], ONE);
+                assert!(ours[0] == [0; LIMBS] || ours[0] == P);
+                assert_eq!(to_arkworks(&ours).to_vec(), values);
+                // Products agree with arkworks'.
+                let mut ca = Columns::new(LANES);
+                let mut cb = Columns::new(LANES);
+                let others: Vec<Fq> = (0..LANES).map(|_| Fq::rand(&mut rng)).collect();
+                let theirs = from_arkworks(&others);
+                for k in 0..LANES {
+                    ca.set(k, &ours[k]);
+                    cb.set(k, &theirs[k]);
+                }
+                let mut out = Columns::new(LANES);
+                out.store(0, ca.load(0).mul(cb.load(0)).mul(cb.load(0)));
+                let got: Vec<Limbs> = (0..LANES).map(|k| out.get(k)).collect();
+                let expected: Vec<Fq> =
+                    (0..LANES).map(|k| values[k] * others[k].square()).collect();
+                assert_eq!(to_arkworks(&got).to_vec(), expected);
+                // Negation.
+                for k in 0..LANES {
+                    let negated = one_to_arkworks(&negate(&ours[k]));
+                    if !values[k].is_zero() {
+                        assert_eq!(negated, -values[k]);
+                    }
+                }
+            }
+        });
+    }
+}
