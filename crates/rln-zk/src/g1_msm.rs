@@ -84,7 +84,9 @@ mod wide {
     use rayon::prelude::*;
 
     use crate::fq8::{self, Columns, Fq8, Limbs, LANES};
-    use crate::msm::{for_each_digit, thread_ranges, window_shifts, SCALAR_BITS, TABLE_CHUNK};
+    use crate::msm::{
+        combine_buckets, for_each_digit, thread_ranges, window_shifts, SCALAR_BITS, TABLE_CHUNK,
+    };
 
     /// An affine point other than the identity, coordinates below `2p` in [`fq8`]'s form.
     #[derive(Clone, Copy, Default)]
@@ -404,14 +406,7 @@ mod wide {
                     index += 1;
                 }
             }
-            let mut running = G1Projective::zero();
-            let mut total = G1Projective::zero();
-            for (bucket, overflow) in affine.iter().zip(&self.overflow).rev() {
-                running += bucket;
-                running += overflow;
-                total += running;
-            }
-            total
+            combine_buckets(&affine, &self.overflow)
         }
     }
 }
@@ -419,22 +414,10 @@ mod wide {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::msm::tests::scalars;
     use ark_ec::{CurveGroup, VariableBaseMSM};
     use ark_ff::{One, UniformRand, Zero};
     use ark_std::rand::SeedableRng;
-
-    fn scalars(n: usize, rng: &mut ark_std::rand::rngs::StdRng) -> Vec<Fr> {
-        (0..n)
-            .map(|i| match i % 7 {
-                0 => Fr::zero(),
-                1 => Fr::one(),
-                2 => -Fr::one(),
-                3 => Fr::from(1u64 << 12),
-                4 => -Fr::from(3u64),
-                _ => Fr::rand(rng),
-            })
-            .collect()
-    }
 
     #[test]
     fn equals_arkworks_and_the_portable_path() {

@@ -259,26 +259,35 @@ impl<P: SWCurveConfig> AffineBuckets<P> {
             }
             self.flush();
         }
-        let mut running = Projective::<P>::zero();
-        let mut total = Projective::<P>::zero();
-        for (bucket, overflow) in self.buckets.iter().zip(&self.overflow).rev() {
-            running += bucket;
-            running += overflow;
-            total += running;
-        }
-        total
+        combine_buckets(&self.buckets, &self.overflow)
     }
 }
 
+/// `Σ (d+1)·(bucket_d + overflow_d)`, by running sums from the top.
+pub(crate) fn combine_buckets<P: SWCurveConfig>(
+    buckets: &[Affine<P>],
+    overflow: &[Projective<P>],
+) -> Projective<P> {
+    let mut running = Projective::<P>::zero();
+    let mut total = Projective::<P>::zero();
+    for (bucket, overflow) in buckets.iter().zip(overflow).rev() {
+        running += bucket;
+        running += overflow;
+        total += running;
+    }
+    total
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
     use ark_ec::VariableBaseMSM;
     use ark_ff::{BigInteger, One, UniformRand};
     use ark_std::rand::SeedableRng;
 
-    fn scalars(n: usize, rng: &mut ark_std::rand::rngs::StdRng) -> Vec<Fr> {
+    /// Scalars with zeros, ±1, small values and random ones mixed in.
+    pub(crate) fn scalars(n: usize, rng: &mut ark_std::rand::rngs::StdRng) -> Vec<Fr> {
         (0..n)
             .map(|i| match i % 7 {
                 0 => Fr::zero(),
