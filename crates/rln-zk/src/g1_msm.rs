@@ -414,7 +414,7 @@ mod wide {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::msm::tests::scalars;
+    use crate::msm::tests::{pile_up, scalars};
     use ark_ec::{CurveGroup, VariableBaseMSM};
     use ark_ff::{One, UniformRand, Zero};
     use ark_std::rand::SeedableRng;
@@ -447,19 +447,7 @@ mod tests {
         // Equal points meet in a bucket (the batch falls back to complete formulas),
         // opposite ones cancel, and more points than a batch holds pile onto one bucket
         // (waiting list, then overflow).
-        let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(12);
-        let p = G1Projective::rand(&mut rng).into_affine();
-        let q = G1Projective::rand(&mut rng).into_affine();
-        let n = 3000;
-        let bases: Vec<G1Affine> = (0..n).map(|i| if i % 3 == 2 { q } else { p }).collect();
-        let s: Vec<Fr> = (0..n)
-            .map(|i| match i % 4 {
-                0 => Fr::one(),
-                1 => -Fr::one(),
-                2 => Fr::from(2u64),
-                _ => Fr::one(),
-            })
-            .collect();
+        let (bases, s) = pile_up();
         for window in [4, 8, 13] {
             let wide = G1Msm::new(&bases, window);
             assert_eq!(wide.msm(&s), G1Projective::msm(&bases, &s).unwrap());

@@ -333,10 +333,9 @@ pub(crate) mod tests {
             .is_zero());
     }
 
-    #[test]
-    fn repeated_and_opposite_points_in_one_bucket() {
-        // Equal points meet in a bucket (doubling), opposite ones cancel, and more points
-        // than a batch holds pile onto one bucket (overflow).
+    /// 3,000 bases that are two points repeated, with scalars 1, −1 and 2: equal points
+    /// meet in buckets, opposite ones cancel, and many pile onto one bucket.
+    pub(crate) fn pile_up() -> (Vec<G1Affine>, Vec<Fr>) {
         let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(9);
         let p = G1Projective::rand(&mut rng).into_affine();
         let q = G1Projective::rand(&mut rng).into_affine();
@@ -350,6 +349,14 @@ pub(crate) mod tests {
                 _ => Fr::one(),
             })
             .collect();
+        (bases, s)
+    }
+
+    #[test]
+    fn repeated_and_opposite_points_in_one_bucket() {
+        // Equal points meet in a bucket (doubling), opposite ones cancel, and more points
+        // than a batch holds pile onto one bucket (overflow).
+        let (bases, s) = pile_up();
         for window in [4, 8, 13] {
             let fixed = FixedBaseMsm::<ark_bn254::g1::Config>::new(&bases, window);
             assert_eq!(fixed.msm(&s), G1Projective::msm(&bases, &s).unwrap());
