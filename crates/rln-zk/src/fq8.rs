@@ -1,7 +1,8 @@
 //! Eight BN254 base-field elements at a time, with AVX-512 IFMA.
 //!
-//! The G1 multi-scalar multiplications spend nearly all their time in independent field
-//! multiplications (the affine additions of a batch). On CPUs with AVX-512 IFMA,
+//! The multi-scalar multiplications spend nearly all their time in independent field
+//! multiplications (the affine additions of a batch; G2's `Fq2` arithmetic is built on this
+//! in [`crate::ext8`]). On CPUs with AVX-512 IFMA,
 //! `vpmadd52{lo,hi}uq` multiply eight pairs of 52-bit limbs at once, and eight Montgomery
 //! multiplications cost about as much as one or two with 64-bit scalar limbs.
 //!
@@ -267,13 +268,8 @@ pub(crate) fn to_arkworks(values: &[Limbs]) -> [Fq; LANES] {
     std::array::from_fn(|k| Fq::new_unchecked(BigInt(join(&columns.get(k)))))
 }
 
-/// One arkworks element in our form.
-#[target_feature(enable = "avx512f,avx512ifma")]
-pub(crate) fn one_from_arkworks(value: Fq) -> Limbs {
-    from_arkworks(&[value])[0]
-}
-
 /// One of our elements as an arkworks element.
+#[cfg(test)]
 #[target_feature(enable = "avx512f,avx512ifma")]
 pub(crate) fn one_to_arkworks(value: &Limbs) -> Fq {
     to_arkworks(std::slice::from_ref(value))[0]

@@ -9,8 +9,8 @@
 //!   [`PreparedMembership`] only the per-message part is computed.
 //! - [`msm`]: multi-scalar multiplication over the proving key's fixed bases (precomputed
 //!   window shifts, affine buckets with batched inversion).
-//! - [`g1_msm`]: the same for G1, with the field arithmetic of a batch eight lanes wide on
-//!   CPUs with AVX-512 IFMA (`fq8`).
+//! - [`wide_msm`]: the same with the field arithmetic of a batch eight lanes wide, in G1 and
+//!   G2, on CPUs with AVX-512 IFMA (`fq8`, `ext8`).
 //! - [`quotient`]: the quotient polynomial's evaluations that the `H` query multiplies.
 //! - [`input_table`]: the verifier's public-input term from precomputed multiples.
 //! - [`verifier`]: [`Verifier`] checks a proof with a key prepared once and returns a
@@ -27,8 +27,9 @@ pub mod batch;
 pub mod circuit;
 pub mod error;
 #[cfg(target_arch = "x86_64")]
+mod ext8;
+#[cfg(target_arch = "x86_64")]
 mod fq8;
-pub mod g1_msm;
 pub mod input_table;
 pub mod keys;
 pub mod msm;
@@ -40,6 +41,7 @@ pub mod r1cs;
 pub mod snarkjs;
 pub mod solver;
 pub mod verifier;
+pub mod wide_msm;
 pub mod zkey_format;
 
 pub use batch::BatchItem;

@@ -335,12 +335,12 @@ pub(crate) mod tests {
 
     /// 3,000 bases that are two points repeated, with scalars 1, −1 and 2: equal points
     /// meet in buckets, opposite ones cancel, and many pile onto one bucket.
-    pub(crate) fn pile_up() -> (Vec<G1Affine>, Vec<Fr>) {
+    pub(crate) fn pile_up<C: SWCurveConfig>() -> (Vec<Affine<C>>, Vec<Fr>) {
         let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(9);
-        let p = G1Projective::rand(&mut rng).into_affine();
-        let q = G1Projective::rand(&mut rng).into_affine();
+        let p = Projective::<C>::rand(&mut rng).into_affine();
+        let q = Projective::<C>::rand(&mut rng).into_affine();
         let n = 3000;
-        let bases: Vec<G1Affine> = (0..n).map(|i| if i % 3 == 2 { q } else { p }).collect();
+        let bases: Vec<Affine<C>> = (0..n).map(|i| if i % 3 == 2 { q } else { p }).collect();
         let s: Vec<Fr> = (0..n)
             .map(|i| match i % 4 {
                 0 => Fr::one(),
@@ -356,7 +356,7 @@ pub(crate) mod tests {
     fn repeated_and_opposite_points_in_one_bucket() {
         // Equal points meet in a bucket (doubling), opposite ones cancel, and more points
         // than a batch holds pile onto one bucket (overflow).
-        let (bases, s) = pile_up();
+        let (bases, s) = pile_up::<ark_bn254::g1::Config>();
         for window in [4, 8, 13] {
             let fixed = FixedBaseMsm::<ark_bn254::g1::Config>::new(&bases, window);
             assert_eq!(fixed.msm(&s), G1Projective::msm(&bases, &s).unwrap());

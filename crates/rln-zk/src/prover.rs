@@ -8,7 +8,6 @@
 //! quotient (FFTs and one multi-scalar multiplication) and four small multi-scalar
 //! multiplications. Both paths give the same proof for the same randomness.
 
-use ark_bn254::{g1::Config as G1Config, g2::Config as G2Config};
 use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Projective};
 use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
 use ark_ec::{AffineRepr, CurveGroup};
@@ -22,12 +21,12 @@ use rln_core::{
 
 use crate::circuit::{CircuitInputs, PUBLIC_INPUTS};
 use crate::error::ZkError;
-use crate::g1_msm::G1Msm;
 use crate::keys::ZkeyData;
-use crate::msm::{best_window, FixedBaseMsm};
+use crate::msm::best_window;
 use crate::proof::RateLimitProof;
 use crate::quotient::QuotientDomain;
 use crate::solver::{MessageInputs, WitnessSolver};
+use crate::wide_msm::{Coordinates, G1Msm, G2Msm, WideMsm};
 
 /// What a member proves for one message.
 #[derive(Debug, Clone)]
@@ -148,29 +147,22 @@ impl PreparedMembership {
     }
 }
 
-/// Precomputed fixed bases of one group: [`G1Msm`] in G1, [`FixedBaseMsm`] in G2.
+/// Precomputed fixed bases of one group ([`G1Msm`] or [`G2Msm`]).
 trait Bases: Send + Sync + Sized {
     type Config: SWCurveConfig<ScalarField = Fr>;
     fn build(points: &[Affine<Self::Config>], window: usize) -> Self;
     fn sum(&self, scalars: &[Fr]) -> Projective<Self::Config>;
 }
 
-impl Bases for G1Msm {
-    type Config = G1Config;
-    fn build(points: &[G1Affine], window: usize) -> Self {
-        G1Msm::new(points, window)
+impl<C: SWCurveConfig<ScalarField = Fr>, const K: usize> Bases for WideMsm<C, K>
+where
+    C::BaseField: Coordinates<K>,
+{
+    type Config = C;
+    fn build(points: &[Affine<C>], window: usize) -> Self {
+        WideMsm::new(points, window)
     }
-    fn sum(&self, scalars: &[Fr]) -> G1Projective {
-        self.msm(scalars)
-    }
-}
-
-impl Bases for FixedBaseMsm<G2Config> {
-    type Config = G2Config;
-    fn build(points: &[Affine<G2Config>], window: usize) -> Self {
-        FixedBaseMsm::new(points, window)
-    }
-    fn sum(&self, scalars: &[Fr]) -> G2Projective {
+    fn sum(&self, scalars: &[Fr]) -> Projective<C> {
         self.msm(scalars)
     }
 }
@@ -208,7 +200,7 @@ impl<M: Bases> Query<M> {
 struct Queries {
     a: Query<G1Msm>,
     b_g1: Query<G1Msm>,
-    b_g2: Query<FixedBaseMsm<G2Config>>,
+    b_g2: Query<G2Msm>,
     l: Query<G1Msm>,
 }
 

@@ -1,46 +1,94 @@
-//! G1 multi-scalar multiplication over fixed bases, with the field arithmetic of a batch of
-//! affine additions done eight lanes at a time (AVX-512 IFMA, see [`crate::fq8`]).
+//! Multi-scalar multiplication over fixed bases in G1 and G2, with the field arithmetic of a
+//! batch of affine additions done eight lanes at a time (AVX-512 IFMA, see [`crate::fq8`] and
+//! [`crate::ext8`]).
 //!
 //! The method is the one of [`crate::msm`]: window shifts precomputed, one set of signed
 //! buckets, affine bucket additions batched so that they share one inversion. What changes is
 //! how a batch is computed: its additions are independent, so eight go through each vector
 //! multiplication. Montgomery's trick runs as eight interleaved chains, one per lane, and the
-//! eight lane products are inverted together with one field inversion.
+//! eight lane products are inverted together with one field inversion. G1's coordinates are
+//! in `Fq`, G2's in `Fq2`; the code is the same for both, over [`Coordinates`].
 //!
 //! A batch where some addition has equal x-coordinates (a doubling, or a point and its
 //! negation) has a zero product and no inverse. Such a batch is redone one addition at a time
 //! with arkworks' complete formulas: rare for real keys, but the answer stays right for any
-//! bases and scalars. Without IFMA, or with an identity point among the bases,
-//! [`G1Msm`] is the portable [`FixedBaseMsm`].
+//! bases and scalars. Without IFMA, or with an identity point among the bases, a
+//! [`WideMsm`] is the portable [`FixedBaseMsm`].
 
-use ark_bn254::{g1::Config as G1Config, Fr, G1Affine, G1Projective};
+use ark_bn254::{g1::Config as G1Config, g2::Config as G2Config, Fq, Fq2, Fr};
+use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
 
 use crate::msm::FixedBaseMsm;
 
-/// Precomputed window shifts of fixed G1 bases, summed with 8-lane arithmetic where the CPU
-/// allows.
-pub struct G1Msm {
-    inner: Inner,
+/// A field whose elements have `K` components in the base field: `Fq` (`K = 1`) and `Fq2`
+/// (`K = 2`), the coordinate fields of G1 and G2.
+pub trait Coordinates<const K: usize>: ark_ff::Field {
+    /// The components, constant term first.
+    fn components(&self) -> [Fq; K];
+    /// The element with these components.
+    fn from_components(components: [Fq; K]) -> Self;
 }
 
-enum Inner {
-    Portable(FixedBaseMsm<G1Config>),
+impl Coordinates<1> for Fq {
+    fn components(&self) -> [Fq; 1] {
+        [*self]
+    }
+    fn from_components(components: [Fq; 1]) -> Self {
+        components[0]
+    }
+}
+
+impl Coordinates<2> for Fq2 {
+    fn components(&self) -> [Fq; 2] {
+        [self.c0, self.c1]
+    }
+    fn from_components(components: [Fq; 2]) -> Self {
+        Fq2::new(components[0], components[1])
+    }
+}
+
+/// Precomputed window shifts of fixed bases on a curve whose coordinates have `K`
+/// components, summed with 8-lane arithmetic where the CPU allows.
+pub struct WideMsm<C: SWCurveConfig<ScalarField = Fr>, const K: usize>
+where
+    C::BaseField: Coordinates<K>,
+{
+    inner: Inner<C, K>,
+}
+
+/// Fixed-base multiplications in G1.
+pub type G1Msm = WideMsm<G1Config, 1>;
+/// Fixed-base multiplications in G2.
+pub type G2Msm = WideMsm<G2Config, 2>;
+
+enum Inner<C: SWCurveConfig<ScalarField = Fr>, const K: usize>
+where
+    C::BaseField: Coordinates<K>,
+{
+    Portable(FixedBaseMsm<C>),
     #[cfg(target_arch = "x86_64")]
-    Wide(wide::Table),
+    Wide(wide::Table<C, K>),
 }
 
-impl std::fmt::Debug for G1Msm {
+impl<C: SWCurveConfig<ScalarField = Fr>, const K: usize> std::fmt::Debug for WideMsm<C, K>
+where
+    C::BaseField: Coordinates<K>,
+{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("G1Msm")
+        f.debug_struct("WideMsm")
+            .field("components", &K)
             .field("wide", &self.is_wide())
             .finish_non_exhaustive()
     }
 }
 
-impl G1Msm {
+impl<C: SWCurveConfig<ScalarField = Fr>, const K: usize> WideMsm<C, K>
+where
+    C::BaseField: Coordinates<K>,
+{
     /// Precomputes the window shifts of `bases` for windows of `window` bits (4 to 16), for
     /// the 8-lane path when the CPU has AVX-512 IFMA.
-    pub fn new(bases: &[G1Affine], window: usize) -> Self {
+    pub fn new(bases: &[Affine<C>], window: usize) -> Self {
         #[cfg(target_arch = "x86_64")]
         if let Some(table) = wide::Table::new(bases, window) {
             return Self {
@@ -51,7 +99,7 @@ impl G1Msm {
     }
 
     /// The portable path whatever the CPU: the reference the 8-lane path is tested against.
-    pub fn portable(bases: &[G1Affine], window: usize) -> Self {
+    pub fn portable(bases: &[Affine<C>], window: usize) -> Self {
         Self {
             inner: Inner::Portable(FixedBaseMsm::new(bases, window)),
         }
@@ -67,7 +115,7 @@ impl G1Msm {
     }
 
     /// `Σ scalars[i] · base_i`. Extra scalars are ignored; missing ones count as zero.
-    pub fn msm(&self, scalars: &[Fr]) -> G1Projective {
+    pub fn msm(&self, scalars: &[Fr]) -> Projective<C> {
         match &self.inner {
             Inner::Portable(msm) => msm.msm(scalars),
             #[cfg(target_arch = "x86_64")]
@@ -78,79 +126,99 @@ impl G1Msm {
 
 #[cfg(target_arch = "x86_64")]
 mod wide {
-    use ark_bn254::{Fq, Fr, G1Affine, G1Projective};
+    use ark_bn254::Fr;
+    use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
     use ark_ec::{AffineRepr, CurveGroup};
     use ark_ff::{batch_inversion, PrimeField, Zero};
     use rayon::prelude::*;
 
-    use crate::fq8::{self, Columns, Fq8, Limbs, LANES};
+    use super::Coordinates;
+    use crate::ext8::{self, Element, Ext8, ExtColumns};
+    use crate::fq8::{self, LANES, LIMBS};
     use crate::msm::{
         combine_buckets, for_each_digit, thread_ranges, window_shifts, SCALAR_BITS, TABLE_CHUNK,
     };
 
-    /// An affine point other than the identity, coordinates below `2p` in [`fq8`]'s form.
-    #[derive(Clone, Copy, Default)]
-    struct Point {
-        x: Limbs,
-        y: Limbs,
+    /// An affine point other than the identity, coordinates in [`ext8`]'s form.
+    #[derive(Clone, Copy)]
+    struct Point<const K: usize> {
+        x: Element<K>,
+        y: Element<K>,
     }
 
-    impl Point {
+    impl<const K: usize> Point<K> {
+        const ZERO: Self = Self {
+            x: [[0; LIMBS]; K],
+            y: [[0; LIMBS]; K],
+        };
+
         fn negate(&self) -> Self {
             Self {
                 x: self.x,
-                y: fq8::negate(&self.y),
+                y: ext8::negate(&self.y),
             }
         }
     }
 
     #[target_feature(enable = "avx512f,avx512ifma")]
-    fn to_affine(point: &Point) -> G1Affine {
-        G1Affine::new_unchecked(
-            fq8::one_to_arkworks(&point.x),
-            fq8::one_to_arkworks(&point.y),
-        )
+    fn to_affine<C: SWCurveConfig, const K: usize>(point: &Point<K>) -> Affine<C>
+    where
+        C::BaseField: Coordinates<K>,
+    {
+        let x = ext8::to_arkworks::<C::BaseField, K>(std::slice::from_ref(&point.x))[0];
+        let y = ext8::to_arkworks::<C::BaseField, K>(std::slice::from_ref(&point.y))[0];
+        Affine::new_unchecked(x, y)
     }
 
     #[target_feature(enable = "avx512f,avx512ifma")]
-    fn from_affine(point: &G1Affine) -> Point {
+    fn from_affine<C: SWCurveConfig, const K: usize>(point: &Affine<C>) -> Point<K>
+    where
+        C::BaseField: Coordinates<K>,
+    {
         Point {
-            x: fq8::one_from_arkworks(point.x),
-            y: fq8::one_from_arkworks(point.y),
+            x: ext8::from_arkworks(&[point.x])[0],
+            y: ext8::from_arkworks(&[point.y])[0],
         }
     }
 
     /// `points` (no identity among them) in our form, eight at a time.
     #[target_feature(enable = "avx512f,avx512ifma")]
-    fn convert(points: &[G1Affine], out: &mut [Point]) {
+    fn convert<C: SWCurveConfig, const K: usize>(points: &[Affine<C>], out: &mut [Point<K>])
+    where
+        C::BaseField: Coordinates<K>,
+    {
         for (from, to) in points.chunks(LANES).zip(out.chunks_mut(LANES)) {
-            let xs: Vec<Fq> = from.iter().map(|p| p.x).collect();
-            let ys: Vec<Fq> = from.iter().map(|p| p.y).collect();
-            let (xs, ys) = (fq8::from_arkworks(&xs), fq8::from_arkworks(&ys));
+            let xs: Vec<C::BaseField> = from.iter().map(|p| p.x).collect();
+            let ys: Vec<C::BaseField> = from.iter().map(|p| p.y).collect();
+            let (xs, ys) = (ext8::from_arkworks(&xs), ext8::from_arkworks(&ys));
             for (k, point) in to.iter_mut().enumerate() {
                 *point = Point { x: xs[k], y: ys[k] };
             }
         }
     }
 
-    pub(super) struct Table {
+    pub(super) struct Table<C, const K: usize> {
         window: usize,
         windows: usize,
         len: usize,
         /// `points[i * windows + j] = 2^(window·j) · base_i`.
-        points: Vec<Point>,
+        points: Vec<Point<K>>,
+        curve: std::marker::PhantomData<C>,
     }
 
-    impl Table {
+    impl<C: SWCurveConfig<ScalarField = Fr>, const K: usize> Table<C, K>
+    where
+        C::BaseField: Coordinates<K>,
+    {
         /// `None` without IFMA, or with an identity point among `bases` (it has no affine
         /// coordinates to store).
-        pub(super) fn new(bases: &[G1Affine], window: usize) -> Option<Self> {
+        pub(super) fn new(bases: &[Affine<C>], window: usize) -> Option<Self> {
             if !fq8::available() || bases.iter().any(|b| b.is_zero()) {
                 return None;
             }
             let window = window.clamp(4, 16);
             let windows = SCALAR_BITS.div_ceil(window);
-            let mut points = vec![Point::default(); bases.len() * windows];
+            let mut points = vec![Point::ZERO; bases.len() * windows];
             points
                 .par_chunks_mut(TABLE_CHUNK * windows)
                 .zip(bases.par_chunks(TABLE_CHUNK))
@@ -165,13 +233,14 @@ mod wide {
                 windows,
                 len: bases.len(),
                 points,
+                curve: std::marker::PhantomData,
             })
         }
 
-        pub(super) fn msm(&self, scalars: &[Fr]) -> G1Projective {
+        pub(super) fn msm(&self, scalars: &[Fr]) -> Projective<C> {
             let n = self.len.min(scalars.len());
             if n == 0 {
-                return G1Projective::zero();
+                return Projective::zero();
             }
             thread_ranges(n, self.window)
                 .into_par_iter()
@@ -181,9 +250,9 @@ mod wide {
         }
 
         #[target_feature(enable = "avx512f,avx512ifma")]
-        fn accumulate(&self, scalars: &[Fr], first: usize) -> G1Projective {
+        fn accumulate(&self, scalars: &[Fr], first: usize) -> Projective<C> {
             let c = self.window;
-            let mut buckets = Buckets::new(1 << (c - 1));
+            let mut buckets = Buckets::<C, K>::new(1 << (c - 1));
             let mut digits: Vec<(usize, i64)> = Vec::with_capacity(self.windows);
             for (i, scalar) in scalars.iter().enumerate() {
                 if scalar.is_zero() {
@@ -213,39 +282,42 @@ mod wide {
     const TAIL_BATCH: usize = 64;
 
     /// Affine buckets whose pending additions are laid out in columns for the vector unit.
-    struct Buckets {
-        points: Vec<Point>,
+    struct Buckets<C: SWCurveConfig, const K: usize> {
+        points: Vec<Point<K>>,
         occupied: Vec<bool>,
         busy: Vec<bool>,
         /// Points that found their bucket busy and the waiting list full.
-        overflow: Vec<G1Projective>,
-        waiting: Vec<(usize, Point)>,
+        overflow: Vec<Projective<C>>,
+        waiting: Vec<(usize, Point<K>)>,
         /// The batch: entry `k` adds `(x2, y2)` to bucket `targets[k]`, now `(x1, y1)`.
         targets: Vec<usize>,
-        x1: Columns,
-        y1: Columns,
-        x2: Columns,
-        y2: Columns,
-        deltas: Vec<Fq8>,
-        products: Vec<Fq8>,
+        x1: ExtColumns<K>,
+        y1: ExtColumns<K>,
+        x2: ExtColumns<K>,
+        y2: ExtColumns<K>,
+        deltas: Vec<Ext8<K>>,
+        products: Vec<Ext8<K>>,
         len: usize,
         capacity: usize,
     }
 
-    impl Buckets {
+    impl<C: SWCurveConfig, const K: usize> Buckets<C, K>
+    where
+        C::BaseField: Coordinates<K>,
+    {
         fn new(count: usize) -> Self {
             let capacity = (count / 4).clamp(16, 1024).next_multiple_of(LANES);
             Self {
-                points: vec![Point::default(); count],
+                points: vec![Point::ZERO; count],
                 occupied: vec![false; count],
                 busy: vec![false; count],
-                overflow: vec![G1Projective::zero(); count],
+                overflow: vec![Projective::zero(); count],
                 waiting: Vec::new(),
                 targets: Vec::with_capacity(capacity),
-                x1: Columns::new(capacity),
-                y1: Columns::new(capacity),
-                x2: Columns::new(capacity),
-                y2: Columns::new(capacity),
+                x1: ExtColumns::new(capacity),
+                y1: ExtColumns::new(capacity),
+                x2: ExtColumns::new(capacity),
+                y2: ExtColumns::new(capacity),
                 deltas: Vec::with_capacity(capacity / LANES),
                 products: Vec::with_capacity(capacity / LANES),
                 len: 0,
@@ -254,12 +326,12 @@ mod wide {
         }
 
         #[target_feature(enable = "avx512f,avx512ifma")]
-        fn add(&mut self, bucket: usize, point: Point) {
+        fn add(&mut self, bucket: usize, point: Point<K>) {
             if self.busy[bucket] {
                 if self.waiting.len() < self.capacity {
                     self.waiting.push((bucket, point));
                 } else {
-                    self.overflow[bucket] += to_affine(&point);
+                    self.overflow[bucket] += to_affine::<C, K>(&point);
                 }
             } else if !self.occupied[bucket] {
                 self.points[bucket] = point;
@@ -300,11 +372,14 @@ mod wide {
         fn add_batch(&mut self) -> bool {
             let rows = self.len.div_ceil(LANES);
             // Padding lanes add (1, 0) to (0, 0): a non-zero difference, result unused.
+            let zero = [[0; LIMBS]; K];
+            let mut one = zero;
+            one[0] = fq8::ONE;
             for k in self.len..rows * LANES {
-                self.x1.set(k, &[0; 5]);
-                self.y1.set(k, &[0; 5]);
-                self.x2.set(k, &fq8::ONE);
-                self.y2.set(k, &[0; 5]);
+                self.x1.set(k, &zero);
+                self.y1.set(k, &zero);
+                self.x2.set(k, &one);
+                self.y2.set(k, &zero);
             }
             self.deltas.clear();
             self.products.clear();
@@ -320,15 +395,15 @@ mod wide {
             let Some(last) = self.products.last() else {
                 return true;
             };
-            let mut lanes = Columns::new(LANES);
+            let mut lanes = ExtColumns::<K>::new(LANES);
             lanes.store(0, *last);
-            let limbs: Vec<Limbs> = (0..LANES).map(|k| lanes.get(k)).collect();
-            let mut totals = fq8::to_arkworks(&limbs);
+            let elements: Vec<Element<K>> = (0..LANES).map(|k| lanes.get(k)).collect();
+            let mut totals = ext8::to_arkworks::<C::BaseField, K>(&elements);
             if totals.iter().any(|t| t.is_zero()) {
                 return false;
             }
             batch_inversion(&mut totals);
-            for (k, inverse) in fq8::from_arkworks(&totals).iter().enumerate() {
+            for (k, inverse) in ext8::from_arkworks(&totals).iter().enumerate() {
                 lanes.set(k, inverse);
             }
             // inverse = 1 / (delta_0 · … · delta_row), lane by lane.
@@ -345,7 +420,7 @@ mod wide {
                 let (x1, y1) = (self.x1.load(row), self.y1.load(row));
                 let (x2, y2) = (self.x2.load(row), self.y2.load(row));
                 let lambda = y2.sub(y1).mul(delta_inverse);
-                let x3 = lambda.mul(lambda).sub_4p(x1.add(x2)).reduce_6p();
+                let x3 = lambda.square().sub_4p(x1.add(x2)).reduce_6p();
                 let y3 = lambda.mul(x1.sub(x3)).sub(y1).reduce_4p();
                 self.x1.store(row, x3);
                 self.y1.store(row, y3);
@@ -363,11 +438,11 @@ mod wide {
         #[target_feature(enable = "avx512f,avx512ifma")]
         fn add_one_by_one(&mut self) {
             for (k, bucket) in self.targets.iter().enumerate() {
-                let current = to_affine(&Point {
+                let current = to_affine::<C, K>(&Point {
                     x: self.x1.get(k),
                     y: self.y1.get(k),
                 });
-                let point = to_affine(&Point {
+                let point = to_affine::<C, K>(&Point {
                     x: self.x2.get(k),
                     y: self.y2.get(k),
                 });
@@ -382,26 +457,27 @@ mod wide {
 
         /// `Σ (d+1)·bucket_d`, by running sums from the top.
         #[target_feature(enable = "avx512f,avx512ifma")]
-        fn finish(mut self) -> G1Projective {
+        fn finish(mut self) -> Projective<C> {
             while self.len > 0 || !self.waiting.is_empty() {
                 if self.len < TAIL_BATCH {
                     // What is left piles onto a few buckets (small scalars share digits):
                     // a batch per point would pay an inversion each.
                     for (bucket, point) in std::mem::take(&mut self.waiting) {
-                        self.overflow[bucket] += to_affine(&point);
+                        self.overflow[bucket] += to_affine::<C, K>(&point);
                     }
                 }
                 self.flush();
             }
-            let mut affine = vec![G1Affine::identity(); self.points.len()];
+            let mut affine = vec![Affine::<C>::identity(); self.points.len()];
             let mut index = 0;
             for group in self.points.chunks(LANES) {
-                let xs: Vec<Limbs> = group.iter().map(|p| p.x).collect();
-                let ys: Vec<Limbs> = group.iter().map(|p| p.y).collect();
-                let (xs, ys) = (fq8::to_arkworks(&xs), fq8::to_arkworks(&ys));
+                let xs: Vec<Element<K>> = group.iter().map(|p| p.x).collect();
+                let ys: Vec<Element<K>> = group.iter().map(|p| p.y).collect();
+                let xs = ext8::to_arkworks::<C::BaseField, K>(&xs);
+                let ys = ext8::to_arkworks::<C::BaseField, K>(&ys);
                 for k in 0..group.len() {
                     if self.occupied[index] {
-                        affine[index] = G1Affine::new_unchecked(xs[k], ys[k]);
+                        affine[index] = Affine::new_unchecked(xs[k], ys[k]);
                     }
                     index += 1;
                 }
@@ -419,58 +495,86 @@ mod tests {
     use ark_ff::{One, UniformRand, Zero};
     use ark_std::rand::SeedableRng;
 
-    #[test]
-    fn equals_arkworks_and_the_portable_path() {
+    /// Both paths against arkworks on `n` random bases, with the mixed scalars (zeros, ±1,
+    /// small) and with random full-size ones (no batch falls back then).
+    fn check_against_arkworks<C: SWCurveConfig<ScalarField = Fr>, const K: usize>(
+        sizes: &[(usize, usize)],
+    ) where
+        C::BaseField: Coordinates<K>,
+    {
         let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(11);
-        for (n, window) in [(1, 4), (7, 5), (300, 8), (2000, 13)] {
-            let bases: Vec<G1Affine> = (0..n)
-                .map(|_| G1Projective::rand(&mut rng).into_affine())
+        for &(n, window) in sizes {
+            let bases: Vec<Affine<C>> = (0..n)
+                .map(|_| Projective::<C>::rand(&mut rng).into_affine())
                 .collect();
             let s = scalars(n, &mut rng);
-            let expected = G1Projective::msm(&bases, &s).unwrap();
-            let wide = G1Msm::new(&bases, window);
-            assert_eq!(wide.msm(&s), expected, "n {n}");
-            assert_eq!(G1Msm::portable(&bases, window).msm(&s), expected);
+            let expected = Projective::<C>::msm(&bases, &s).unwrap();
+            let wide = WideMsm::<C, K>::new(&bases, window);
+            assert_eq!(wide.msm(&s), expected, "n {n}, K {K}");
+            assert_eq!(WideMsm::<C, K>::portable(&bases, window).msm(&s), expected);
             assert_eq!(
                 wide.msm(&s[..n / 2]),
-                G1Projective::msm(&bases[..n / 2], &s[..n / 2]).unwrap()
+                Projective::<C>::msm(&bases[..n / 2], &s[..n / 2]).unwrap()
             );
-            // Random full-size scalars only: no batch falls back.
             let r: Vec<Fr> = (0..n).map(|_| Fr::rand(&mut rng)).collect();
-            assert_eq!(wide.msm(&r), G1Projective::msm(&bases, &r).unwrap());
+            assert_eq!(wide.msm(&r), Projective::<C>::msm(&bases, &r).unwrap());
         }
-        assert!(G1Msm::new(&[], 8).msm(&[Fr::one()]).is_zero());
+        assert!(WideMsm::<C, K>::new(&[], 8).msm(&[Fr::one()]).is_zero());
+    }
+
+    /// Equal points meet in a bucket (the batch falls back to complete formulas), opposite
+    /// ones cancel, and more points than a batch holds pile onto one bucket (waiting list,
+    /// then overflow). An identity point among the bases sends them to the portable path.
+    fn check_pile_ups<C: SWCurveConfig<ScalarField = Fr>, const K: usize>()
+    where
+        C::BaseField: Coordinates<K>,
+    {
+        let (bases, s) = pile_up::<C>();
+        for window in [4, 8, 13] {
+            let wide = WideMsm::<C, K>::new(&bases, window);
+            assert_eq!(wide.msm(&s), Projective::<C>::msm(&bases, &s).unwrap());
+        }
+        let mut with_zero = bases[..10].to_vec();
+        with_zero[3] = Affine::<C>::identity();
+        let msm = WideMsm::<C, K>::new(&with_zero, 6);
+        assert!(!msm.is_wide());
+        assert_eq!(
+            msm.msm(&s[..10]),
+            Projective::<C>::msm(&with_zero, &s[..10]).unwrap()
+        );
+    }
+
+    #[test]
+    fn g1_equals_arkworks_and_the_portable_path() {
+        check_against_arkworks::<G1Config, 1>(&[(1, 4), (7, 5), (300, 8), (2000, 13)]);
+    }
+
+    #[test]
+    fn g2_equals_arkworks_and_the_portable_path() {
+        check_against_arkworks::<G2Config, 2>(&[(1, 4), (7, 5), (300, 8), (1000, 12)]);
     }
 
     #[test]
     fn doublings_cancellations_and_pile_ups() {
-        // Equal points meet in a bucket (the batch falls back to complete formulas),
-        // opposite ones cancel, and more points than a batch holds pile onto one bucket
-        // (waiting list, then overflow).
-        let (bases, s) = pile_up();
-        for window in [4, 8, 13] {
-            let wide = G1Msm::new(&bases, window);
-            assert_eq!(wide.msm(&s), G1Projective::msm(&bases, &s).unwrap());
-        }
-        // An identity point among the bases: the portable path takes it.
-        let mut with_zero = bases[..10].to_vec();
-        with_zero[3] = G1Affine::identity();
-        let msm = G1Msm::new(&with_zero, 6);
-        assert!(!msm.is_wide());
-        assert_eq!(
-            msm.msm(&s[..10]),
-            G1Projective::msm(&with_zero, &s[..10]).unwrap()
-        );
+        check_pile_ups::<G1Config, 1>();
+        check_pile_ups::<G2Config, 2>();
     }
 
     #[test]
     fn the_wide_path_is_taken_where_the_cpu_has_ifma() {
         let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(13);
-        let bases: Vec<G1Affine> = (0..8)
-            .map(|_| G1Projective::rand(&mut rng).into_affine())
+        let g1: Vec<Affine<G1Config>> = (0..8)
+            .map(|_| Projective::<G1Config>::rand(&mut rng).into_affine())
+            .collect();
+        let g2: Vec<Affine<G2Config>> = (0..8)
+            .map(|_| Projective::<G2Config>::rand(&mut rng).into_affine())
             .collect();
         #[cfg(target_arch = "x86_64")]
-        assert_eq!(G1Msm::new(&bases, 4).is_wide(), crate::fq8::available());
-        assert!(!G1Msm::portable(&bases, 4).is_wide());
+        {
+            assert_eq!(G1Msm::new(&g1, 4).is_wide(), crate::fq8::available());
+            assert_eq!(G2Msm::new(&g2, 4).is_wide(), crate::fq8::available());
+        }
+        assert!(!G1Msm::portable(&g1, 4).is_wide());
+        assert!(!G2Msm::portable(&g2, 4).is_wide());
     }
 }
