@@ -1,14 +1,14 @@
 //! Curve coordinates eight at a time: elements of `Fq` (`K = 1`, the coordinates of G1) and
-//! of `Fq2 = Fq[u]/(u² + 1)` (`K = 2`, those of G2), each component in [`crate::fq8`]'s form.
+//! of `Fq2 = Fq[u]/(u² + 1)` (`K = 2`, those of G2), each component in [`crate::field8`]'s form.
 //!
 //! An [`Ext8`] holds component `i` of eight elements in one [`Fq8`]. In `Fq2`, a product is
 //! Karatsuba's (three base multiplications) and a square the complex method (two). The bounds
-//! are `fq8`'s: stored components are at most `2p`, and [`Ext8::mul`] and [`Ext8::square`]
+//! are `field8`'s: stored components are at most `2p`, and [`Ext8::mul`] and [`Ext8::square`]
 //! take components below `4p` and return them below `2p`.
 
 use ark_bn254::Fq;
 
-use crate::fq8::{self, Columns, Fq8, Limbs, LANES};
+use crate::field8::{self, Columns, Fq8, FqModulus, Limbs, LANES};
 use crate::wide_msm::Coordinates;
 
 /// One element in our form: its components' limbs.
@@ -122,10 +122,13 @@ impl<const K: usize> ExtColumns<K> {
 pub(crate) fn from_arkworks<F: Coordinates<K>, const K: usize>(
     values: &[F],
 ) -> [Element<K>; LANES] {
-    let mut out = [[[0; fq8::LIMBS]; K]; LANES];
+    let mut out = [[[0; field8::LIMBS]; K]; LANES];
     for i in 0..K {
         let component: Vec<Fq> = values.iter().map(|v| v.components()[i]).collect();
-        for (element, limbs) in out.iter_mut().zip(fq8::from_arkworks(&component)) {
+        for (element, limbs) in out
+            .iter_mut()
+            .zip(field8::from_arkworks::<FqModulus>(&component))
+        {
             element[i] = limbs;
         }
     }
@@ -138,7 +141,10 @@ pub(crate) fn to_arkworks<F: Coordinates<K>, const K: usize>(values: &[Element<K
     let mut components = [[Fq::from(0u64); K]; LANES];
     for i in 0..K {
         let limbs: Vec<Limbs> = values.iter().map(|v| v[i]).collect();
-        for (element, value) in components.iter_mut().zip(fq8::to_arkworks(&limbs)) {
+        for (element, value) in components
+            .iter_mut()
+            .zip(field8::to_arkworks::<FqModulus>(&limbs))
+        {
             element[i] = value;
         }
     }
@@ -147,7 +153,7 @@ pub(crate) fn to_arkworks<F: Coordinates<K>, const K: usize>(values: &[Element<K
 
 /// `−y`, components at most `2p` (a zero component gives `2p`).
 pub(crate) fn negate<const K: usize>(y: &Element<K>) -> Element<K> {
-    std::array::from_fn(|i| fq8::negate(&y[i]))
+    std::array::from_fn(|i| field8::negate::<FqModulus>(&y[i]))
 }
 
 #[cfg(test)]
@@ -170,7 +176,7 @@ mod tests {
 
     #[test]
     fn fq2_arithmetic_matches_arkworks() {
-        if !fq8::available() {
+        if !field8::available() {
             eprintln!("no AVX-512 IFMA on this CPU: the 8-lane arithmetic is not exercised");
             return;
         }

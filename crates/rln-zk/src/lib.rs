@@ -10,8 +10,9 @@
 //! - [`msm`]: multi-scalar multiplication over the proving key's fixed bases (precomputed
 //!   window shifts, affine buckets with batched inversion).
 //! - [`wide_msm`]: the same with the field arithmetic of a batch eight lanes wide, in G1 and
-//!   G2, on CPUs with AVX-512 IFMA (`fq8`, `ext8`).
-//! - [`quotient`]: the quotient polynomial's evaluations that the `H` query multiplies.
+//!   G2, on CPUs with AVX-512 IFMA (`field8`, `ext8`).
+//! - [`quotient`]: the quotient polynomial's evaluations that the `H` query multiplies (its
+//!   FFTs eight lanes wide with IFMA: `fft8`).
 //! - [`input_table`]: the verifier's public-input term from precomputed multiples.
 //! - [`verifier`]: [`Verifier`] checks a proof with a key prepared once and returns a
 //!   [`Verdict`].
@@ -29,7 +30,9 @@ pub mod error;
 #[cfg(target_arch = "x86_64")]
 mod ext8;
 #[cfg(target_arch = "x86_64")]
-mod fq8;
+mod fft8;
+#[cfg(target_arch = "x86_64")]
+mod field8;
 pub mod input_table;
 pub mod keys;
 pub mod msm;

@@ -18,6 +18,9 @@ use crate::error::ZkError;
 #[derive(Debug, Clone)]
 pub struct QuotientDomain {
     domain: GeneralEvaluationDomain<Fr>,
+    /// The same transforms eight lanes wide, where the CPU has IFMA.
+    #[cfg(target_arch = "x86_64")]
+    wide: Option<std::sync::Arc<crate::fft8::Fft8>>,
     /// Generator of the domain of twice the size: multiplying coefficient `i` by its `i`-th
     /// power moves evaluation onto the odd coset.
     coset_shift: Fr,
@@ -34,6 +37,9 @@ impl QuotientDomain {
             .ok_or_else(too_large)?;
         let double = GeneralEvaluationDomain::<Fr>::new(2 * domain.size()).ok_or_else(too_large)?;
         Ok(Self {
+            #[cfg(target_arch = "x86_64")]
+            wide: crate::fft8::Fft8::new(domain.size(), domain.element(1), double.element(1))
+                .map(std::sync::Arc::new),
             domain,
             coset_shift: double.element(1),
             num_inputs,
@@ -77,6 +83,19 @@ impl QuotientDomain {
             .zip(&b[..rows])
             .for_each(|((c, a), b)| *c = *a * b);
 
+        #[cfg(target_arch = "x86_64")]
+        if let Some(fft) = &self.wide {
+            let to_coset = |values: &[Fr]| {
+                let mut columns = fft.load(values);
+                fft.to_coset(&mut columns);
+                columns
+            };
+            let (a, (b, c)) = rayon::join(
+                || to_coset(&a),
+                || rayon::join(|| to_coset(&b), || to_coset(&c)),
+            );
+            return fft.combine(&a, &b, &c);
+        }
         let to_coset = |values: &mut Vec<Fr>| {
             self.domain.ifft_in_place(values);
             GeneralEvaluationDomain::<Fr>::distribute_powers_and_mul_by_const(

@@ -1,6 +1,6 @@
 //! Multi-scalar multiplication over fixed bases in G1 and G2, with the field arithmetic of a
-//! batch of affine additions done eight lanes at a time (AVX-512 IFMA, see [`crate::fq8`] and
-//! [`crate::ext8`]).
+//! batch of affine additions done eight lanes at a time (AVX-512 IFMA, see `field8` and
+//! `ext8`).
 //!
 //! The method is the one of [`crate::msm`]: window shifts precomputed, one set of signed
 //! buckets, affine bucket additions batched so that they share one inversion. What changes is
@@ -134,7 +134,7 @@ mod wide {
 
     use super::Coordinates;
     use crate::ext8::{self, Element, Ext8, ExtColumns};
-    use crate::fq8::{self, LANES, LIMBS};
+    use crate::field8::{self, FqModulus, Modulus, LANES, LIMBS};
     use crate::msm::{
         combine_buckets, for_each_digit, thread_ranges, window_shifts, SCALAR_BITS, TABLE_CHUNK,
     };
@@ -213,7 +213,7 @@ mod wide {
         /// `None` without IFMA, or with an identity point among `bases` (it has no affine
         /// coordinates to store).
         pub(super) fn new(bases: &[Affine<C>], window: usize) -> Option<Self> {
-            if !fq8::available() || bases.iter().any(|b| b.is_zero()) {
+            if !field8::available() || bases.iter().any(|b| b.is_zero()) {
                 return None;
             }
             let window = window.clamp(4, 16);
@@ -225,7 +225,7 @@ mod wide {
                 .for_each(|(out, chunk)| {
                     // Multiples of points of prime order are never the identity.
                     let shifts = window_shifts(chunk, window);
-                    // SAFETY: `fq8::available()` said the CPU has the instructions.
+                    // SAFETY: `field8::available()` said the CPU has the instructions.
                     unsafe { convert(&shifts, out) }
                 });
             Some(Self {
@@ -244,7 +244,7 @@ mod wide {
             }
             thread_ranges(n, self.window)
                 .into_par_iter()
-                // SAFETY: a `Table` exists only where `fq8::available()` said yes.
+                // SAFETY: a `Table` exists only where `field8::available()` said yes.
                 .map(|(start, end)| unsafe { self.accumulate(&scalars[start..end], start) })
                 .sum()
         }
@@ -374,7 +374,7 @@ mod wide {
             // Padding lanes add (1, 0) to (0, 0): a non-zero difference, result unused.
             let zero = [[0; LIMBS]; K];
             let mut one = zero;
-            one[0] = fq8::ONE;
+            one[0] = FqModulus::ONE;
             for k in self.len..rows * LANES {
                 self.x1.set(k, &zero);
                 self.y1.set(k, &zero);
@@ -571,8 +571,8 @@ mod tests {
             .collect();
         #[cfg(target_arch = "x86_64")]
         {
-            assert_eq!(G1Msm::new(&g1, 4).is_wide(), crate::fq8::available());
-            assert_eq!(G2Msm::new(&g2, 4).is_wide(), crate::fq8::available());
+            assert_eq!(G1Msm::new(&g1, 4).is_wide(), crate::field8::available());
+            assert_eq!(G2Msm::new(&g2, 4).is_wide(), crate::field8::available());
         }
         assert!(!G1Msm::portable(&g1, 4).is_wide());
         assert!(!G2Msm::portable(&g2, 4).is_wide());

@@ -1,31 +1,36 @@
-//! Eight BN254 base-field elements at a time, with AVX-512 IFMA.
+//! Eight BN254 field elements at a time (base field `Fq` or scalar field `Fr`), with AVX-512
+//! IFMA.
 //!
 //! The multi-scalar multiplications spend nearly all their time in independent field
-//! multiplications (the affine additions of a batch; G2's `Fq2` arithmetic is built on this
-//! in [`crate::ext8`]). On CPUs with AVX-512 IFMA,
-//! `vpmadd52{lo,hi}uq` multiply eight pairs of 52-bit limbs at once, and eight Montgomery
-//! multiplications cost about as much as one or two with 64-bit scalar limbs.
+//! multiplications (the affine additions of a batch, in `Fq`; G2's `Fq2` arithmetic is built on
+//! this in [`crate::ext8`]), and so do the quotient's FFTs (butterflies, in `Fr`, see
+//! [`crate::fft8`]). On CPUs with AVX-512 IFMA, `vpmadd52{lo,hi}uq` multiply eight pairs of
+//! 52-bit limbs at once, and eight Montgomery multiplications cost about as much as one or two
+//! with 64-bit scalar limbs. Both moduli are below `2^254`, so one set of bounds serves both;
+//! a [`Modulus`] supplies the constants.
 //!
 //! ## The representation
 //! - An element is five 52-bit limbs in radix 2^52, in Montgomery form with `R = 2^260`: the
-//!   limbs hold `x·2^260 mod p`. arkworks uses `2^256`, so conversions multiply by a constant.
+//!   limbs hold `x·2^260 mod p` (`p` is the modulus at hand). arkworks uses `2^256`, so
+//!   conversions multiply by a constant.
 //! - Values are kept below `2p` (not `p`). Multiplication accepts inputs below `8p`, because
 //!   `64p² < p·2^260`, and its result is below `2p`. Subtractions add a multiple of `p`
 //!   instead of borrowing, and `reduce` brings a sum back under a bound when it is stored.
-//! - An [`Fq8`] holds limb `l` of eight elements in one 512-bit register.
+//! - A [`Field8`] holds limb `l` of eight elements in one 512-bit register.
 //!
 //! Every function with intrinsics carries `#[target_feature(enable = "avx512f,avx512ifma")]`;
 //! callers check [`available`] once and enter through one `unsafe` call.
 
 use std::arch::x86_64::{
-    __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_cmplt_epi64_mask, _mm512_loadu_si512,
-    _mm512_madd52hi_epu64, _mm512_madd52lo_epu64, _mm512_mask_blend_epi64, _mm512_set1_epi64,
-    _mm512_setzero_si512, _mm512_srai_epi64, _mm512_srli_epi64, _mm512_storeu_si512,
-    _mm512_sub_epi64,
+    __m512i, __mmask8, _mm512_add_epi64, _mm512_and_si512, _mm512_cmplt_epi64_mask,
+    _mm512_loadu_si512, _mm512_madd52hi_epu64, _mm512_madd52lo_epu64, _mm512_mask_blend_epi64,
+    _mm512_permutexvar_epi64, _mm512_set1_epi64, _mm512_setr_epi64, _mm512_setzero_si512,
+    _mm512_srai_epi64, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_sub_epi64,
 };
+use std::marker::PhantomData;
 
-use ark_bn254::Fq;
-use ark_ff::BigInt;
+use ark_bn254::{Fq, Fr};
+use ark_ff::{BigInt, PrimeField};
 
 /// Limbs per element.
 pub(crate) const LIMBS: usize = 5;
@@ -36,63 +41,162 @@ const MASK: u64 = (1 << 52) - 1;
 /// An element's limbs, least significant first.
 pub(crate) type Limbs = [u64; LIMBS];
 
-/// The modulus `p`, and `2p` and `4p`, in 52-bit limbs.
-pub(crate) const P: Limbs = [
-    0x8c16d87cfd47,
-    0x916871ca8d3c2,
-    0x181585d97816a,
-    0xa029b85045b68,
-    0x30644e72e131,
-];
-pub(crate) const P2: Limbs = [
-    0x1182db0f9fa8e,
-    0x22d0e3951a784,
-    0x302b0bb2f02d5,
-    0x405370a08b6d0,
-    0x60c89ce5c263,
-];
-const P4: Limbs = [
-    0x2305b61f3f51c,
-    0x45a1c72a34f08,
-    0x60561765e05aa,
-    0x80a6e14116da0,
-    0xc19139cb84c6,
-];
-/// `−p⁻¹ mod 2^52`.
-const P_INV: u64 = 0x20782e4866389;
-/// `2^264 mod p`: multiplying an arkworks representation (`x·2^256`) by it gives `x·2^260`.
-const TO_OURS: Limbs = [
-    0xb0f2afaec667a,
-    0xed9626b0fffbd,
-    0x9e2a0fcad825a,
-    0xe357276f48b70,
-    0xd791464ef86,
-];
-/// `2^256 mod p`: multiplying `x·2^260` by it gives arkworks' `x·2^256`.
-const TO_ARKWORKS: Limbs = [
-    0xd438dc58f0d9d,
-    0x28f5c70b3dd35,
-    0x879462c0a78eb,
-    0xdf2f666ea36f7,
-    0xe0a77c19a07,
-];
-/// One, `2^260 mod p`.
-pub(crate) const ONE: Limbs = [
-    0x20880f6fce4b4,
-    0x49baa989a8455,
-    0x18f014a498908,
-    0x724f85a9201d8,
-    0x1f16424e1bb7,
-];
+/// A field's modulus `p` and the constants of its lanes, all in 52-bit limbs.
+pub(crate) trait Modulus: Copy + 'static {
+    /// The arkworks field.
+    type Field: PrimeField<BigInt = BigInt<4>>;
+    /// `p`, `2p` and `4p`.
+    const P: Limbs;
+    const P2: Limbs;
+    const P4: Limbs;
+    /// `−p⁻¹ mod 2^52`.
+    const P_INV: u64;
+    /// `2^264 mod p`: multiplying an arkworks representation (`x·2^256`) by it gives `x·2^260`.
+    const TO_OURS: Limbs;
+    /// `2^256 mod p`: multiplying `x·2^260` by it gives arkworks' `x·2^256`.
+    const TO_ARKWORKS: Limbs;
+    /// One, `2^260 mod p`.
+    const ONE: Limbs;
+    /// arkworks' Montgomery representation of `value` (`value·2^256 mod p`).
+    fn raw(value: &Self::Field) -> [u64; 4];
+    /// The element with Montgomery representation `raw` (below `p`).
+    fn from_raw(raw: [u64; 4]) -> Self::Field;
+}
+
+/// The base field's modulus (coordinates of G1 and G2).
+#[derive(Clone, Copy)]
+pub(crate) enum FqModulus {}
+
+/// The scalar field's modulus (witnesses, the quotient).
+#[derive(Clone, Copy)]
+pub(crate) enum FrModulus {}
+
+impl Modulus for FqModulus {
+    type Field = Fq;
+    fn raw(value: &Fq) -> [u64; 4] {
+        value.0 .0
+    }
+    fn from_raw(raw: [u64; 4]) -> Fq {
+        Fq::new_unchecked(BigInt(raw))
+    }
+    const P: Limbs = [
+        0x8c16d87cfd47,
+        0x916871ca8d3c2,
+        0x181585d97816a,
+        0xa029b85045b68,
+        0x30644e72e131,
+    ];
+    const P2: Limbs = [
+        0x1182db0f9fa8e,
+        0x22d0e3951a784,
+        0x302b0bb2f02d5,
+        0x405370a08b6d0,
+        0x60c89ce5c263,
+    ];
+    const P4: Limbs = [
+        0x2305b61f3f51c,
+        0x45a1c72a34f08,
+        0x60561765e05aa,
+        0x80a6e14116da0,
+        0xc19139cb84c6,
+    ];
+    const P_INV: u64 = 0x20782e4866389;
+    const TO_OURS: Limbs = [
+        0xb0f2afaec667a,
+        0xed9626b0fffbd,
+        0x9e2a0fcad825a,
+        0xe357276f48b70,
+        0xd791464ef86,
+    ];
+    const TO_ARKWORKS: Limbs = [
+        0xd438dc58f0d9d,
+        0x28f5c70b3dd35,
+        0x879462c0a78eb,
+        0xdf2f666ea36f7,
+        0xe0a77c19a07,
+    ];
+    const ONE: Limbs = [
+        0x20880f6fce4b4,
+        0x49baa989a8455,
+        0x18f014a498908,
+        0x724f85a9201d8,
+        0x1f16424e1bb7,
+    ];
+}
+
+impl Modulus for FrModulus {
+    type Field = Fr;
+    fn raw(value: &Fr) -> [u64; 4] {
+        value.0 .0
+    }
+    fn from_raw(raw: [u64; 4]) -> Fr {
+        Fr::new_unchecked(BigInt(raw))
+    }
+    const P: Limbs = [
+        0x1f593f0000001,
+        0x4879b9709143e,
+        0x181585d2833e8,
+        0xa029b85045b68,
+        0x30644e72e131,
+    ];
+    const P2: Limbs = [
+        0x3eb27e0000002,
+        0x90f372e12287c,
+        0x302b0ba5067d0,
+        0x405370a08b6d0,
+        0x60c89ce5c263,
+    ];
+    const P4: Limbs = [
+        0x7d64fc0000004,
+        0x21e6e5c2450f8,
+        0x6056174a0cfa1,
+        0x80a6e14116da0,
+        0xc19139cb84c6,
+    ];
+    const P_INV: u64 = 0x1f593efffffff;
+    const TO_OURS: Limbs = [
+        0x31f8c9ffffab6,
+        0xac31329faef6e,
+        0x9e2a3495d7570,
+        0xe357276f48b70,
+        0xd791464ef86,
+    ];
+    const TO_ARKWORKS: Limbs = [
+        0x6341c4ffffffb,
+        0x959f60cd29ac9,
+        0x879462e36fc76,
+        0xdf2f666ea36f7,
+        0xe0a77c19a07,
+    ];
+    const ONE: Limbs = [
+        0xb6b753fffffac,
+        0x380f271055b9d,
+        0x18f016ecef7c8,
+        0x724f85a9201d8,
+        0x1f16424e1bb7,
+    ];
+}
 
 /// Whether this CPU has the instructions; checked at run time (the result is cached by std).
 pub(crate) fn available() -> bool {
     std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512ifma")
 }
 
-/// Limb `l` of eight elements in register `l`.
-#[derive(Clone, Copy)]
-pub(crate) struct Fq8([__m512i; LIMBS]);
+/// Limb `l` of eight elements of the field of `M` in register `l`.
+pub(crate) struct Field8<M>([__m512i; LIMBS], PhantomData<M>);
+
+impl<M> Clone for Field8<M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<M> Copy for Field8<M> {}
+
+/// Eight elements of the base field.
+pub(crate) type Fq8 = Field8<FqModulus>;
+/// Eight elements of the scalar field.
+pub(crate) type Fr8 = Field8<FrModulus>;
 
 /// Column storage: limb `l` of element `k` at `data[l * stride + k]`, which lets a vector load
 /// eight consecutive elements' limb with one instruction.
@@ -123,17 +227,20 @@ impl Columns {
 
     /// Elements `8·row .. 8·row + 8`.
     #[target_feature(enable = "avx512f,avx512ifma")]
-    pub(crate) fn load(&self, row: usize) -> Fq8 {
-        Fq8(std::array::from_fn(|l| {
-            let start = l * self.stride + row * LANES;
-            let lanes: &[u64] = &self.data[start..start + LANES];
-            // SAFETY: `lanes` is eight initialised u64 (64 bytes); the load is unaligned.
-            unsafe { _mm512_loadu_si512(lanes.as_ptr().cast()) }
-        }))
+    pub(crate) fn load<M>(&self, row: usize) -> Field8<M> {
+        Field8(
+            std::array::from_fn(|l| {
+                let start = l * self.stride + row * LANES;
+                let lanes: &[u64] = &self.data[start..start + LANES];
+                // SAFETY: `lanes` is eight initialised u64 (64 bytes); the load is unaligned.
+                unsafe { _mm512_loadu_si512(lanes.as_ptr().cast()) }
+            }),
+            PhantomData,
+        )
     }
 
     #[target_feature(enable = "avx512f,avx512ifma")]
-    pub(crate) fn store(&mut self, row: usize, value: Fq8) {
+    pub(crate) fn store<M>(&mut self, row: usize, value: Field8<M>) {
         for (l, limb) in value.0.iter().enumerate() {
             let start = l * self.stride + row * LANES;
             let lanes: &mut [u64] = &mut self.data[start..start + LANES];
@@ -144,8 +251,11 @@ impl Columns {
 }
 
 #[target_feature(enable = "avx512f,avx512ifma")]
-fn splat(limbs: &Limbs) -> Fq8 {
-    Fq8(std::array::from_fn(|l| _mm512_set1_epi64(limbs[l] as i64)))
+pub(crate) fn splat<M>(limbs: &Limbs) -> Field8<M> {
+    Field8(
+        std::array::from_fn(|l| _mm512_set1_epi64(limbs[l] as i64)),
+        PhantomData,
+    )
 }
 
 /// Carries from each limb into the next. Limbs may be negative (the shifts are arithmetic);
@@ -162,13 +272,13 @@ fn normalise(mut t: [__m512i; LIMBS]) -> [__m512i; LIMBS] {
     t
 }
 
-impl Fq8 {
+impl<M: Modulus> Field8<M> {
     /// `a·b·2^-260 mod p`, below `2p`, for `a` and `b` below `8p`.
     #[target_feature(enable = "avx512f,avx512ifma")]
-    pub(crate) fn mul(self, other: Fq8) -> Fq8 {
+    pub(crate) fn mul(self, other: Self) -> Self {
         let zero = _mm512_setzero_si512();
-        let p_inv = _mm512_set1_epi64(P_INV as i64);
-        let p = splat(&P).0;
+        let p_inv = _mm512_set1_epi64(M::P_INV as i64);
+        let p = splat::<M>(&M::P).0;
         let (a, b) = (self.0, other.0);
         let mut t = [zero; LIMBS + 1];
         for b_i in b {
@@ -186,101 +296,125 @@ impl Fq8 {
             let carry = _mm512_srli_epi64::<52>(t[0]);
             t = [_mm512_add_epi64(t[1], carry), t[2], t[3], t[4], t[5], zero];
         }
-        Fq8(normalise([t[0], t[1], t[2], t[3], t[4]]))
+        Self(normalise([t[0], t[1], t[2], t[3], t[4]]), PhantomData)
     }
 
     /// `a + b`, for a sum below `2^260`.
     #[target_feature(enable = "avx512f,avx512ifma")]
-    pub(crate) fn add(self, other: Fq8) -> Fq8 {
-        Fq8(normalise(std::array::from_fn(|l| {
-            _mm512_add_epi64(self.0[l], other.0[l])
-        })))
+    pub(crate) fn add(self, other: Self) -> Self {
+        Self(
+            normalise(std::array::from_fn(|l| {
+                _mm512_add_epi64(self.0[l], other.0[l])
+            })),
+            PhantomData,
+        )
     }
 
     /// `a + k·p − b` for `b ≤ k·p`, with `k·p` given as limbs (`P2` or `P4`).
     #[target_feature(enable = "avx512f,avx512ifma")]
-    fn sub_with(self, other: Fq8, multiple: &Limbs) -> Fq8 {
-        let offset = splat(multiple).0;
-        Fq8(normalise(std::array::from_fn(|l| {
-            _mm512_sub_epi64(_mm512_add_epi64(self.0[l], offset[l]), other.0[l])
-        })))
+    fn sub_with(self, other: Self, multiple: &Limbs) -> Self {
+        let offset = splat::<M>(multiple).0;
+        Self(
+            normalise(std::array::from_fn(|l| {
+                _mm512_sub_epi64(_mm512_add_epi64(self.0[l], offset[l]), other.0[l])
+            })),
+            PhantomData,
+        )
     }
 
     /// `a + 2p − b`, for `b ≤ 2p`: below `2p` more than `a`.
     #[target_feature(enable = "avx512f,avx512ifma")]
-    pub(crate) fn sub(self, other: Fq8) -> Fq8 {
-        self.sub_with(other, &P2)
+    pub(crate) fn sub(self, other: Self) -> Self {
+        self.sub_with(other, &M::P2)
     }
 
     /// `a + 4p − b`, for `b ≤ 4p`.
     #[target_feature(enable = "avx512f,avx512ifma")]
-    pub(crate) fn sub_4p(self, other: Fq8) -> Fq8 {
-        self.sub_with(other, &P4)
+    pub(crate) fn sub_4p(self, other: Self) -> Self {
+        self.sub_with(other, &M::P4)
     }
 
     /// `a − m` in the lanes where `a ≥ m`, `a` elsewhere.
     #[target_feature(enable = "avx512f,avx512ifma")]
-    fn reduce_by(self, multiple: &Limbs) -> Fq8 {
-        let m = splat(multiple).0;
+    pub(crate) fn reduce_by(self, multiple: &Limbs) -> Self {
+        let m = splat::<M>(multiple).0;
         let d = normalise(std::array::from_fn(|l| _mm512_sub_epi64(self.0[l], m[l])));
         let negative = _mm512_cmplt_epi64_mask(d[LIMBS - 1], _mm512_setzero_si512());
-        Fq8(std::array::from_fn(|l| {
-            _mm512_mask_blend_epi64(negative, d[l], self.0[l])
-        }))
+        Self(
+            std::array::from_fn(|l| _mm512_mask_blend_epi64(negative, d[l], self.0[l])),
+            PhantomData,
+        )
     }
 
     /// Below `2p`, for an input below `6p`.
     #[target_feature(enable = "avx512f,avx512ifma")]
-    pub(crate) fn reduce_6p(self) -> Fq8 {
-        self.reduce_by(&P4).reduce_by(&P2)
+    pub(crate) fn reduce_6p(self) -> Self {
+        self.reduce_by(&M::P4).reduce_by(&M::P2)
     }
 
     /// Below `2p`, for an input below `4p`.
     #[target_feature(enable = "avx512f,avx512ifma")]
-    pub(crate) fn reduce_4p(self) -> Fq8 {
-        self.reduce_by(&P2)
+    pub(crate) fn reduce_4p(self) -> Self {
+        self.reduce_by(&M::P2)
+    }
+
+    /// Lane `k` of the result is lane `k ^ distance` of `self` (`distance` is 1, 2 or 4):
+    /// the partner of each lane in a butterfly across lanes.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn swap_lanes(self, distance: usize) -> Self {
+        let d = distance as i64;
+        let index = _mm512_setr_epi64(d, 1 ^ d, 2 ^ d, 3 ^ d, 4 ^ d, 5 ^ d, 6 ^ d, 7 ^ d);
+        Self(
+            self.0.map(|limb| _mm512_permutexvar_epi64(index, limb)),
+            PhantomData,
+        )
+    }
+
+    /// Lane `k` from `other` where bit `k` of `mask` is set, from `self` elsewhere.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn blend(self, mask: __mmask8, other: Self) -> Self {
+        Self(
+            std::array::from_fn(|l| _mm512_mask_blend_epi64(mask, self.0[l], other.0[l])),
+            PhantomData,
+        )
     }
 }
 
 /// Up to eight arkworks elements in our form.
 #[target_feature(enable = "avx512f,avx512ifma")]
-pub(crate) fn from_arkworks(values: &[Fq]) -> [Limbs; LANES] {
+pub(crate) fn from_arkworks<M: Modulus>(values: &[M::Field]) -> [Limbs; LANES] {
     let mut columns = Columns::new(LANES);
     for (k, value) in values.iter().take(LANES).enumerate() {
         // The Montgomery representation, x·2^256 mod p, below p.
-        columns.set(k, &split(&value.0 .0));
+        columns.set(k, &split(&M::raw(value)));
     }
-    let ours = columns.load(0).mul(splat(&TO_OURS));
+    let ours = columns.load::<M>(0).mul(splat(&M::TO_OURS));
     columns.store(0, ours);
     std::array::from_fn(|k| columns.get(k))
 }
 
 /// Up to eight of our elements (below `2p`) as arkworks elements.
 #[target_feature(enable = "avx512f,avx512ifma")]
-pub(crate) fn to_arkworks(values: &[Limbs]) -> [Fq; LANES] {
+pub(crate) fn to_arkworks<M: Modulus>(values: &[Limbs]) -> [M::Field; LANES] {
     let mut columns = Columns::new(LANES);
     for (k, value) in values.iter().take(LANES).enumerate() {
         columns.set(k, value);
     }
     // x·2^260 · 2^256 · 2^-260 = x·2^256, below 2p; then below p.
-    let theirs = columns.load(0).mul(splat(&TO_ARKWORKS)).reduce_by(&P);
+    let theirs = columns
+        .load::<M>(0)
+        .mul(splat(&M::TO_ARKWORKS))
+        .reduce_by(&M::P);
     columns.store(0, theirs);
-    std::array::from_fn(|k| Fq::new_unchecked(BigInt(join(&columns.get(k)))))
+    std::array::from_fn(|k| M::from_raw(join(&columns.get(k))))
 }
 
-/// One of our elements as an arkworks element.
-#[cfg(test)]
-#[target_feature(enable = "avx512f,avx512ifma")]
-pub(crate) fn one_to_arkworks(value: &Limbs) -> Fq {
-    to_arkworks(std::slice::from_ref(value))[0]
-}
-
-/// `2p − y`: the negation, below `2p` for `0 < y ≤ 2p`.
-pub(crate) fn negate(y: &Limbs) -> Limbs {
+/// `2p − y`: the negation, at most `2p` for `y ≤ 2p`.
+pub(crate) fn negate<M: Modulus>(y: &Limbs) -> Limbs {
     let mut out = [0u64; LIMBS];
     let mut borrow = 0u64;
     for l in 0..LIMBS {
-        let d = P2[l].wrapping_sub(y[l]).wrapping_sub(borrow);
+        let d = M::P2[l].wrapping_sub(y[l]).wrapping_sub(borrow);
         // A borrow shows as the sign bit of the 64-bit difference (both terms are < 2^53).
         borrow = d >> 63;
         out[l] = d & MASK;
@@ -300,7 +434,7 @@ fn split(x: &[u64; 4]) -> Limbs {
 }
 
 /// Five 52-bit limbs (a value below 2^256) as four 64-bit limbs.
-fn join(x: &Limbs) -> [u64; 4] {
+pub(crate) fn join(x: &Limbs) -> [u64; 4] {
     [
         x[0] | (x[1] << 52),
         (x[1] >> 12) | (x[2] << 40),
@@ -329,27 +463,35 @@ mod tests {
         })
     }
 
-    #[test]
-    fn constants_follow_from_the_modulus() {
-        let p: BigUint = Fq::MODULUS.into();
-        assert_eq!(value_of(&P), p);
-        assert_eq!(value_of(&P2), &p * 2u32);
-        assert_eq!(value_of(&P4), &p * 4u32);
+    fn check_constants<M: Modulus>() {
+        let p: BigUint = M::Field::MODULUS.into();
+        assert_eq!(value_of(&M::P), p);
+        assert_eq!(value_of(&M::P2), &p * 2u32);
+        assert_eq!(value_of(&M::P4), &p * 4u32);
         let two = BigUint::from(2u32);
-        assert_eq!(value_of(&TO_OURS), two.modpow(&BigUint::from(264u32), &p));
         assert_eq!(
-            value_of(&TO_ARKWORKS),
+            value_of(&M::TO_OURS),
+            two.modpow(&BigUint::from(264u32), &p)
+        );
+        assert_eq!(
+            value_of(&M::TO_ARKWORKS),
             two.modpow(&BigUint::from(256u32), &p)
         );
-        assert_eq!(value_of(&ONE), two.modpow(&BigUint::from(260u32), &p));
+        assert_eq!(value_of(&M::ONE), two.modpow(&BigUint::from(260u32), &p));
         let modulus_52 = BigUint::from(1u64 << 52);
         assert_eq!(
-            (BigUint::from(P_INV) * &p + 1u32) % &modulus_52,
+            (BigUint::from(M::P_INV) * &p + 1u32) % &modulus_52,
             BigUint::from(0u32),
             "P_INV is −p⁻¹ mod 2^52"
         );
         // The bound that lets multiplication take inputs below 8p.
         assert!(&p * 64u32 < BigUint::from(1u32) << 260);
+    }
+
+    #[test]
+    fn constants_follow_from_the_modulus() {
+        check_constants::<FqModulus>();
+        check_constants::<FrModulus>();
     }
 
     #[test]
@@ -373,15 +515,22 @@ mod tests {
     #[test]
     fn arithmetic_matches_arkworks_up_to_the_bounds() {
         with_ifma(|| {
+            check_arithmetic::<FqModulus>();
+            check_arithmetic::<FrModulus>();
+        });
+    }
+
+    fn check_arithmetic<M: Modulus>() {
+        {
             let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(2);
-            let p: BigUint = Fq::MODULUS.into();
+            let p: BigUint = M::Field::MODULUS.into();
             let r_inv = BigUint::from(2u32)
                 .modpow(&(&p - 2u32), &p)
                 .modpow(&BigUint::from(260u32), &p);
             // Raw limb values below 8p, with the extremes.
             let big = |rng: &mut ark_std::rand::rngs::StdRng, bound: u32| {
-                let x: BigUint = Fq::rand(rng).into();
-                let y: BigUint = Fq::rand(rng).into();
+                let x: BigUint = M::Field::rand(rng).into();
+                let y: BigUint = M::Field::rand(rng).into();
                 (x * &p + y) % (&p * bound)
             };
             for round in 0..200 {
@@ -408,7 +557,7 @@ mod tests {
                     cb.set(k, &limbs_of(&b[k]));
                 }
                 // SAFETY: `available()` said the CPU has the instructions.
-                let (va, vb) = unsafe { (ca.load(0), cb.load(0)) };
+                let (va, vb): (Field8<M>, Field8<M>) = unsafe { (ca.load(0), cb.load(0)) };
                 let mut out = Columns::new(LANES);
                 let check =
                     |out: &Columns, what: &str, bound: u32, f: &dyn Fn(usize) -> BigUint| {
@@ -425,7 +574,7 @@ mod tests {
                 if bound <= 4 {
                     unsafe { out.store(0, va.sub_4p(vb)) };
                     check(&out, "sub_4p", 8, &|k| &a[k] + &p * 4u32 - &b[k]);
-                    unsafe { out.store(0, va.add(vb).reduce_by(&P4).reduce_by(&P4)) };
+                    unsafe { out.store(0, va.add(vb).reduce_by(&M::P4).reduce_by(&M::P4)) };
                     check(&out, "add, reduce", 4, &|k| &a[k] + &b[k]);
                 }
                 if bound == 2 {
@@ -434,8 +583,19 @@ mod tests {
                     unsafe { out.store(0, va.add(va).add(vb).reduce_6p()) };
                     check(&out, "add, reduce_6p", 2, &|k| &a[k] * 2u32 + &b[k]);
                 }
+                // Lane moves: partner lanes and blends.
+                for distance in [1, 4] {
+                    unsafe { out.store(0, va.swap_lanes(distance).blend(0b1010_0101, vb)) };
+                    check(&out, "swap, blend", bound, &|k| {
+                        if 0b1010_0101 & (1 << k) != 0 {
+                            b[k].clone()
+                        } else {
+                            a[k ^ distance].clone()
+                        }
+                    });
+                }
             }
-        });
+        }
     }
 
     #[test]
@@ -452,28 +612,31 @@ mod tests {
                 .collect();
             // SAFETY: `available()` said the CPU has the instructions.
             unsafe {
-                let ours = from_arkworks(&values);
-                assert_eq!(ours[1], ONE);
-                assert!(ours[0] == [0; LIMBS] || ours[0] == P);
-                assert_eq!(to_arkworks(&ours).to_vec(), values);
+                let ours = from_arkworks::<FqModulus>(&values);
+                assert_eq!(ours[1], FqModulus::ONE);
+                assert!(ours[0] == [0; LIMBS] || ours[0] == FqModulus::P);
+                assert_eq!(to_arkworks::<FqModulus>(&ours).to_vec(), values);
+                let scalars: Vec<Fr> = (0..LANES).map(|_| Fr::rand(&mut rng)).collect();
+                let scalar_limbs = from_arkworks::<FrModulus>(&scalars);
+                assert_eq!(to_arkworks::<FrModulus>(&scalar_limbs).to_vec(), scalars);
                 // Products agree with arkworks'.
                 let mut ca = Columns::new(LANES);
                 let mut cb = Columns::new(LANES);
                 let others: Vec<Fq> = (0..LANES).map(|_| Fq::rand(&mut rng)).collect();
-                let theirs = from_arkworks(&others);
+                let theirs = from_arkworks::<FqModulus>(&others);
                 for k in 0..LANES {
                     ca.set(k, &ours[k]);
                     cb.set(k, &theirs[k]);
                 }
                 let mut out = Columns::new(LANES);
-                out.store(0, ca.load(0).mul(cb.load(0)).mul(cb.load(0)));
+                out.store(0, ca.load::<FqModulus>(0).mul(cb.load(0)).mul(cb.load(0)));
                 let got: Vec<Limbs> = (0..LANES).map(|k| out.get(k)).collect();
                 let expected: Vec<Fq> =
                     (0..LANES).map(|k| values[k] * others[k].square()).collect();
-                assert_eq!(to_arkworks(&got).to_vec(), expected);
+                assert_eq!(to_arkworks::<FqModulus>(&got).to_vec(), expected);
                 // Negation.
                 for k in 0..LANES {
-                    let negated = one_to_arkworks(&negate(&ours[k]));
+                    let negated = to_arkworks::<FqModulus>(&[negate::<FqModulus>(&ours[k])])[0];
                     if !values[k].is_zero() {
                         assert_eq!(negated, -values[k]);
                     }
