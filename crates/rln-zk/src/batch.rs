@@ -17,6 +17,7 @@ use ark_ec::pairing::{Pairing, PairingOutput};
 use ark_ec::{CurveGroup, VariableBaseMSM};
 use ark_ff::{One, Zero};
 use rand::{CryptoRng, RngCore};
+use rayon::prelude::*;
 
 use crate::circuit::PUBLIC_INPUTS;
 use crate::proof::{Groth16Proof, RateLimitProof};
@@ -103,20 +104,23 @@ impl Verifier {
         let Ok(c_acc) = G1Projective::msm(&cs, &weights) else {
             return false;
         };
+        // The per-proof work (a scalar multiplication in G1, the line coefficients of B in
+        // G2) is independent between proofs: it runs on every core, as the Miller loops do.
         let scaled_a = G1Projective::normalize_batch(
             &items
-                .iter()
+                .par_iter()
                 .zip(&weights)
                 .map(|(item, r)| item.proof.a * r)
                 .collect::<Vec<_>>(),
         );
-
         let mut g1: Vec<<Bn254 as Pairing>::G1Prepared> = Vec::with_capacity(n + 3);
         let mut g2: Vec<<Bn254 as Pairing>::G2Prepared> = Vec::with_capacity(n + 3);
-        for (a, item) in scaled_a.into_iter().zip(items) {
-            g1.push(a.into());
-            g2.push(item.proof.b.into());
-        }
+        g1.extend(scaled_a.into_iter().map(Into::into));
+        items
+            .par_iter()
+            .map(|item| item.proof.b.into())
+            .collect_into_vec(&mut g2);
+        g2.reserve(3);
         g1.push((vk.alpha_g1 * -weight_sum).into_affine().into());
         g2.push(self.beta_prepared().clone());
         g1.push(inputs_acc.into_affine().into());
