@@ -143,5 +143,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ours, theirs);
+        // The portable FFTs too, where the 8-lane ones took the call above.
+        #[cfg(target_arch = "x86_64")]
+        {
+            let portable = QuotientDomain {
+                wide: None,
+                ..domain.clone()
+            };
+            assert_eq!(
+                portable.evaluate(&zkey.matrices[0], &zkey.matrices[1], &z),
+                theirs
+            );
+            assert_eq!(domain.wide.is_some(), crate::field8::available());
+        }
     }
 }
