@@ -176,8 +176,7 @@ mod tests {
 
     #[test]
     fn fq2_arithmetic_matches_arkworks() {
-        if !field8::available() {
-            eprintln!("no AVX-512 IFMA on this CPU: the 8-lane arithmetic is not exercised");
+        if field8::tests::skip_without_ifma() {
             return;
         }
         let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(21);

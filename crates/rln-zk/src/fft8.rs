@@ -51,6 +51,15 @@ fn limbs_of(values: &[Fr]) -> Vec<Limbs> {
     out
 }
 
+/// `values` in our form, stored in that order (one element per position, not our layout).
+fn columns_of(values: &[Fr]) -> Columns {
+    let mut columns = Columns::new(values.len());
+    for (k, limbs) in limbs_of(values).iter().enumerate() {
+        columns.set(k, limbs);
+    }
+    columns
+}
+
 fn powers(base: Fr, count: usize) -> Vec<Fr> {
     std::iter::successors(Some(Fr::one()), |p| Some(*p * base))
         .take(count)
@@ -79,11 +88,7 @@ impl Twiddles {
                     }
                 }
             }
-            let mut columns = Columns::new(n);
-            for (k, limbs) in limbs_of(&row_values).iter().enumerate() {
-                columns.set(k, limbs);
-            }
-            columns
+            columns_of(&row_values)
         });
         Self { within, across }
     }
@@ -115,10 +120,7 @@ impl Fft8 {
             let reversed = logical.reverse_bits() >> (usize::BITS - bits);
             *value = shifts[reversed] * n_inv;
         }
-        let mut shift = Columns::new(n);
-        for (k, limbs) in limbs_of(&physical).iter().enumerate() {
-            shift.set(k, limbs);
-        }
+        let shift = columns_of(&physical);
         Some(Self {
             n,
             m,
@@ -264,8 +266,7 @@ mod tests {
 
     #[test]
     fn the_coset_chain_and_the_product_equal_arkworks() {
-        if !field8::available() {
-            eprintln!("no AVX-512 IFMA on this CPU: the 8-lane FFT is not exercised");
+        if field8::tests::skip_without_ifma() {
             return;
         }
         let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(31);

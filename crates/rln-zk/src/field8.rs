@@ -444,7 +444,7 @@ pub(crate) fn join(x: &Limbs) -> [u64; 4] {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use ark_ff::{Field, One, PrimeField, UniformRand, Zero};
     use ark_std::rand::SeedableRng;
@@ -503,12 +503,19 @@ mod tests {
         }
     }
 
-    /// Runs `f` only where the CPU has IFMA; the portable paths are tested elsewhere.
-    fn with_ifma(f: impl FnOnce()) {
-        if available() {
-            f();
-        } else {
+    /// `true`, with a note, where the CPU lacks IFMA: the 8-lane tests then have nothing to
+    /// run (the portable paths are tested elsewhere).
+    pub(crate) fn skip_without_ifma() -> bool {
+        if !available() {
             eprintln!("no AVX-512 IFMA on this CPU: the 8-lane arithmetic is not exercised");
+        }
+        !available()
+    }
+
+    /// Runs `f` only where the CPU has IFMA.
+    fn with_ifma(f: impl FnOnce()) {
+        if !skip_without_ifma() {
+            f();
         }
     }
 
