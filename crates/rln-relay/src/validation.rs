@@ -6,8 +6,8 @@
 //! 3. read-only nullifier pre-check: an exact duplicate is ignored before any proof work;
 //! 4. Groth16 verification, batched when several messages wait;
 //! 5. atomic insert of the nullifier; a different share under a known nullifier is spam
-//!    (the sending peer is penalised only if it also sent the first share: see
-//!    [`Outcome::Spam`]).
+//!    (the sending peer is penalised only if it had already sent a share under that
+//!    nullifier, which an honest relay never does: see [`Outcome::Spam`]).
 //!
 //! [`Outcome::acceptance`] is the one place where outcomes become gossipsub verdicts.
 
@@ -148,10 +148,10 @@ pub enum Outcome {
     Spam {
         /// Both shares and the secret.
         evidence: Box<SpamEvidence>,
-        /// The peer that sent this share also sent the first one. An honest relay never
-        /// forwards two conflicting shares (it refuses the second itself), so only then is
-        /// the peer the spammer and penalised; a relay that forwarded the share it saw first
-        /// while this node saw another is not.
+        /// The peer that sent this share had already sent another share under the same
+        /// nullifier. An honest relay forwards at most one share per nullifier (it refuses
+        /// the second itself), so only then is the peer the spammer and penalised; a relay
+        /// that forwarded the share it saw first while this node saw another is not.
         same_sender: bool,
     },
 }
@@ -231,32 +231,41 @@ pub struct Validator {
     rules: Rules,
     synced: Arc<AtomicBool>,
     metrics: Metrics,
-    /// Who sent the first share of each recent `(epoch, nullifier)`.
-    first_senders: Mutex<FirstSenders>,
+    /// Who sent shares under each recent `(epoch, nullifier)`.
+    share_senders: Mutex<ShareSenders>,
 }
 
-/// The sender of the first share under each recent nullifier, for the current and the
-/// previous epochs only.
+/// The peers that sent a share under each recent nullifier, for the current and the previous
+/// epochs only.
 #[derive(Debug, Default)]
-struct FirstSenders {
+struct ShareSenders {
     latest_epoch: u64,
-    by_nullifier: HashMap<(u64, [u8; 32]), PeerId>,
+    by_nullifier: HashMap<(u64, [u8; 32]), Vec<PeerId>>,
 }
 
-impl FirstSenders {
-    fn insert(&mut self, epoch: u64, nullifier: &Fr, peer: PeerId) {
+/// Senders remembered per nullifier: far more than honest relays can account for (each sends
+/// one share), and a bound on what a flood of peers can make this map hold.
+const MAX_SENDERS_PER_NULLIFIER: usize = 64;
+
+impl ShareSenders {
+    /// Notes that `peer` sent a share under `(epoch, nullifier)`; `true` if it had sent one
+    /// before.
+    fn note(&mut self, epoch: u64, nullifier: &Fr, peer: PeerId) -> bool {
         if epoch > self.latest_epoch {
             self.latest_epoch = epoch;
             self.by_nullifier.retain(|(e, _), _| e + 2 > epoch);
         }
-        self.by_nullifier
-            .insert((epoch, fr_to_le_bytes(nullifier)), peer);
-    }
-
-    fn get(&self, epoch: u64, nullifier: &Fr) -> Option<PeerId> {
-        self.by_nullifier
-            .get(&(epoch, fr_to_le_bytes(nullifier)))
-            .copied()
+        let senders = self
+            .by_nullifier
+            .entry((epoch, fr_to_le_bytes(nullifier)))
+            .or_default();
+        if senders.contains(&peer) {
+            return true;
+        }
+        if senders.len() < MAX_SENDERS_PER_NULLIFIER {
+            senders.push(peer);
+        }
+        false
     }
 }
 
@@ -291,7 +300,7 @@ impl Validator {
             rules,
             synced,
             metrics,
-            first_senders: Mutex::new(FirstSenders::default()),
+            share_senders: Mutex::new(ShareSenders::default()),
         }
     }
 
@@ -411,25 +420,25 @@ impl Validator {
         // The map lock is taken only around map operations, never around the disk write.
         // In the narrow race where a second share is checked before the first one's sender
         // is noted, the sender is not penalised (the safe direction).
-        let senders = || {
-            self.first_senders
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        let note_sender = |peer: Option<PeerId>| {
+            peer.is_some_and(|peer| {
+                self.share_senders
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .note(c.epoch, &c.proof.nullifier, peer)
+            })
         };
         match self
             .db
             .insert_nullifier(c.epoch, &c.proof.nullifier, &record)
         {
             Ok(NullifierVerdict::New) => {
-                if let Some(peer) = candidate.source {
-                    senders().insert(c.epoch, &c.proof.nullifier, peer);
-                }
+                note_sender(candidate.source);
                 Outcome::Valid
             }
             Ok(NullifierVerdict::Duplicate) => Outcome::Ignored(Reason::Duplicate),
             Ok(NullifierVerdict::DoubleSignal { previous }) => {
-                let first = senders().get(c.epoch, &c.proof.nullifier);
-                let same_sender = candidate.source.is_some() && first == candidate.source;
+                let same_sender = note_sender(candidate.source);
                 match spam_evidence(c.epoch, c.proof.nullifier, previous, record) {
                     Some(evidence) => Outcome::Spam {
                         evidence: Box::new(evidence),
@@ -490,6 +499,36 @@ mod tests {
         assert_eq!(
             Outcome::Rejected(Reason::WrongEpoch).acceptance(),
             (Acceptance::Reject, "wrong_epoch")
+        );
+    }
+
+    #[test]
+    fn a_peer_is_blamed_for_its_second_share_under_a_nullifier_only() {
+        let mut senders = ShareSenders::default();
+        let (honest, other_honest, spammer) =
+            (PeerId::random(), PeerId::random(), PeerId::random());
+        let n = Fr::from(9u64);
+        // Each honest relay forwards the one share it accepted: no blame, whoever was first.
+        assert!(!senders.note(10, &n, honest));
+        assert!(!senders.note(10, &n, other_honest));
+        // The spammer's first share here is not told apart from an honest one; its second is.
+        assert!(!senders.note(10, &n, spammer));
+        assert!(senders.note(10, &n, spammer));
+        assert!(senders.note(10, &n, spammer));
+        // Another nullifier, or the same one in another epoch, starts afresh.
+        assert!(!senders.note(10, &Fr::from(8u64), spammer));
+        assert!(!senders.note(11, &n, spammer));
+        // Epochs older than the previous one are forgotten.
+        assert!(!senders.note(13, &n, honest));
+        assert!(!senders.by_nullifier.contains_key(&(10, fr_to_le_bytes(&n))));
+        assert!(senders.by_nullifier.len() <= 2);
+        // The list per nullifier is bounded.
+        for _ in 0..2 * MAX_SENDERS_PER_NULLIFIER {
+            senders.note(13, &Fr::from(7u64), PeerId::random());
+        }
+        assert_eq!(
+            senders.by_nullifier[&(13, fr_to_le_bytes(&Fr::from(7u64)))].len(),
+            MAX_SENDERS_PER_NULLIFIER
         );
     }
 
