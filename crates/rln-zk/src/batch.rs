@@ -113,14 +113,10 @@ impl Verifier {
                 .map(|(item, r)| item.proof.a * r)
                 .collect::<Vec<_>>(),
         );
-        let mut g1: Vec<<Bn254 as Pairing>::G1Prepared> = Vec::with_capacity(n + 3);
-        let mut g2: Vec<<Bn254 as Pairing>::G2Prepared> = Vec::with_capacity(n + 3);
-        g1.extend(scaled_a.into_iter().map(Into::into));
-        items
-            .par_iter()
-            .map(|item| item.proof.b.into())
-            .collect_into_vec(&mut g2);
-        g2.reserve(3);
+        let mut g1: Vec<<Bn254 as Pairing>::G1Prepared> =
+            scaled_a.into_iter().map(Into::into).collect();
+        let mut g2: Vec<<Bn254 as Pairing>::G2Prepared> =
+            items.par_iter().map(|item| item.proof.b.into()).collect();
         g1.push((vk.alpha_g1 * -weight_sum).into_affine().into());
         g2.push(self.beta_prepared().clone());
         g1.push(inputs_acc.into_affine().into());

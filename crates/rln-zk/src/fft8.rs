@@ -19,7 +19,7 @@
 use ark_ff::{Field, One};
 use rln_core::Fr;
 
-use crate::field8::{self, Columns, Fr8, FrModulus, Limbs, Modulus, LANES};
+use crate::field8::{self, Columns, Fr8, FrModulus, Limbs, LANES};
 
 /// One direction's twiddles.
 struct Twiddles {
@@ -135,9 +135,8 @@ impl Fft8 {
         let mut columns = Columns::new(self.n);
         let m = self.m;
         for r in 0..m {
-            let row: Vec<Fr> = (0..LANES)
-                .map(|lane| values.get(lane * m + r).copied().unwrap_or_default())
-                .collect();
+            let row: [Fr; LANES] =
+                std::array::from_fn(|lane| values.get(lane * m + r).copied().unwrap_or_default());
             // SAFETY: an `Fft8` exists only where `field8::available()` said yes.
             let limbs = unsafe { field8::from_arkworks::<FrModulus>(&row) };
             for (lane, l) in limbs.iter().enumerate() {
@@ -224,16 +223,13 @@ impl Fft8 {
     #[target_feature(enable = "avx512f,avx512ifma")]
     fn combine_wide(&self, a: &Columns, b: &Columns, c: &Columns) -> Vec<Fr> {
         let m = self.m;
-        let to_arkworks = field8::splat::<FrModulus>(&FrModulus::TO_ARKWORKS);
-        let mut row = Columns::new(LANES);
         let mut out = vec![Fr::default(); self.n];
         for r in 0..m {
             let (va, vb, vc): (Fr8, Fr8, Fr8) = (a.load(r), b.load(r), c.load(r));
-            // Below 4p; times 2^256 (in our form) is x·2^256 below 2p, then below p.
-            let value = va.mul(vb).sub(vc).mul(to_arkworks).reduce_by(&FrModulus::P);
-            row.store(0, value);
-            for lane in 0..LANES {
-                out[lane * m + r] = FrModulus::from_raw(field8::join(&row.get(lane)));
+            // Below 4p, which the conversion takes.
+            let values = field8::arkworks_of(va.mul(vb).sub(vc));
+            for (lane, value) in values.into_iter().enumerate() {
+                out[lane * m + r] = value;
             }
         }
         out

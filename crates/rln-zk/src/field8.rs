@@ -380,33 +380,60 @@ impl<M: Modulus> Field8<M> {
     }
 }
 
-/// Up to eight arkworks elements in our form.
+/// Eight elements' limbs in one vector each (lane `k` is `values[k]`); on the stack.
 #[target_feature(enable = "avx512f,avx512ifma")]
-pub(crate) fn from_arkworks<M: Modulus>(values: &[M::Field]) -> [Limbs; LANES] {
-    let mut columns = Columns::new(LANES);
-    for (k, value) in values.iter().take(LANES).enumerate() {
-        // The Montgomery representation, x·2^256 mod p, below p.
-        columns.set(k, &split(&M::raw(value)));
-    }
-    let ours = columns.load::<M>(0).mul(splat(&M::TO_OURS));
-    columns.store(0, ours);
-    std::array::from_fn(|k| columns.get(k))
+pub(crate) fn gather<M>(values: &[Limbs; LANES]) -> Field8<M> {
+    let rows: [[u64; LANES]; LIMBS] = std::array::from_fn(|l| values.map(|v| v[l]));
+    Field8(
+        // SAFETY: each row is eight initialised u64 (64 bytes); the load is unaligned.
+        rows.map(|row| unsafe { _mm512_loadu_si512(row.as_ptr().cast()) }),
+        PhantomData,
+    )
 }
 
-/// Up to eight of our elements (below `2p`) as arkworks elements.
+impl<M> Field8<M> {
+    /// The eight elements' limbs, lane by lane: the inverse of [`gather`].
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn scatter(self) -> [Limbs; LANES] {
+        let mut rows = [[0u64; LANES]; LIMBS];
+        for (row, limb) in rows.iter_mut().zip(self.0) {
+            // SAFETY: `row` is eight u64 (64 bytes) borrowed mutably; the store is unaligned.
+            unsafe { _mm512_storeu_si512(row.as_mut_ptr().cast(), limb) }
+        }
+        std::array::from_fn(|k| rows.map(|row| row[k]))
+    }
+}
+
+/// Up to eight arkworks elements in our form (missing ones are zero).
+#[target_feature(enable = "avx512f,avx512ifma")]
+pub(crate) fn from_arkworks<M: Modulus>(values: &[M::Field]) -> [Limbs; LANES] {
+    let mut limbs = [[0; LIMBS]; LANES];
+    for (out, value) in limbs.iter_mut().zip(values) {
+        // The Montgomery representation, x·2^256 mod p, below p.
+        *out = split(&M::raw(value));
+    }
+    gather::<M>(&limbs).mul(splat(&M::TO_OURS)).scatter()
+}
+
+/// Up to eight of our elements (below `2p`) as arkworks elements (missing ones are zero).
 #[target_feature(enable = "avx512f,avx512ifma")]
 pub(crate) fn to_arkworks<M: Modulus>(values: &[Limbs]) -> [M::Field; LANES] {
-    let mut columns = Columns::new(LANES);
-    for (k, value) in values.iter().take(LANES).enumerate() {
-        columns.set(k, value);
+    let mut limbs = [[0; LIMBS]; LANES];
+    for (out, value) in limbs.iter_mut().zip(values) {
+        *out = *value;
     }
+    arkworks_of(gather::<M>(&limbs))
+}
+
+/// Eight of our elements (below `8p`) as arkworks elements.
+#[target_feature(enable = "avx512f,avx512ifma")]
+pub(crate) fn arkworks_of<M: Modulus>(value: Field8<M>) -> [M::Field; LANES] {
     // x·2^260 · 2^256 · 2^-260 = x·2^256, below 2p; then below p.
-    let theirs = columns
-        .load::<M>(0)
+    value
         .mul(splat(&M::TO_ARKWORKS))
-        .reduce_by(&M::P);
-    columns.store(0, theirs);
-    std::array::from_fn(|k| M::from_raw(join(&columns.get(k))))
+        .reduce_by(&M::P)
+        .scatter()
+        .map(|limbs| M::from_raw(join(&limbs)))
 }
 
 /// `2p − y`: the negation, at most `2p` for `y ≤ 2p`.
@@ -434,7 +461,7 @@ fn split(x: &[u64; 4]) -> Limbs {
 }
 
 /// Five 52-bit limbs (a value below 2^256) as four 64-bit limbs.
-pub(crate) fn join(x: &Limbs) -> [u64; 4] {
+fn join(x: &Limbs) -> [u64; 4] {
     [
         x[0] | (x[1] << 52),
         (x[1] >> 12) | (x[2] << 40),

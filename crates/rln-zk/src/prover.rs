@@ -8,6 +8,7 @@
 //! quotient (FFTs and one multi-scalar multiplication) and four small multi-scalar
 //! multiplications. Both paths give the same proof for the same randomness.
 
+use ark_bn254::{g1::Config as G1Config, g2::Config as G2Config};
 use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Projective};
 use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
 use ark_ec::{AffineRepr, CurveGroup};
@@ -26,7 +27,7 @@ use crate::msm::best_window;
 use crate::proof::RateLimitProof;
 use crate::quotient::QuotientDomain;
 use crate::solver::{MessageInputs, WitnessSolver};
-use crate::wide_msm::{Coordinates, G1Msm, G2Msm, WideMsm};
+use crate::wide_msm::{Coordinates, G1Msm, WideMsm};
 
 /// What a member proves for one message.
 #[derive(Debug, Clone)]
@@ -147,36 +148,22 @@ impl PreparedMembership {
     }
 }
 
-/// Precomputed fixed bases of one group ([`G1Msm`] or [`G2Msm`]).
-trait Bases: Send + Sync + Sized {
-    type Config: SWCurveConfig<ScalarField = Fr>;
-    fn build(points: &[Affine<Self::Config>], window: usize) -> Self;
-    fn sum(&self, scalars: &[Fr]) -> Projective<Self::Config>;
-}
-
-impl<C: SWCurveConfig<ScalarField = Fr>, const K: usize> Bases for WideMsm<C, K>
+/// One query of the proving key (`A`, `B` in G1 or G2, `L`) over a set of wires, with its
+/// zero points left out and its window shifts precomputed.
+struct Query<C: SWCurveConfig<ScalarField = Fr>, const K: usize>
 where
     C::BaseField: Coordinates<K>,
 {
-    type Config = C;
-    fn build(points: &[Affine<C>], window: usize) -> Self {
-        WideMsm::new(points, window)
-    }
-    fn sum(&self, scalars: &[Fr]) -> Projective<C> {
-        self.msm(scalars)
-    }
-}
-
-/// One query of the proving key (`A`, `B` in G1 or G2, `L`) over a set of wires, with its
-/// zero points left out and its window shifts precomputed.
-struct Query<M: Bases> {
     wires: Vec<usize>,
-    msm: M,
+    msm: WideMsm<C, K>,
 }
 
-impl<M: Bases> Query<M> {
+impl<C: SWCurveConfig<ScalarField = Fr>, const K: usize> Query<C, K>
+where
+    C::BaseField: Coordinates<K>,
+{
     /// The query over `wires`, where wire `w` has base `bases[w - first]`.
-    fn new(bases: &[Affine<M::Config>], first: usize, wires: impl Iterator<Item = usize>) -> Self {
+    fn new(bases: &[Affine<C>], first: usize, wires: impl Iterator<Item = usize>) -> Self {
         let wires: Vec<usize> = wires
             .filter(|w| {
                 bases
@@ -184,24 +171,24 @@ impl<M: Bases> Query<M> {
                     .is_some_and(|p| !p.is_zero())
             })
             .collect();
-        let points: Vec<Affine<M::Config>> = wires.iter().map(|w| bases[w - first]).collect();
-        let msm = M::build(&points, best_window(points.len()));
+        let points: Vec<Affine<C>> = wires.iter().map(|w| bases[w - first]).collect();
+        let msm = WideMsm::new(&points, best_window(points.len()));
         Self { wires, msm }
     }
 
     /// `Σ z[w] · base_w` over the query's wires.
-    fn eval(&self, z: &[Fr]) -> Projective<M::Config> {
+    fn eval(&self, z: &[Fr]) -> Projective<C> {
         let scalars: Vec<Fr> = self.wires.iter().map(|w| z[*w]).collect();
-        self.msm.sum(&scalars)
+        self.msm.msm(&scalars)
     }
 }
 
 /// The four wire queries over one set of wires.
 struct Queries {
-    a: Query<G1Msm>,
-    b_g1: Query<G1Msm>,
-    b_g2: Query<G2Msm>,
-    l: Query<G1Msm>,
+    a: Query<G1Config, 1>,
+    b_g1: Query<G1Config, 1>,
+    b_g2: Query<G2Config, 2>,
+    l: Query<G1Config, 1>,
 }
 
 /// The four sums of a proof over one set of wires.
