@@ -16,6 +16,8 @@ pub mod error;
 pub mod field;
 pub mod identity;
 pub mod merkle;
+#[cfg(target_arch = "x86_64")]
+mod mont_x86;
 pub mod poseidon;
 #[rustfmt::skip]
 mod poseidon_opt_constants;

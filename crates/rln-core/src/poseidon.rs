@@ -6,11 +6,19 @@
 //! are generated from circomlibjs by `tools/gen-poseidon-opt.mjs` into
 //! `poseidon_opt_constants.rs` and parsed once. The tests check the results against
 //! `light-poseidon` (the textbook rounds) on random inputs.
+//!
+//! On x86-64 CPUs with BMI2 and ADX the rounds run on assembly arithmetic (`mont_x86.rs`),
+//! with the partial rounds rearranged so that only an addition separates one S-box from the
+//! next (`poseidon/fast.rs`); elsewhere they run on arkworks. Both paths give the same
+//! function, and the tests compare them.
 
 use std::sync::OnceLock;
 
 use crate::field::Fr;
 use crate::poseidon_opt_constants as k;
+
+#[cfg(target_arch = "x86_64")]
+mod fast;
 
 /// Largest input count offered here (the RLN circuit needs 1, 2 and 3).
 pub const MAX_INPUTS: usize = 3;
@@ -27,6 +35,9 @@ struct Params {
     /// `t × t`, row-major as circomlibjs indexes it: `m[j * t + i]` is `M[j][i]`.
     m: Vec<Fr>,
     p: Vec<Fr>,
+    /// The assembly path, where the CPU has it.
+    #[cfg(target_arch = "x86_64")]
+    fast: Option<(crate::mont_x86::Cpu, fast::Fast)>,
 }
 
 fn parse(list: &[&str]) -> Vec<Fr> {
@@ -42,13 +53,24 @@ fn parse(list: &[&str]) -> Vec<Fr> {
 fn params() -> &'static [Params; MAX_INPUTS] {
     static PARAMS: OnceLock<[Params; MAX_INPUTS]> = OnceLock::new();
     PARAMS.get_or_init(|| {
-        let make = |t: usize, c: &[&str], s: &[&str], m: &[&str], p: &[&str]| Params {
-            t,
-            partial: PARTIAL_ROUNDS[t - 2],
-            c: parse(c),
-            s: parse(s),
-            m: parse(m),
-            p: parse(p),
+        let make = |t: usize, c: &[&str], s: &[&str], m: &[&str], p: &[&str]| {
+            #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
+            let mut params = Params {
+                t,
+                partial: PARTIAL_ROUNDS[t - 2],
+                c: parse(c),
+                s: parse(s),
+                m: parse(m),
+                p: parse(p),
+                #[cfg(target_arch = "x86_64")]
+                fast: None,
+            };
+            #[cfg(target_arch = "x86_64")]
+            {
+                params.fast = crate::mont_x86::Cpu::detect()
+                    .and_then(|cpu| Some((cpu, fast::Fast::new(&params)?)));
+            }
+            params
         };
         [
             make(2, k::C_T2, k::S_T2, k::M_T2, k::P_T2),
@@ -80,6 +102,15 @@ fn mix<const T: usize>(state: &mut [Fr; T], matrix: &[Fr]) {
 fn hash_t<const T: usize>(inputs: &[Fr]) -> Fr {
     let p = &params()[T - 2];
     debug_assert_eq!(p.t, T);
+    #[cfg(target_arch = "x86_64")]
+    if let Some((cpu, fast)) = &p.fast {
+        return fast.hash::<T>(*cpu, inputs);
+    }
+    portable::<T>(p, inputs)
+}
+
+/// The rounds on arkworks' arithmetic, as circomlibjs writes them.
+fn portable<const T: usize>(p: &Params, inputs: &[Fr]) -> Fr {
     let (c, half) = (&p.c, FULL_ROUNDS / 2);
     let mut state = [Fr::from(0u64); T];
     state[1..].copy_from_slice(inputs);
@@ -185,6 +216,28 @@ mod tests {
             poseidon2(Fr::from(0u64), m1),
             reference[1].hash(&[Fr::from(0u64), m1]).unwrap()
         );
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_assembly_path_equals_the_portable_one() {
+        use ark_ff::UniformRand;
+        use rand::SeedableRng;
+        if crate::mont_x86::Cpu::detect().is_none() {
+            eprintln!("skipped: this CPU lacks BMI2 or ADX");
+            return;
+        }
+        let all = params();
+        assert!(all.iter().all(|p| p.fast.is_some()));
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
+        let m1 = -Fr::from(1u64);
+        let mut inputs = vec![[Fr::from(0u64); 3], [m1; 3]];
+        inputs.extend((0..300).map(|_| std::array::from_fn(|_| Fr::rand(&mut rng))));
+        for x in inputs {
+            assert_eq!(poseidon1(x[0]), portable::<2>(&all[0], &x[..1]));
+            assert_eq!(poseidon2(x[0], x[1]), portable::<3>(&all[1], &x[..2]));
+            assert_eq!(poseidon3(x[0], x[1], x[2]), portable::<4>(&all[2], &x));
+        }
     }
 
     #[test]
