@@ -56,12 +56,21 @@ const fn neg_inverse(x: u64) -> u64 {
     inverse.wrapping_neg()
 }
 
-/// `t += x · y[i]` (`$off` is `8·i`), where the top word `$a` already holds a value.
-///
-/// Low halves go through the OF chain, high halves through the CF chain. The top word cannot
-/// overflow: the accumulator is bounded well below `2^320` (see the module's bounds).
-macro_rules! accumulate {
-    ($x:literal, $y:literal, $off:literal, $t0:literal, $t1:literal, $t2:literal, $t3:literal, $a:literal) => {
+/// Nothing for a top word that already holds a value, `mov $a, 0` for a fresh one.
+macro_rules! top_word {
+    (more, $a:literal) => {
+        ""
+    };
+    (fresh, $a:literal) => {
+        concat!("mov ", $a, ", 0\n")
+    };
+}
+
+/// `t += x · y[i]` (`$off` is `8·i`). Low halves go through the OF chain, high halves
+/// through the CF chain, and both end in the top word `$a` (see [`top_word!`] for `$init`). The top word
+/// cannot overflow: the accumulator is bounded well below `2^320` (see the module's bounds).
+macro_rules! accumulate_with {
+    ($init:ident, $x:literal, $y:literal, $off:literal, $t0:literal, $t1:literal, $t2:literal, $t3:literal, $a:literal) => {
         concat!(
             "mov rdx, qword ptr [",
             $y,
@@ -102,6 +111,7 @@ macro_rules! accumulate {
             "adcx ",
             $t3,
             ", {h0}\n",
+            top_word!($init, $a),
             "adox ",
             $a,
             ", {h1}\n",
@@ -112,15 +122,17 @@ macro_rules! accumulate {
     };
 }
 
-/// [`accumulate!`] into a fresh top word `$a`.
+/// [`accumulate_with!`] into a top word that already holds a value.
+macro_rules! accumulate {
+    ($x:literal, $y:literal, $off:literal, $t0:literal, $t1:literal, $t2:literal, $t3:literal, $a:literal) => {
+        accumulate_with!(more, $x, $y, $off, $t0, $t1, $t2, $t3, $a)
+    };
+}
+
+/// [`accumulate_with!`] into a fresh top word `$a`.
 macro_rules! accumulate_fresh {
     ($x:literal, $y:literal, $off:literal, $t0:literal, $t1:literal, $t2:literal, $t3:literal, $a:literal) => {
-        concat!(
-            "mov ",
-            $a,
-            ", 0\n",
-            accumulate!($x, $y, $off, $t0, $t1, $t2, $t3, $a),
-        )
+        accumulate_with!(fresh, $x, $y, $off, $t0, $t1, $t2, $t3, $a)
     };
 }
 

@@ -19,6 +19,8 @@ use crate::poseidon_opt_constants as k;
 
 #[cfg(target_arch = "x86_64")]
 mod fast;
+#[cfg(target_arch = "x86_64")]
+mod lanes;
 
 /// Largest input count offered here (the RLN circuit needs 1, 2 and 3).
 pub const MAX_INPUTS: usize = 3;
@@ -229,6 +231,15 @@ mod tests {
         }
         let all = params();
         assert!(all.iter().all(|p| p.fast.is_some()));
+        // The vector linear layer is taken for two inputs exactly where the CPU has IFMA.
+        let ifma = std::arch::is_x86_feature_detected!("avx512ifma");
+        let lanes = |p: &Params| p.fast.as_ref().is_some_and(|(_, f)| f.lanes.is_some());
+        assert_eq!(lanes(&all[1]), ifma);
+        assert!(!lanes(&all[0]) && !lanes(&all[2]));
+        // The scalar partial rounds of width 3, which IFMA machines skip otherwise.
+        let (cpu, _) = all[1].fast.as_ref().map(|(c, f)| (*c, f)).unwrap();
+        let mut scalar = fast::Fast::new(&all[1]).unwrap();
+        scalar.lanes = None;
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
         let m1 = -Fr::from(1u64);
         let mut inputs = vec![[Fr::from(0u64); 3], [m1; 3]];
@@ -236,6 +247,10 @@ mod tests {
         for x in inputs {
             assert_eq!(poseidon1(x[0]), portable::<2>(&all[0], &x[..1]));
             assert_eq!(poseidon2(x[0], x[1]), portable::<3>(&all[1], &x[..2]));
+            assert_eq!(
+                scalar.hash::<3>(cpu, &x[..2]),
+                portable::<3>(&all[1], &x[..2])
+            );
             assert_eq!(poseidon3(x[0], x[1], x[2]), portable::<4>(&all[2], &x));
         }
     }

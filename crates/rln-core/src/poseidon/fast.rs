@@ -23,15 +23,26 @@
 
 use ark_ff::{AdditiveGroup, Field};
 
+use super::lanes::Lanes;
 use super::{Params, FULL_ROUNDS, MAX_INPUTS};
 use crate::field::Fr;
 use crate::mont_x86::{limbs, to_fr, Cpu, Limbs};
 
 /// The constants of one rearranged partial round (entries past `t − 1` unused).
-struct Partial {
-    w: [Limbs; MAX_INPUTS],
-    v: [Limbs; MAX_INPUTS],
-    e: Limbs,
+pub(super) struct Partial {
+    pub(super) w: [Limbs; MAX_INPUTS],
+    pub(super) v: [Limbs; MAX_INPUTS],
+    pub(super) e: Limbs,
+}
+
+impl Partial {
+    pub(super) fn zero() -> Partial {
+        Partial {
+            w: [[0; 4]; MAX_INPUTS],
+            v: [[0; 4]; MAX_INPUTS],
+            e: [0; 4],
+        }
+    }
 }
 
 /// One width's constants for the assembly path.
@@ -44,6 +55,8 @@ pub(super) struct Fast {
     offsets: [Limbs; MAX_INPUTS],
     /// `λ` after the last partial round.
     scale: Limbs,
+    /// The partial rounds' linear layer on the vector unit (width 3, CPUs with IFMA).
+    pub(super) lanes: Option<Lanes>,
 }
 
 impl Fast {
@@ -61,11 +74,7 @@ impl Fast {
             let scale5 = scale.pow([5u64]);
             let next = row[0] * scale5;
             let (next_inv, scale5_inv) = (next.inverse()?, scale5.inverse()?);
-            let mut round = Partial {
-                w: [[0; 4]; MAX_INPUTS],
-                v: [[0; 4]; MAX_INPUTS],
-                e: [0; 4],
-            };
+            let mut round = Partial::zero();
             let mut e = constant * scale5_inv;
             for k in 1..t {
                 let w = row[k] * next_inv;
@@ -78,7 +87,9 @@ impl Fast {
             partial.push(round);
             scale = next;
         }
+        let lanes = if t == 3 { Lanes::new(&partial) } else { None };
         Some(Fast {
+            lanes,
             c: params.c.iter().map(limbs).collect(),
             m: params.m.iter().map(limbs).collect(),
             p: params.p.iter().map(limbs).collect(),
@@ -88,21 +99,10 @@ impl Fast {
         })
     }
 
-    /// The hash of `inputs` (`T − 1` of them).
-    pub(super) fn hash<const T: usize>(&self, cpu: Cpu, inputs: &[Fr]) -> Fr {
-        let (c, half) = (&self.c, FULL_ROUNDS / 2);
-        let mut state = [c[0]; T];
-        for (i, x) in inputs.iter().enumerate() {
-            state[i + 1] = cpu.add(&limbs(x), &c[i + 1]);
-        }
-        for r in 0..half - 1 {
-            full_round(cpu, &mut state, &c[(r + 1) * T..], &self.m);
-        }
-        full_round(cpu, &mut state, &c[half * T..], &self.p);
-
+    /// The partial rounds on the scalar unit: the final `a` and `σ` (`σ₀` unused).
+    fn partial_rounds<const T: usize>(&self, cpu: Cpu, state: &[Limbs; T]) -> (Limbs, [Limbs; T]) {
         let mut a = state[0];
-        let mut sigma = [[0u64; 4]; T];
-        sigma[1..].copy_from_slice(&state[1..]);
+        let mut sigma = *state;
         for round in &self.partial {
             let z = pow5(cpu, &a);
             let mut sum = round.e;
@@ -121,6 +121,52 @@ impl Fast {
                 *s = cpu.add(s, &cpu.mul(&z, &round.v[k - 1]));
             }
         }
+        (a, sigma)
+    }
+
+    /// The hash of `inputs` (`T − 1` of them).
+    pub(super) fn hash<const T: usize>(&self, cpu: Cpu, inputs: &[Fr]) -> Fr {
+        match &self.lanes {
+            // SAFETY: a `Lanes` exists only where the CPU has AVX-512F and AVX-512 IFMA
+            // (`Lanes::new` checks).
+            Some(lanes) => unsafe { self.hash_with_lanes::<T>(cpu, lanes, inputs) },
+            None => self.rounds::<T>(cpu, None, inputs),
+        }
+    }
+
+    /// [`Fast::hash`] compiled for AVX-512, so that the whole hash is one function.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F and AVX-512 IFMA.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn hash_with_lanes<const T: usize>(&self, cpu: Cpu, lanes: &Lanes, inputs: &[Fr]) -> Fr {
+        self.rounds::<T>(cpu, Some(lanes), inputs)
+    }
+
+    /// The rounds; with `lanes` (width 3), the partial rounds' linear layer on the vector unit.
+    #[inline(always)]
+    fn rounds<const T: usize>(&self, cpu: Cpu, lanes: Option<&Lanes>, inputs: &[Fr]) -> Fr {
+        let (c, half) = (&self.c, FULL_ROUNDS / 2);
+        let mut state = [c[0]; T];
+        for (i, x) in inputs.iter().enumerate() {
+            state[i + 1] = cpu.add(&limbs(x), &c[i + 1]);
+        }
+        for r in 0..half - 1 {
+            full_round(cpu, &mut state, &c[(r + 1) * T..], &self.m);
+        }
+        full_round(cpu, &mut state, &c[half * T..], &self.p);
+
+        let (a, sigma) = match (lanes, state.as_slice()) {
+            (Some(lanes), &[a, s1, s2]) => {
+                // SAFETY: `lanes` is only passed by `hash_with_lanes`, which runs where the
+                // CPU has AVX-512F and AVX-512 IFMA.
+                let (a, s1, s2) = unsafe { lanes.partial_rounds(cpu, a, s1, s2) };
+                let mut sigma = [[0u64; 4]; T];
+                sigma[1..].copy_from_slice(&[s1, s2]);
+                (a, sigma)
+            }
+            _ => self.partial_rounds(cpu, &state),
+        };
         state[0] = cpu.mul(&a, &self.scale);
         for k in 1..T {
             state[k] = cpu.add(&sigma[k], &self.offsets[k - 1]);
