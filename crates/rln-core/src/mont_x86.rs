@@ -46,7 +46,7 @@ static MODULUS_2: [u64; 4] = [
 ];
 
 /// `−x⁻¹ mod 2^64` for odd `x`: Newton's iteration doubles the correct low bits each step.
-const fn neg_inverse(x: u64) -> u64 {
+pub(crate) const fn neg_inverse(x: u64) -> u64 {
     let mut inverse: u64 = 1;
     let mut i = 0;
     while i < 6 {

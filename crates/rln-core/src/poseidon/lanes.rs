@@ -51,7 +51,7 @@ use ark_ff::{AdditiveGroup, Field, PrimeField};
 
 use super::fast::Partial;
 use crate::field::Fr;
-use crate::mont_x86::{to_fr, Cpu, Limbs};
+use crate::mont_x86::{neg_inverse, to_fr, Cpu, Limbs};
 
 const LIMBS: usize = 5;
 const LANES: usize = 8;
@@ -88,19 +88,8 @@ fn join(l: &[u64; LIMBS]) -> [u64; 5] {
 
 /// The modulus in 52-bit limbs.
 const P: [u64; LIMBS] = split(&Fr::MODULUS.0);
-/// `−p⁻¹ mod 2^52`.
-const P_INV: u64 = neg_inverse_52(P[0]);
-
-/// `−x⁻¹ mod 2^52` for odd `x`, by Newton's iteration.
-const fn neg_inverse_52(x: u64) -> u64 {
-    let mut inverse: u64 = 1;
-    let mut i = 0;
-    while i < 6 {
-        inverse = inverse.wrapping_mul(2u64.wrapping_sub(x.wrapping_mul(inverse)));
-        i += 1;
-    }
-    inverse.wrapping_neg() & MASK
-}
+/// `−p⁻¹ mod 2^52`: the low bits of `−p⁻¹ mod 2^64`.
+const P_INV: u64 = neg_inverse(P[0]) & MASK;
 
 /// The constants of the vector steps.
 pub(super) struct Lanes {
@@ -359,6 +348,19 @@ mod tests {
     use super::*;
     use crate::mont_x86::limbs;
 
+    /// `k·p` as five 64-bit words.
+    fn times_p(k: u64) -> [u64; 5] {
+        let mut x = [0u64; 5];
+        let mut carry = 0u128;
+        for (word, &p) in x.iter_mut().zip(&Fr::MODULUS.0) {
+            let v = u128::from(p) * u128::from(k) + carry;
+            *word = v as u64;
+            carry = v >> 64;
+        }
+        x[4] = carry as u64;
+        x
+    }
+
     #[test]
     fn limb_regrouping_and_constants() {
         let x = [
@@ -371,22 +373,14 @@ mod tests {
         assert_eq!(&back[..4], &x);
         assert_eq!(back[4], 0);
         assert_eq!(P[0].wrapping_mul(P_INV) & MASK, MASK);
-        // 2^5·p as five words equals 32·p.
-        let lanes_multiple = {
-            let mut x = [0u64; 5];
-            let mut carry = 0u128;
-            for (word, &p) in x.iter_mut().zip(&Fr::MODULUS.0) {
-                let v = u128::from(p) * 32 + carry;
-                *word = v as u64;
-                carry = v >> 64;
-            }
-            x[4] = carry as u64;
-            x
-        };
         assert!(Lanes::new(&[]).is_none());
         let partial = [Partial::zero()];
         match Lanes::new(&partial) {
-            Some(lanes) => assert_eq!(lanes.multiples[0], lanes_multiple),
+            Some(lanes) => {
+                for (i, multiple) in lanes.multiples.iter().enumerate() {
+                    assert_eq!(*multiple, times_p(32 >> i));
+                }
+            }
             None => eprintln!("skipped: this CPU lacks AVX-512 IFMA"),
         }
     }
@@ -399,14 +393,7 @@ mod tests {
             return;
         };
         // 63p + 5, in 52-bit limbs, reduces to 5 + p (below 2p, equal to 5 mod p).
-        let mut x = [0u64; 5];
-        let mut carry = 0u128;
-        for (word, &p) in x.iter_mut().zip(&Fr::MODULUS.0) {
-            let v = u128::from(p) * 63 + carry;
-            *word = v as u64;
-            carry = v >> 64;
-        }
-        x[4] = carry as u64;
+        let mut x = times_p(63);
         x[0] += 5;
         let limbs52 = [
             x[0] & MASK,
