@@ -105,17 +105,7 @@ impl Fast {
         let mut sigma = *state;
         for round in &self.partial {
             let z = pow5(cpu, &a);
-            let mut sum = round.e;
-            for k in 1..T {
-                // Pairs share one reduction.
-                if k % 2 == 1 && k + 1 < T {
-                    let w = &round.w;
-                    let pair = cpu.dot2(&sigma[k], &w[k - 1], &sigma[k + 1], &w[k]);
-                    sum = cpu.add(&sum, &pair);
-                } else if k % 2 == 1 {
-                    sum = cpu.add(&sum, &cpu.mul(&sigma[k], &round.w[k - 1]));
-                }
-            }
+            let sum = cpu.add(&round.e, &dot(cpu, &sigma[1..], |k| &round.w[k]));
             a = cpu.add(&z, &sum);
             for (k, s) in sigma.iter_mut().enumerate().skip(1) {
                 *s = cpu.add(s, &cpu.mul(&z, &round.v[k - 1]));
@@ -202,21 +192,18 @@ fn full_round<const T: usize>(cpu: Cpu, state: &mut [Limbs; T], c: &[Limbs], mat
 /// `Σ_j matrix[j][i] · state[j]` (row-major `matrix`, as circomlibjs indexes it).
 #[inline(always)]
 fn column<const T: usize>(cpu: Cpu, state: &[Limbs; T], matrix: &[Limbs], i: usize) -> Limbs {
-    let mut j = 0;
-    let mut sum: Option<Limbs> = None;
-    while j < T {
-        let term = if j + 1 < T {
-            cpu.dot2(
-                &state[j],
-                &matrix[j * T + i],
-                &state[j + 1],
-                &matrix[(j + 1) * T + i],
-            )
-        } else {
-            cpu.mul(&state[j], &matrix[j * T + i])
-        };
-        sum = Some(sum.map_or(term, |s| cpu.add(&s, &term)));
-        j += 2;
-    }
-    sum.unwrap_or([0; 4])
+    dot(cpu, state, |j| &matrix[j * T + i])
+}
+
+/// `Σ_j values[j] · weight(j)` for at least one value, pairs sharing one reduction. The
+/// weights are constants below `p`.
+#[inline(always)]
+fn dot<'w>(cpu: Cpu, values: &[Limbs], weight: impl Fn(usize) -> &'w Limbs) -> Limbs {
+    let term = |j: usize| match values.get(j + 1) {
+        Some(next) => cpu.dot2(&values[j], weight(j), next, weight(j + 1)),
+        None => cpu.mul(&values[j], weight(j)),
+    };
+    (2..values.len())
+        .step_by(2)
+        .fold(term(0), |sum, j| cpu.add(&sum, &term(j)))
 }
