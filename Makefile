@@ -147,10 +147,12 @@ bench-compare: tools
 NODES ?= 4
 DURATION ?=
 DEVNET_ARGS ?=
+# The devnet is built in the profile `make test` uses (dependencies and the arithmetic fully
+# optimised), so the two commands share one build of RocksDB and the rest.
 devnet: tools
-	@echo "==> building rln-node and rln-devnet (release; the first build takes many minutes)"
-	$(CARGO) build --release --workspace --bins
-	$(CARGO_TARGET_DIR)/release/rln-devnet --nodes $(NODES) $(if $(DURATION),--duration $(DURATION)) \
+	@echo "==> building rln-node and rln-devnet (the first build takes many minutes)"
+	$(CARGO) build --workspace --bins
+	$(CARGO_TARGET_DIR)/debug/rln-devnet --nodes $(NODES) $(if $(DURATION),--duration $(DURATION)) \
 	  --anvil $(ANVIL) $(DEVNET_ARGS)
 
 clean-tools:

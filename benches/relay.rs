@@ -8,37 +8,25 @@
 //! (release) measures 1,024 messages per run; under `cargo test --all-targets` a small
 //! version runs once.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use alloy::node_bindings::Anvil;
-use alloy::primitives::U256;
-use alloy::providers::{Provider, ProviderBuilder};
-use rln_chain::contract::{ContractParams, RlnMembership};
-use rln_chain::keystore::{Keystore, KeystoreMembership};
-use rln_core::{
-    epoch_at, epoch_to_fr, fr_to_le_bytes, Identity, MerkleTree, RlnIdentifier, TREE_DEPTH,
-};
-use rln_relay::config::MembershipConfig;
-use rln_relay::wire::SignalMode;
-use rln_relay::{Node, NodeConfig, WakuMessage};
+use rln_core::{epoch_at, epoch_to_fr, Identity, MerkleTree, RlnIdentifier, TREE_DEPTH};
+use rln_node::{Node, NodeConfig};
+use rln_relay::wire::encode_proof;
+use rln_relay::{SignalMode, WakuMessage};
+use rln_testkit::chain::CHEAP;
+use rln_testkit::node::loopback_config;
+use rln_testkit::{TestChain, TestMember};
 use rln_zk::{ProofRequest, Prover};
 
 const TOPIC: &str = "/waku/2/rs/1/0";
 const EPOCH: u64 = 3_600;
 
-fn config(dir: &std::path::Path, rpc: &str, contract: &str, peers: Vec<String>) -> NodeConfig {
-    let mut c = NodeConfig {
-        data_dir: dir.to_path_buf(),
-        ..NodeConfig::default()
-    };
-    c.chain.rpc = vec![rpc.to_string()];
-    c.chain.contract = contract.to_string();
-    c.chain.poll_interval_ms = 200;
-    c.network.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+/// A loopback node for the bench: long epochs and clock gap (the proofs are made up front),
+/// no REST API.
+fn config(chain: &TestChain, dir: &std::path::Path, member: Option<&TestMember>, peers: Vec<String>) -> NodeConfig {
+    let mut c = loopback_config(chain, dir, member, EPOCH);
     c.network.static_peers = peers;
-    c.network.heartbeat_ms = 300;
-    c.rln.epoch_secs = EPOCH;
     c.rln.max_clock_gap_secs = 3_600;
     c.rest.listen = None;
     c
@@ -60,54 +48,18 @@ async fn main() {
     let per_publisher: usize = if measuring { 400 } else { 16 };
     let rounds = if measuring { 3 } else { 1 };
 
-    let anvil_path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-    let anvil = Anvil::at(anvil_path).spawn();
-    let provider = ProviderBuilder::new()
-        .wallet(anvil.wallet().unwrap())
-        .connect_http(anvil.endpoint_url())
-        .erased();
-    let params = ContractParams {
-        deposit_per_message: U256::from(1u64),
-        min_limit: 1,
-        max_limit: 60_000,
-    };
-    let contract = rln_chain::deploy(&provider, params).await.unwrap();
-    let membership = RlnMembership::new(contract, provider.clone());
+    let chain = TestChain::with_params(CHEAP).await;
     let limit = per_publisher as u32;
     let members: Vec<Identity> = (0..2u8).map(|i| Identity::from_seed(&[b'b', i])).collect();
     let dir = tempfile::tempdir().unwrap();
     let mut keystores = Vec::new();
     for (i, id) in members.iter().enumerate() {
-        let receipt = membership
-            .register(U256::from_le_bytes(fr_to_le_bytes(&id.commitment())), limit)
-            .value(U256::from(limit))
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-        let index = receipt
-            .decoded_log::<RlnMembership::MembershipRegistered>()
-            .unwrap()
-            .data
-            .index;
-        let path = dir.path().join(format!("ks{i}.json"));
-        let mut ks = Keystore::load_or_new(&path).unwrap();
-        let m = KeystoreMembership::new(
-            id,
-            None,
-            anvil.chain_id(),
-            &contract.to_checksum(None),
-            u64::from(index),
-            u64::from(limit),
-        );
-        ks.add(&m, b"pw", 1_000, &mut rand::rngs::OsRng).unwrap();
-        ks.save(&path).unwrap();
-        keystores.push((path, u64::from(index)));
+        let member_dir = dir.path().join(format!("member{i}"));
+        std::fs::create_dir_all(&member_dir).unwrap();
+        let m = chain.register_identity(id.clone(), &member_dir, limit).await;
+        let index = m.index;
+        keystores.push((m, index));
     }
-    let (rpc, contract_s) = (anvil.endpoint(), contract.to_string());
 
     // Proofs made beforehand and sent to a fresh validator in every run (its nullifier log
     // starts empty), against the tree of the two registrations.
@@ -143,7 +95,7 @@ async fn main() {
                 epoch_to_fr(epoch),
                 RlnIdentifier::waku(),
             );
-            m.rate_limit_proof = Some(prover.prove(&req, &mut rand::rngs::OsRng).unwrap().encode());
+            m.rate_limit_proof = Some(encode_proof(&prover.prove(&req, &mut rand::rngs::OsRng).unwrap()));
             msgs.push(m.encode());
         }
         batches.push(msgs);
@@ -161,44 +113,39 @@ async fn main() {
         let mut runs = Vec::new();
         for round in 0..rounds {
             let mut vc = config(
+                &chain,
                 &dir.path().join(format!("v-{max_batch}-{round}")),
-                &rpc,
-                &contract_s,
+                None,
                 vec![],
             );
             vc.validation.max_batch = max_batch;
             vc.validation.queue = 8_192;
             let validator = Node::start(vc).await.unwrap();
-            assert!(validator.wait_synced(Duration::from_secs(30)).await);
-            while validator.listen_addrs().is_empty() {
+            assert!(validator.handle().wait_synced(Duration::from_secs(30)).await);
+            while validator.handle().listen_addrs().is_empty() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             let v_addr: Vec<String> = validator
-                .listen_addrs()
+                .handle().listen_addrs()
                 .iter()
                 .map(|a| a.to_string())
                 .collect();
             let mut publishers = Vec::new();
-            for (i, (ks, _)) in keystores.iter().enumerate() {
-                let mut pc = config(
+            for (i, (member, _)) in keystores.iter().enumerate() {
+                let pc = config(
+                    &chain,
                     &dir.path().join(format!("p{i}-{max_batch}-{round}")),
-                    &rpc,
-                    &contract_s,
+                    Some(member),
                     v_addr.clone(),
                 );
-                pc.membership = Some(MembershipConfig {
-                    keystore: ks.clone(),
-                    password: "pw".into(),
-                    id: None,
-                });
                 let p = Node::start(pc).await.unwrap();
-                assert!(p.wait_synced(Duration::from_secs(30)).await);
+                assert!(p.handle().wait_synced(Duration::from_secs(30)).await);
                 publishers.push(p);
             }
             // Wait for the mesh.
             loop {
                 if validator
-                    .peers()
+                    .handle().peers()
                     .await
                     .iter()
                     .filter(|p| p.topics.iter().any(|t| t == TOPIC))
@@ -212,7 +159,7 @@ async fn main() {
             tokio::time::sleep(Duration::from_secs(2)).await;
 
             let total = batches.iter().map(Vec::len).sum::<usize>();
-            let mut rx = validator.messages();
+            let mut rx = validator.handle().messages();
             let mut sent_at = std::collections::HashMap::new();
             let started = Instant::now();
             let max_len = batches.iter().map(Vec::len).max().unwrap_or(0);
@@ -221,7 +168,7 @@ async fn main() {
                     if let Some(bytes) = msgs.get(k) {
                         let m = WakuMessage::decode(bytes, usize::MAX).unwrap();
                         sent_at.insert(m.hash(TOPIC), Instant::now());
-                        publishers[i].send_raw(TOPIC, bytes.clone()).await.unwrap();
+                        publishers[i].handle().send_raw(TOPIC, bytes.clone()).await.unwrap();
                     }
                 }
             }
@@ -255,9 +202,9 @@ async fn main() {
             );
             runs.push(run);
             for p in publishers {
-                p.shutdown().await;
+                p.shutdown().await.unwrap();
             }
-            validator.shutdown().await;
+            validator.shutdown().await.unwrap();
         }
         runs.sort_by(|a, b| a.rate.total_cmp(&b.rate));
         let mid = &runs[runs.len() / 2];

@@ -5,17 +5,13 @@
 //! `cargo bench --bench sync` (release). Under `cargo test --all-targets` it runs a small
 //! version once.
 
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alloy::node_bindings::Anvil;
 use alloy::primitives::U256;
-use alloy::providers::{Provider, ProviderBuilder};
-use rln_chain::contract::{ContractParams, RlnMembership};
-use rln_chain::{MembershipSync, RetryPolicy, RpcPool, SyncConfig};
+use alloy::providers::Provider;
 use rln_core::{fr_to_le_bytes, Identity};
-use rln_db::{DbConfig, RlnDb};
+use rln_testkit::chain::CHEAP;
+use rln_testkit::TestChain;
 
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
@@ -32,20 +28,9 @@ async fn main() {
     };
     let total = *sizes.iter().max().unwrap_or(&0);
 
-    let anvil_path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-    let anvil = Anvil::at(anvil_path).spawn();
-    let provider = ProviderBuilder::new()
-        .wallet(anvil.wallet().unwrap())
-        .connect_http(anvil.endpoint_url())
-        .erased();
-    let params = ContractParams {
-        deposit_per_message: U256::from(1u64),
-        min_limit: 1,
-        max_limit: 100,
-    };
-    let contract = rln_chain::deploy(&provider, params).await.unwrap();
-    let membership = RlnMembership::new(contract, provider.clone());
+    let chain = TestChain::with_params(CHEAP).await;
+    let provider = &chain.provider;
+    let membership = chain.membership();
 
     // One registration per block (anvil mines each transaction), sent in pipelined chunks.
     let started = Instant::now();
@@ -83,27 +68,7 @@ async fn main() {
         let mut samples = Vec::new();
         for _ in 0..3 {
             let dir = tempfile::tempdir().unwrap();
-            let db = Arc::new(
-                RlnDb::open(
-                    dir.path(),
-                    DbConfig {
-                        chain_id: anvil.chain_id(),
-                        contract: contract.0 .0,
-                        sync_writes: false,
-                        ..DbConfig::default()
-                    },
-                )
-                .unwrap(),
-            );
-            let sync = MembershipSync::new(
-                RpcPool::new(&[anvil.endpoint()], RetryPolicy::default()).unwrap(),
-                Arc::clone(&db),
-                SyncConfig {
-                    contract,
-                    chain_id: anvil.chain_id(),
-                    ..SyncConfig::default()
-                },
-            );
+            let (db, sync) = chain.follower(dir.path(), rln_chain::sync::DEFAULT_MAX_BLOCK_RANGE);
             let start = Instant::now();
             sync.sync_until(head).await.unwrap();
             samples.push(start.elapsed());

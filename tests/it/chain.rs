@@ -2,128 +2,26 @@
 
 use std::sync::Arc;
 
-use alloy::network::EthereumWallet;
-use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::primitives::{keccak256, Address, U256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::Provider;
 use rln_chain::contract::{ContractParams, RlnMembership};
 use rln_chain::{MembershipSync, RetryPolicy, RpcPool, SyncConfig};
 use rln_core::{fr_to_le_bytes, Fr, Identity, MerkleTree, RlnIdentifier, TREE_DEPTH};
 use rln_db::{DbConfig, RlnDb};
 use rln_zk::{ProofRequest, Verdict, Verifier};
 
-use crate::common::repo;
+use rln_testkit::chain::{account, free_port, spawn_persistent_anvil as persistent_anvil, to_u256};
 
-pub fn anvil() -> AnvilInstance {
-    let path = repo().join("tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-    assert!(
-        path.exists(),
-        "{} is missing: run `make tools`",
-        path.display()
-    );
-    Anvil::at(path).spawn()
-}
-
-/// A provider that signs with anvil's account `n`. Nonces are read from the chain for every
-/// transaction, so a reverted snapshot does not leave a stale nonce behind.
-pub fn account(anvil: &AnvilInstance, n: usize) -> DynProvider {
-    let key = anvil.keys()[n].clone();
-    let wallet = EthereumWallet::from(alloy::signers::local::PrivateKeySigner::from(key));
-    ProviderBuilder::new()
-        .with_simple_nonce_management()
-        .wallet(wallet)
-        .connect_http(anvil.endpoint_url())
-        .erased()
-}
-
-pub struct Chain {
-    pub anvil: AnvilInstance,
-    pub provider: DynProvider,
-    pub contract: Address,
-    pub params: ContractParams,
-}
+pub use rln_testkit::TestChain as Chain;
 
 pub async fn chain() -> Chain {
-    let anvil = anvil();
-    let provider = account(&anvil, 0);
-    let params = ContractParams {
-        deposit_per_message: U256::from(1000u64),
-        min_limit: 1,
-        max_limit: 100,
-    };
-    let contract = rln_chain::deploy(&provider, params).await.unwrap();
-    Chain {
-        anvil,
-        provider,
-        contract,
-        params,
-    }
+    Chain::start().await
 }
 
-fn to_u256(value: Fr) -> U256 {
-    U256::from_le_bytes(fr_to_le_bytes(&value))
-}
-
-impl Chain {
-    pub fn membership(&self) -> RlnMembership::RlnMembershipInstance<DynProvider> {
-        RlnMembership::new(self.contract, self.provider.clone())
-    }
-
-    pub async fn register(&self, identity: &Identity, limit: u32) -> u32 {
-        let receipt = self
-            .membership()
-            .register(to_u256(identity.commitment()), limit)
-            .value(self.params.deposit_per_message * U256::from(limit))
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-        let log = receipt
-            .decoded_log::<RlnMembership::MembershipRegistered>()
-            .expect("a registration event");
-        log.data.index
-    }
-
-    pub fn db_config(&self) -> DbConfig {
-        DbConfig {
-            chain_id: self.anvil.chain_id(),
-            contract: self.contract.0 .0,
-            sync_writes: false,
-            ..DbConfig::default()
-        }
-    }
-
-    pub fn sync(&self, db: Arc<RlnDb>, max_block_range: u64) -> MembershipSync {
-        let rpc = RpcPool::new(&[self.anvil.endpoint()], RetryPolicy::default()).unwrap();
-        MembershipSync::new(
-            rpc,
-            db,
-            SyncConfig {
-                contract: self.contract,
-                chain_id: self.anvil.chain_id(),
-                max_block_range,
-                ..SyncConfig::default()
-            },
-        )
-    }
-
-    /// A database for this chain in `dir`, and a follower writing into it.
-    pub fn follower(
-        &self,
-        dir: &std::path::Path,
-        max_block_range: u64,
-    ) -> (Arc<RlnDb>, MembershipSync) {
-        let db = Arc::new(RlnDb::open(dir, self.db_config()).unwrap());
-        let sync = self.sync(Arc::clone(&db), max_block_range);
-        (db, sync)
-    }
-
-    /// The root of the contract's leaves, computed here from its `leaves` view.
-    pub async fn contract_root(&self) -> Fr {
-        let count = self.membership().memberCount().call().await.unwrap();
-        let leaves = self.membership().leaves(0, count).call().await.unwrap();
+/// The root of the contract's leaves, computed here from its `leaves` view.
+pub async fn contract_root(chain: &Chain) -> Fr {
+        let count = chain.membership().memberCount().call().await.unwrap();
+        let leaves = chain.membership().leaves(0, count).call().await.unwrap();
         let mut tree = MerkleTree::in_memory(TREE_DEPTH).unwrap();
         let leaves: Vec<(u64, Fr)> = leaves
             .iter()
@@ -137,7 +35,6 @@ impl Chain {
             .collect();
         tree.set_leaves(&leaves).unwrap();
         tree.root().unwrap()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,7 +59,7 @@ async fn two_hundred_registrations_sync_to_the_contract_root() {
     assert!(report.events > 0);
     assert!(report.ranges.iter().all(|(from, to)| to - from < 37));
     assert_eq!(db.next_index().unwrap(), 200);
-    assert_eq!(db.root().unwrap(), chain.contract_root().await);
+    assert_eq!(db.root().unwrap(), contract_root(&chain).await);
     assert!(db.is_root_acceptable(&db.root().unwrap()));
 
     // A membership proof served by the node verifies.
@@ -271,7 +168,7 @@ async fn erase_and_slash_zero_the_leaf_and_bad_slashes_revert() {
     assert_eq!(db.leaf(0).unwrap(), Fr::from(0u64));
     assert_eq!(db.leaf(1).unwrap(), Fr::from(0u64));
     assert_eq!(db.leaf(2).unwrap(), c.rate_commitment(2).unwrap());
-    assert_eq!(db.root().unwrap(), chain.contract_root().await);
+    assert_eq!(db.root().unwrap(), contract_root(&chain).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -320,7 +217,7 @@ async fn a_reorg_is_followed() {
         .unwrap()
         .iter()
         .all(|(_, l)| *l != dropped.rate_commitment(3).unwrap()));
-    assert_eq!(db.root().unwrap(), chain.contract_root().await);
+    assert_eq!(db.root().unwrap(), contract_root(&chain).await);
     db.check_consistency().unwrap();
 }
 
@@ -347,7 +244,7 @@ async fn restart_resumes_from_the_checkpoint() {
         "{report:?}"
     );
     assert_eq!(db.next_index().unwrap(), 8);
-    assert_eq!(db.root().unwrap(), chain.contract_root().await);
+    assert_eq!(db.root().unwrap(), contract_root(&chain).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -359,11 +256,7 @@ async fn wrong_chain_and_missing_contract_are_reported() {
     let wrong_chain = MembershipSync::new(
         rpc,
         Arc::clone(&db),
-        SyncConfig {
-            contract: chain.contract,
-            chain_id: 1,
-            ..SyncConfig::default()
-        },
+        SyncConfig::new(chain.contract, 1),
     );
     let err = wrong_chain.check_chain().await.unwrap_err();
     assert!(err.to_string().contains("chain id 31337"), "{err}");
@@ -371,11 +264,7 @@ async fn wrong_chain_and_missing_contract_are_reported() {
     let no_contract = MembershipSync::new(
         rpc,
         db,
-        SyncConfig {
-            contract: Address::repeat_byte(9),
-            chain_id: chain.anvil.chain_id(),
-            ..SyncConfig::default()
-        },
+        SyncConfig::new(Address::repeat_byte(9), chain.anvil.chain_id()),
     );
     let err = no_contract.check_chain().await.unwrap_err();
     assert!(err.to_string().contains("no contract"), "{err}");
@@ -393,31 +282,6 @@ async fn wrong_chain_and_missing_contract_are_reported() {
     assert!(err.to_string().contains("127.0.0.1:9"), "{err}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// anvil on a fixed port that saves its chain to `state` when stopped and loads it on start.
-fn persistent_anvil(port: u16, state: &std::path::Path) -> std::process::Child {
-    let path = repo().join("tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-    let child = std::process::Command::new(path)
-        .args(["--port", &port.to_string(), "--state"])
-        .arg(state)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "anvil did not start");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    child
-}
 
 async fn wait_for(
     status: &mut tokio::sync::watch::Receiver<rln_chain::SyncStatus>,
@@ -495,9 +359,9 @@ async fn the_node_recovers_when_the_rpc_process_restarts() {
         RpcPool::new(std::slice::from_ref(&endpoint), retry).unwrap(),
         Arc::clone(&db),
         SyncConfig {
-            contract,
             poll_interval: std::time::Duration::from_millis(100),
-            ..SyncConfig::default()
+            // anvil's own chain id.
+            ..SyncConfig::new(contract, 31_337)
         },
     ));
     let mut status = sync.status();
@@ -559,16 +423,12 @@ async fn a_dead_endpoint_fails_over_to_a_live_one() {
     let sync = MembershipSync::new(
         RpcPool::new(&endpoints, retry).unwrap(),
         Arc::clone(&db),
-        SyncConfig {
-            contract: chain.contract,
-            chain_id: chain.anvil.chain_id(),
-            ..SyncConfig::default()
-        },
+        SyncConfig::new(chain.contract, chain.anvil.chain_id()),
     );
     sync.check_chain().await.unwrap();
     sync.sync_once().await.unwrap();
     assert_eq!(db.next_index().unwrap(), 1);
-    assert_eq!(db.root().unwrap(), chain.contract_root().await);
+    assert_eq!(db.root().unwrap(), contract_root(&chain).await);
 }
 
 /// An HTTP JSON-RPC proxy in front of anvil that refuses `eth_getLogs` over more than
@@ -638,10 +498,8 @@ async fn a_refused_log_range_is_halved_until_the_endpoint_accepts_it() {
         rpc,
         Arc::clone(&db),
         SyncConfig {
-            contract: chain.contract,
-            chain_id: chain.anvil.chain_id(),
             max_block_range: 1000,
-            ..SyncConfig::default()
+            ..SyncConfig::new(chain.contract, chain.anvil.chain_id())
         },
     );
     let report = sync.sync_once().await.unwrap();
@@ -658,5 +516,5 @@ async fn a_refused_log_range_is_halved_until_the_endpoint_accepts_it() {
         assert_eq!(pair[0].1 + 1, pair[1].0);
     }
     assert_eq!(db.next_index().unwrap(), 30);
-    assert_eq!(db.root().unwrap(), chain.contract_root().await);
+    assert_eq!(db.root().unwrap(), contract_root(&chain).await);
 }

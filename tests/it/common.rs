@@ -1,23 +1,14 @@
-//! Shared fixtures: repository paths, the interop vectors, one prover for the whole binary.
+//! Shared fixtures of this binary: the interop vectors and one prover. Paths, tools and
+//! processes come from the test kit.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use rln_core::{fr_from_le_slice, Fr};
 use rln_zk::Prover;
 use serde_json::Value;
 
-pub fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// `../shared/interop/zerokit-v2.0.2`, or `$RLN_INTEROP_DIR`.
-pub fn interop_dir() -> PathBuf {
-    std::env::var_os("RLN_INTEROP_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared/interop/zerokit-v2.0.2"))
-}
+pub use rln_testkit::node::run;
+pub use rln_testkit::paths::{interop_dir, node_tool, repo};
 
 pub fn vectors() -> &'static Value {
     static VECTORS: OnceLock<Value> = OnceLock::new();
@@ -48,26 +39,4 @@ pub fn fr_hex(value: &Value) -> Fr {
 
 pub fn bytes(value: &Value) -> Vec<u8> {
     hex::decode(value.as_str().expect("hex string")).expect("hex")
-}
-
-/// A pinned JavaScript tool installed by `make tools`.
-pub fn node_tool(name: &str) -> PathBuf {
-    let path = repo().join("tools/node_modules/.bin").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `make tools` (make test does it)",
-        path.display()
-    );
-    path
-}
-
-/// Runs a command and returns (success, stdout + stderr).
-pub fn run(cmd: &mut Command) -> (bool, String) {
-    let out = cmd.output().expect("the command starts");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
 }

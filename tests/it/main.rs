@@ -6,6 +6,7 @@ mod common;
 mod cross_tool;
 mod db;
 mod db_crash;
+mod in_process;
 mod interop;
 mod native_witness;
 mod poseidon_circomlibjs;

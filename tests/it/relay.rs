@@ -4,12 +4,15 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::U256;
-use rln_chain::keystore::{Keystore, KeystoreMembership};
 use rln_core::{fr_to_le_bytes, Fr, Identity};
-use rln_relay::config::{MembershipConfig, SlashConfig};
+use rln_node::config::SlashConfig;
+use rln_node::{Node, NodeConfig};
 use rln_relay::metrics::Metrics;
 use rln_relay::network::GRAYLIST_THRESHOLD;
-use rln_relay::{MessageIdChoice, Node, NodeConfig, WakuMessage};
+use rln_relay::wire::{decode_proof, encode_proof};
+use rln_relay::{MessageIdChoice, WakuMessage};
+use rln_testkit::node::loopback_config;
+use rln_testkit::TestMember;
 use rln_zk::{RateLimitProof, Verifier};
 use tempfile::TempDir;
 use tokio::sync::broadcast;
@@ -17,71 +20,13 @@ use tokio::sync::broadcast;
 use crate::chain::{chain, Chain};
 
 const TOPIC: &str = "/waku/2/rs/1/0";
-const PASSWORD: &str = "relay-test";
-
-struct Member {
-    identity: Identity,
-    index: u64,
-    keystore: PathBuf,
-}
 
 struct Net {
     chain: Chain,
     _dirs: Vec<TempDir>,
-    members: Vec<Member>,
+    members: Vec<TestMember>,
     nodes: Vec<Node>,
     configs: Vec<NodeConfig>,
-}
-
-async fn register(chain: &Chain, dir: &TempDir, limit: u32) -> Member {
-    let identity = Identity::random(&mut rand::rngs::OsRng);
-    let index = u64::from(chain.register(&identity, limit).await);
-    let keystore = dir.path().join("keystore.json");
-    let mut ks = Keystore::load_or_new(&keystore).unwrap();
-    let m = KeystoreMembership::new(
-        &identity,
-        None,
-        chain.anvil.chain_id(),
-        &chain.contract.to_checksum(None),
-        index,
-        u64::from(limit),
-    );
-    ks.add(&m, PASSWORD.as_bytes(), 1_000, &mut rand::rngs::OsRng)
-        .unwrap();
-    ks.save(&keystore).unwrap();
-    Member {
-        identity,
-        index,
-        keystore,
-    }
-}
-
-fn config(
-    chain: &Chain,
-    dir: &TempDir,
-    member: &Member,
-    peers: Vec<String>,
-    epoch_secs: u64,
-) -> NodeConfig {
-    let mut c = NodeConfig {
-        data_dir: dir.path().join("node"),
-        ..NodeConfig::default()
-    };
-    c.chain.rpc = vec![chain.anvil.endpoint()];
-    c.chain.contract = chain.contract.to_string();
-    c.chain.poll_interval_ms = 200;
-    c.network.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
-    c.network.static_peers = peers;
-    c.network.heartbeat_ms = 300;
-    c.rln.epoch_secs = epoch_secs;
-    c.validation.workers = 2;
-    c.rest.listen = Some("127.0.0.1:0".parse().unwrap());
-    c.membership = Some(MembershipConfig {
-        keystore: member.keystore.clone(),
-        password: PASSWORD.into(),
-        id: None,
-    });
-    c
 }
 
 /// Starts `limits.len()` nodes, each with its own membership; node i dials every earlier node.
@@ -95,7 +40,7 @@ async fn start_net(
     let mut members = Vec::new();
     for &limit in limits {
         let dir = TempDir::new().unwrap();
-        members.push(register(&chain, &dir, limit).await);
+        members.push(chain.register_member(dir.path(), limit).await);
         dirs.push(dir);
     }
     let mut nodes: Vec<Node> = Vec::new();
@@ -103,15 +48,16 @@ async fn start_net(
     for i in 0..limits.len() {
         let peers = nodes
             .iter()
-            .flat_map(|n| n.listen_addrs())
+            .flat_map(|n| n.handle().listen_addrs())
             .map(|a| a.to_string())
             .collect();
-        let mut c = config(&chain, &dirs[i], &members[i], peers, epoch_secs);
+        let mut c = loopback_config(&chain, dirs[i].path(), Some(&members[i]), epoch_secs);
+        c.network.static_peers = peers;
         tweak(i, &chain, &mut c);
         let node = Node::start(c.clone()).await.unwrap();
-        wait_until(Duration::from_secs(10), || !node.listen_addrs().is_empty()).await;
+        wait_until(Duration::from_secs(10), || !node.handle().listen_addrs().is_empty()).await;
         assert!(
-            node.wait_synced(Duration::from_secs(30)).await,
+            node.handle().wait_synced(Duration::from_secs(30)).await,
             "node {i} syncs"
         );
         nodes.push(node);
@@ -145,7 +91,7 @@ async fn wait_mesh(nodes: &[Node], peers: usize) {
         let mut ok = true;
         for n in nodes {
             let subscribed = n
-                .peers()
+                .handle().peers()
                 .await
                 .iter()
                 .filter(|p| p.topics.iter().any(|t| t == TOPIC))
@@ -201,14 +147,12 @@ async fn drain(
 }
 
 fn invalid(node: &Node, label: &str) -> u64 {
-    Metrics::reason(&node.metrics.invalid, label).get()
+    Metrics::reason(&node.handle().metrics().invalid, label).get()
 }
 
 /// The node's RLN outcome counters, for failure messages.
 fn rln_outcomes(node: &Node) -> String {
-    let mut text = String::new();
-    let registry = node.registry.lock().unwrap();
-    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    let text = node.handle().encode_metrics().unwrap();
     text.lines()
         .filter(|l| {
             l.starts_with("waku_rln_invalid")
@@ -220,7 +164,7 @@ fn rln_outcomes(node: &Node) -> String {
 }
 
 fn ignored(node: &Node, label: &str) -> u64 {
-    Metrics::reason(&node.metrics.ignored, label).get()
+    Metrics::reason(&node.handle().metrics().ignored, label).get()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -244,12 +188,12 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
     let verifier = Verifier::dev().unwrap();
 
     // Honest traffic: nodes 0..3 publish two messages each.
-    let mut receivers: Vec<_> = net.nodes.iter().map(|n| n.messages()).collect();
+    let mut receivers: Vec<_> = net.nodes.iter().map(|n| n.handle().messages()).collect();
     let mut sent = Vec::new();
     for i in 0..3 {
         for k in 0..2 {
             let (_, hash) = net.nodes[i]
-                .publish(TOPIC, text(&format!("hello {i}.{k}")))
+                .handle().publish(TOPIC, text(&format!("hello {i}.{k}")))
                 .await
                 .unwrap();
             sent.push((i, hash));
@@ -277,7 +221,7 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
         assert_eq!(got.len(), expected.len(), "node {j}: nothing else arrives");
         for d in &got {
             let proof =
-                RateLimitProof::decode(d.message.rate_limit_proof.as_ref().unwrap()).unwrap();
+                decode_proof(d.message.rate_limit_proof.as_ref().unwrap()).unwrap();
             assert!(
                 verifier.verify(&proof).is_valid(),
                 "delivered proofs verify"
@@ -287,13 +231,13 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
 
     // Spam: node 3 (limit 1) proves six messages with message id 0.
     let spammer = &net.nodes[3];
-    let spammer_peer = spammer.peer_id().to_string();
-    let old_path = spammer.db.proof(net.members[3].index).unwrap();
+    let spammer_peer = spammer.handle().peer_id().to_string();
+    let old_path = spammer.handle().db().proof(net.members[3].index).unwrap();
     let mut spam_hashes = Vec::new();
     // All are proved first and four sent back to back: the slash that follows the first
     // detection is fast enough to stop a slower spammer after two. The last two are sent
     // once every node holds the evidence (below).
-    let publisher = spammer.publisher.clone().unwrap();
+    let publisher = spammer.handle().publisher().unwrap().clone();
     let mut spam = Vec::new();
     for k in 0..6 {
         let m = publisher
@@ -304,18 +248,18 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
     }
     let late_spam = spam.split_off(4);
     for bytes in spam {
-        spammer.send_raw(TOPIC, bytes).await.unwrap();
+        spammer.handle().send_raw(TOPIC, bytes).await.unwrap();
     }
     for (j, node) in net.nodes.iter().enumerate().take(3) {
         assert!(
             wait_until(Duration::from_secs(20), || !node
-                .spam_evidence()
+                .handle().spam_evidence()
                 .unwrap()
                 .is_empty())
             .await,
             "node {j} records spam evidence"
         );
-        let evidence = node.spam_evidence().unwrap();
+        let evidence = node.handle().spam_evidence().unwrap();
         assert_eq!(
             evidence[0].secret,
             net.members[3].identity.secret(),
@@ -333,13 +277,13 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
     // duplicates. Nobody forwards a message once the nullifier is known, so the two late
     // ones reach every node from the spammer alone, and are rejected there.
     for bytes in late_spam {
-        spammer.send_raw(TOPIC, bytes).await.unwrap();
+        spammer.handle().send_raw(TOPIC, bytes).await.unwrap();
     }
     for (j, node) in net.nodes.iter().enumerate().take(3) {
         let deadline = Instant::now() + Duration::from_secs(20);
         let score = loop {
             let score = node
-                .peers()
+                .handle().peers()
                 .await
                 .into_iter()
                 .find(|p| p.peer_id == spammer_peer)
@@ -389,7 +333,7 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let slashed = net.nodes[..3].iter().filter(|n| {
-        n.spam_evidence()
+        n.handle().spam_evidence()
             .unwrap()
             .iter()
             .any(|e| e.slash_status.starts_with("slashed in block"))
@@ -398,7 +342,7 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
     for node in &net.nodes {
         let index = net.members[3].index;
         assert!(
-            wait_until(Duration::from_secs(20), || node.db.leaf(index).unwrap()
+            wait_until(Duration::from_secs(20), || node.handle().db().leaf(index).unwrap()
                 == Fr::from(0u64))
             .await,
             "every node erases the leaf"
@@ -407,28 +351,28 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
     // The spammer's own node refuses to publish; a message proved against the old root and
     // stamped after the revocation's grace (the clock gap, 5 s here) is refused by every
     // other node at the root check.
-    assert!(spammer.publish(TOPIC, text("after slash")).await.is_err());
+    assert!(spammer.handle().publish(TOPIC, text("after slash")).await.is_err());
     tokio::time::sleep(Duration::from_secs(6)).await;
     // The message is injected by a fresh relay-only node, so that no honest node's score
     // suffers and every one of them validates it.
     let injector_dir = TempDir::new().unwrap();
     let peers = net.nodes[..3]
         .iter()
-        .flat_map(|n| n.listen_addrs())
+        .flat_map(|n| n.handle().listen_addrs())
         .map(|a| a.to_string())
         .collect();
-    let mut ic = config(&net.chain, &injector_dir, &net.members[0], peers, EPOCH);
-    ic.membership = None;
+    let mut ic = loopback_config(&net.chain, injector_dir.path(), None, EPOCH);
+    ic.network.static_peers = peers;
     ic.rln.max_clock_gap_secs = 5;
     let injector = Node::start(ic).await.unwrap();
-    assert!(injector.wait_synced(Duration::from_secs(30)).await);
+    assert!(injector.handle().wait_synced(Duration::from_secs(30)).await);
     wait_mesh(std::slice::from_ref(&injector), 3).await;
     let before: Vec<u64> = net.nodes[..3]
         .iter()
         .map(|n| invalid(n, "revoked_root"))
         .collect();
     let bytes = crafted(&net, &old_path, "after the slash");
-    injector.send_raw(TOPIC, bytes).await.unwrap();
+    injector.handle().send_raw(TOPIC, bytes).await.unwrap();
     for (w, b) in before.into_iter().enumerate() {
         let node = &net.nodes[w];
         assert!(
@@ -439,9 +383,9 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
             rln_outcomes(node)
         );
     }
-    injector.shutdown().await;
+    injector.shutdown().await.unwrap();
     for node in net.nodes {
-        node.shutdown().await;
+        node.shutdown().await.unwrap();
     }
 }
 
@@ -468,16 +412,16 @@ fn crafted(net: &Net, path: &rln_core::MerkleProof, payload: &str) -> Vec<u8> {
     let proof = crate::common::prover()
         .prove(&request, &mut rand::rngs::OsRng)
         .unwrap();
-    m.rate_limit_proof = Some(proof.encode());
+    m.rate_limit_proof = Some(encode_proof(&proof));
     m.encode()
 }
 
 /// Re-encodes `message` with its proof changed by `f`.
 fn with_proof(message: &WakuMessage, f: impl FnOnce(&mut RateLimitProof)) -> WakuMessage {
-    let mut proof = RateLimitProof::decode(message.rate_limit_proof.as_ref().unwrap()).unwrap();
+    let mut proof = decode_proof(message.rate_limit_proof.as_ref().unwrap()).unwrap();
     f(&mut proof);
     let mut m = message.clone();
-    m.rate_limit_proof = Some(proof.encode());
+    m.rate_limit_proof = Some(encode_proof(&proof));
     m
 }
 
@@ -492,13 +436,13 @@ async fn every_bad_input_gets_its_verdict_and_the_node_keeps_running() {
     .await;
     wait_mesh(&net.nodes, 1).await;
     let (a, b) = (&net.nodes[0], &net.nodes[1]);
-    let publisher = a.publisher.clone().unwrap();
+    let publisher = a.handle().publisher().unwrap().clone();
     fresh_epoch(EPOCH, 8).await;
     let prove = |m: WakuMessage| publisher.prove(m, MessageIdChoice::Next).unwrap();
 
     let base = prove(text("base"));
     let proof_of =
-        |m: &WakuMessage| RateLimitProof::decode(m.rate_limit_proof.as_ref().unwrap()).unwrap();
+        |m: &WakuMessage| decode_proof(m.rate_limit_proof.as_ref().unwrap()).unwrap();
     let mut non_canonical = base.encode();
     {
         // Replace the merkle root's 32 bytes by the field modulus (not canonical).
@@ -541,10 +485,10 @@ async fn every_bad_input_gets_its_verdict_and_the_node_keeps_running() {
         ("unknown_root", unknown_root.encode(), true),
         ("invalid_proof", invalid_proof.encode(), true),
     ];
-    let mut rx = b.messages();
+    let mut rx = b.handle().messages();
     for (label, bytes, rejected) in &cases {
         let before = invalid(b, label);
-        a.send_raw(TOPIC, bytes.clone()).await.unwrap();
+        a.handle().send_raw(TOPIC, bytes.clone()).await.unwrap();
         assert!(
             wait_until(Duration::from_secs(10), || invalid(b, label) == before + 1).await,
             "`{label}` is rejected with its label (rejected: {rejected})"
@@ -554,12 +498,12 @@ async fn every_bad_input_gets_its_verdict_and_the_node_keeps_running() {
     let good = prove(text("good"));
     let mut duplicate = good.clone();
     duplicate.ephemeral = Some(true);
-    a.send_raw(TOPIC, good.encode()).await.unwrap();
+    a.handle().send_raw(TOPIC, good.encode()).await.unwrap();
     let got = drain(&mut rx, Duration::from_secs(3)).await;
     assert_eq!(got.len(), 1, "only the valid message is delivered");
     assert_eq!(got[0].message, good);
     let dup_before = ignored(b, "duplicate");
-    a.send_raw(TOPIC, duplicate.encode()).await.unwrap();
+    a.handle().send_raw(TOPIC, duplicate.encode()).await.unwrap();
     assert!(
         wait_until(Duration::from_secs(10), || ignored(b, "duplicate")
             == dup_before + 1)
@@ -568,7 +512,7 @@ async fn every_bad_input_gets_its_verdict_and_the_node_keeps_running() {
     // The same bytes after gossip's seen-cache (2 s here) expired: the nullifier log
     // still knows the share.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    a.send_raw(TOPIC, good.encode()).await.unwrap();
+    a.handle().send_raw(TOPIC, good.encode()).await.unwrap();
     assert!(
         wait_until(Duration::from_secs(10), || ignored(b, "duplicate")
             == dup_before + 2)
@@ -577,12 +521,12 @@ async fn every_bad_input_gets_its_verdict_and_the_node_keeps_running() {
     );
     assert!(drain(&mut rx, Duration::from_secs(1)).await.is_empty());
     // The node is still up and relays a fresh valid message.
-    let (_, h) = a.publish(TOPIC, text("still alive")).await.unwrap();
+    let (_, h) = a.handle().publish(TOPIC, text("still alive")).await.unwrap();
     let got = drain(&mut rx, Duration::from_secs(10)).await;
     assert!(got.iter().any(|d| d.hash == h), "the node keeps relaying");
-    assert!(b.health().synced);
+    assert!(b.handle().health().synced);
     for node in net.nodes {
-        node.shutdown().await;
+        node.shutdown().await.unwrap();
     }
 }
 
@@ -592,68 +536,68 @@ async fn a_restart_mid_epoch_continues_message_ids_and_keeps_state() {
     let mut net = start_net(&[1, 5], EPOCH, |_, _, _| {}).await;
     wait_mesh(&net.nodes, 1).await;
     fresh_epoch(EPOCH, 120).await;
-    let mut rx = net.nodes[0].messages();
+    let mut rx = net.nodes[0].handle().messages();
     // Node 0 records node 1's first message in its nullifier log; node 1 uses ids 0 and 1.
     for k in 0..2 {
         net.nodes[1]
-            .publish(TOPIC, text(&format!("before {k}")))
+            .handle().publish(TOPIC, text(&format!("before {k}")))
             .await
             .unwrap();
     }
     let got = drain(&mut rx, Duration::from_secs(5)).await;
     assert_eq!(got.len(), 2);
-    let logged = net.nodes[0].db.nullifier_count().unwrap();
+    let logged = net.nodes[0].handle().db().nullifier_count().unwrap();
     assert!(logged >= 2);
-    let window: Vec<_> = net.nodes[1].db.root_window().entries().copied().collect();
+    let window: Vec<_> = net.nodes[1].handle().db().root_window().entries().copied().collect();
     let commitment = net.members[1].identity.commitment();
     let epoch = rln_core::epoch_at(now_secs(), EPOCH);
     assert_eq!(
-        net.nodes[1].db.message_ids_used(&commitment).unwrap(),
+        net.nodes[1].handle().db().message_ids_used(&commitment).unwrap(),
         Some((epoch, 2))
     );
 
     // Restart node 1 in the same data directory.
     let node = net.nodes.pop().unwrap();
-    node.shutdown().await;
+    node.shutdown().await.unwrap();
     let node = Node::start(net.configs[1].clone()).await.unwrap();
     assert_eq!(
-        node.db.message_ids_used(&commitment).unwrap(),
+        node.handle().db().message_ids_used(&commitment).unwrap(),
         Some((epoch, 2)),
         "ids survive"
     );
     assert_eq!(
-        node.db.root_window().entries().copied().collect::<Vec<_>>(),
+        node.handle().db().root_window().entries().copied().collect::<Vec<_>>(),
         window,
         "the window survives"
     );
-    assert!(node.wait_synced(Duration::from_secs(30)).await);
+    assert!(node.handle().wait_synced(Duration::from_secs(30)).await);
     net.nodes.push(node);
     wait_mesh(&net.nodes, 1).await;
     // Three more: ids 2, 3, 4. Had an id been reused, node 0 would see a double signal.
     for k in 0..3 {
         net.nodes[1]
-            .publish(TOPIC, text(&format!("after {k}")))
+            .handle().publish(TOPIC, text(&format!("after {k}")))
             .await
             .unwrap();
     }
     let got = drain(&mut rx, Duration::from_secs(8)).await;
     assert_eq!(got.len(), 3, "all three arrive");
     assert!(
-        net.nodes[0].spam_evidence().unwrap().is_empty(),
+        net.nodes[0].handle().spam_evidence().unwrap().is_empty(),
         "no id was reused"
     );
     assert_eq!(invalid(&net.nodes[0], "spam"), 0);
     let err = net.nodes[1]
-        .publish(TOPIC, text("one too many"))
+        .handle().publish(TOPIC, text("one too many"))
         .await
         .unwrap_err();
     assert!(
         err.to_string().contains("limit of 5 per epoch is used up"),
         "{err}"
     );
-    assert!(net.nodes[0].db.nullifier_count().unwrap() >= logged + 3);
+    assert!(net.nodes[0].handle().db().nullifier_count().unwrap() >= logged + 3);
     for node in net.nodes {
-        node.shutdown().await;
+        node.shutdown().await.unwrap();
     }
 }
 
@@ -661,26 +605,24 @@ async fn a_restart_mid_epoch_continues_message_ids_and_keeps_state() {
 async fn nodes_known_only_through_a_bootstrap_node_find_each_other() {
     let chain = chain().await;
     let dirs: Vec<TempDir> = (0..3).map(|_| TempDir::new().unwrap()).collect();
-    let member = register(&chain, &dirs[0], 1).await;
     let mut nodes: Vec<Node> = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
-        let mut c = config(&chain, dir, &member, vec![], 600);
-        c.membership = None;
+        let mut c = loopback_config(&chain, dir.path(), None, 600);
         if i > 0 {
             c.network.bootstrap = nodes[0]
-                .listen_addrs()
+                .handle().listen_addrs()
                 .iter()
                 .map(|a| a.to_string())
                 .collect();
         }
         let node = Node::start(c).await.unwrap();
-        wait_until(Duration::from_secs(10), || !node.listen_addrs().is_empty()).await;
+        wait_until(Duration::from_secs(10), || !node.handle().listen_addrs().is_empty()).await;
         nodes.push(node);
     }
-    let target = nodes[2].peer_id().to_string();
+    let target = nodes[2].handle().peer_id().to_string();
     let start = Instant::now();
     loop {
-        if nodes[1].peers().await.iter().any(|p| p.peer_id == target) {
+        if nodes[1].handle().peers().await.iter().any(|p| p.peer_id == target) {
             break;
         }
         assert!(
@@ -690,6 +632,6 @@ async fn nodes_known_only_through_a_bootstrap_node_find_each_other() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     for node in nodes {
-        node.shutdown().await;
+        node.shutdown().await.unwrap();
     }
 }

@@ -6,7 +6,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ChainError {
     /// No endpoint answered after every retry.
-    #[error("RPC {what} failed on every endpoint ({endpoints}) after {attempts} tries: {last_error}; check --eth-rpc and that the node is running")]
+    #[error("RPC {what} failed on every endpoint ({endpoints}) after {attempts} tries: {last_error}; check the RPC endpoint and that the execution node is running")]
     Unreachable {
         /// The call that failed.
         what: &'static str,
@@ -26,7 +26,7 @@ pub enum ChainError {
         to: u64,
     },
     /// The endpoint serves another chain than the node is configured for.
-    #[error("the RPC endpoint serves chain id {actual}, but the node is configured for {expected}; check --eth-rpc and --eth-chain-id")]
+    #[error("the RPC endpoint serves chain id {actual}, but the node is configured for {expected}; check the RPC endpoint and the configured chain id")]
     WrongChain {
         /// Configured chain id.
         expected: u64,
@@ -34,7 +34,7 @@ pub enum ChainError {
         actual: u64,
     },
     /// There is no contract at the configured address.
-    #[error("no contract is deployed at {0}; check --eth-contract")]
+    #[error("no contract is deployed at {0}; check the contract address")]
     NoContract(String),
     /// A log could not be decoded as a membership event.
     #[error("cannot decode a membership event in block {block}: {reason}")]
@@ -45,7 +45,7 @@ pub enum ChainError {
         reason: String,
     },
     /// The chain reorganised deeper than the history the node keeps.
-    #[error("the chain reorganised below every block in the node's history (oldest kept: {oldest}); re-sync with --reset")]
+    #[error("the chain reorganised below every block in the node's history (oldest kept: {oldest}); wipe the state and re-sync")]
     ReorgTooDeep {
         /// Oldest block the node could have rolled back to.
         oldest: u64,

@@ -30,14 +30,23 @@ pub struct SyncConfig {
     pub poll_interval: Duration,
 }
 
-impl Default for SyncConfig {
-    fn default() -> Self {
+/// Blocks per log query unless set otherwise.
+pub const DEFAULT_MAX_BLOCK_RANGE: u64 = 5_000;
+/// Confirmations unless set otherwise: follow the head, roll back on reorganisations.
+pub const DEFAULT_CONFIRMATIONS: u64 = 0;
+/// Time between polls of the head unless set otherwise.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+impl SyncConfig {
+    /// Follows `contract` on chain `chain_id` with the default range, confirmations and
+    /// polling.
+    pub fn new(contract: Address, chain_id: u64) -> Self {
         Self {
-            contract: Address::ZERO,
-            chain_id: 31337,
-            max_block_range: 5_000,
-            confirmations: 0,
-            poll_interval: Duration::from_secs(2),
+            contract,
+            chain_id,
+            max_block_range: DEFAULT_MAX_BLOCK_RANGE,
+            confirmations: DEFAULT_CONFIRMATIONS,
+            poll_interval: DEFAULT_POLL_INTERVAL,
         }
     }
 }

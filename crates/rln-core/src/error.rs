@@ -12,6 +12,9 @@ pub enum FieldError {
     /// element never has two encodings.
     #[error("value is not below the BN254 scalar field modulus (non-canonical encoding)")]
     NonCanonical,
+    /// Text that is not `0x` followed by hex digits.
+    #[error("a field element in text is 0x and 64 hex digits")]
+    NotHex,
 }
 
 /// An RLN protocol rule was broken by the caller's inputs.

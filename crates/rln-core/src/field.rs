@@ -46,6 +46,39 @@ pub fn fr_from_u64(value: u64) -> Fr {
     Fr::from(value)
 }
 
+/// The one text form of a field element in logs, the CLI and the REST API: `0x` and 64 hex
+/// digits of the number, most significant first (as Ethereum tools and the contract's events
+/// show it). The wire keeps its 32 little-endian bytes; only text reads big-endian.
+pub fn fr_to_hex(value: &Fr) -> String {
+    let mut bytes = fr_to_le_bytes(value);
+    bytes.reverse();
+    let mut out = String::with_capacity(2 + 2 * FR_BYTES);
+    out.push_str("0x");
+    for b in bytes {
+        out.push(HEX_DIGITS[usize::from(b >> 4)] as char);
+        out.push(HEX_DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
+}
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Reads the text form of [`fr_to_hex`]: `0x` and exactly 64 hex digits (either case),
+/// refusing values at or above the modulus.
+pub fn fr_from_hex(text: &str) -> Result<Fr, FieldError> {
+    let digits = text.strip_prefix("0x").ok_or(FieldError::NotHex)?;
+    if digits.len() != 2 * FR_BYTES {
+        return Err(FieldError::WrongLength(digits.len() / 2));
+    }
+    let mut le = [0u8; FR_BYTES];
+    for (i, pair) in digits.as_bytes().chunks_exact(2).enumerate() {
+        let nibble = |c: u8| (c as char).to_digit(16).ok_or(FieldError::NotHex);
+        let byte = (nibble(pair[0])? << 4 | nibble(pair[1])?) as u8;
+        le[FR_BYTES - 1 - i] = byte;
+    }
+    fr_from_le_bytes(&le)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,7 +123,27 @@ mod tests {
         assert_eq!(&bytes[..3], &[0x02, 0x01, 0x00]);
     }
 
+    #[test]
+    fn text_form_is_big_endian_with_0x_and_refuses_bad_input() {
+        let text = fr_to_hex(&fr_from_u64(0x0102));
+        assert_eq!(text.len(), 66);
+        assert!(text.starts_with("0x0000"));
+        assert!(text.ends_with("0102"));
+        assert_eq!(fr_from_hex(&text), Ok(fr_from_u64(0x0102)));
+        assert_eq!(fr_from_hex(&text.to_uppercase().replace("0X", "0x")), Ok(fr_from_u64(0x0102)));
+        assert_eq!(fr_from_hex(&text[2..]), Err(FieldError::NotHex));
+        assert_eq!(fr_from_hex("0x0102"), Err(FieldError::WrongLength(2)));
+        assert_eq!(fr_from_hex(&format!("0x{}", "g".repeat(64))), Err(FieldError::NotHex));
+        assert_eq!(fr_from_hex(&format!("0x{}", "f".repeat(64))), Err(FieldError::NonCanonical));
+    }
+
     proptest! {
+        #[test]
+        fn text_form_roundtrips(limbs in any::<[u64; 4]>()) {
+            let value = Fr::from_le_bytes_mod_order(&ark_ff::BigInt::new(limbs).to_bytes_le());
+            prop_assert_eq!(fr_from_hex(&fr_to_hex(&value)), Ok(value));
+        }
+
         #[test]
         fn decode_never_panics_and_roundtrips(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             if let Ok(value) = fr_from_le_slice(&bytes) {

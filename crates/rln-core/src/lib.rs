@@ -25,7 +25,9 @@ pub mod protocol;
 pub mod root_window;
 
 pub use error::{FieldError, RlnError, TreeError};
-pub use field::{fr_from_le_bytes, fr_from_le_slice, fr_to_le_bytes, Fr, FR_BYTES};
+pub use field::{
+    fr_from_hex, fr_from_le_bytes, fr_from_le_slice, fr_to_hex, fr_to_le_bytes, Fr, FR_BYTES,
+};
 pub use identity::{rate_commitment, Identity, MAX_USER_MESSAGE_LIMIT};
 pub use merkle::{MemoryStore, MerkleProof, MerkleTree, NodeStore, TreeChanges, TREE_DEPTH};
 pub use protocol::{

@@ -20,7 +20,7 @@ pub enum DbError {
     /// The data directory belongs to another chain, contract or tree depth.
     #[error(
         "data directory {path} was made for {what} {stored}, but this node is configured for \
-         {configured}; use a new data directory or start with --reset to wipe it"
+         {configured}; use a new data directory or wipe this one"
     )]
     Mismatch {
         /// The data directory.
@@ -35,7 +35,7 @@ pub enum DbError {
     /// The directory was written by another version of rln-node's storage layout.
     #[error(
         "data directory {path} has storage schema {found}; this rln-node reads schema \
-         {supported}; use a new data directory or --reset"
+         {supported}; use a new data directory or wipe this one"
     )]
     SchemaVersion {
         /// The data directory.
@@ -48,7 +48,7 @@ pub enum DbError {
     /// The directory holds a database without one of the node's column families.
     #[error(
         "data directory {path} is not an rln-node database or is damaged: column family \
-         `{name}` is missing; use a new data directory or --reset"
+         `{name}` is missing; use a new data directory or wipe this one"
     )]
     MissingColumnFamily {
         /// The data directory.
@@ -73,7 +73,7 @@ pub enum DbError {
     /// A reorganisation reaches further back than the undo history kept.
     #[error(
         "cannot roll back to block {target}: undo history starts at block {oldest}; \
-         re-sync with --reset"
+         wipe the state and re-sync"
     )]
     ReorgTooDeep {
         /// The block to roll back to.

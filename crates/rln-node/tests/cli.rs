@@ -3,41 +3,16 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use alloy::node_bindings::{Anvil, AnvilInstance};
-use alloy::primitives::{Address, U256};
-use alloy::providers::{Provider, ProviderBuilder};
 use rln_chain::ContractParams;
+use rln_testkit::node::NodeProcess;
+use rln_testkit::TestChain;
 
 fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_rln-node"))
 }
 
-struct Chain {
-    anvil: AnvilInstance,
-    contract: Address,
-}
-
-/// anvil from `make tools`, with the membership contract deployed (1000 wei per message).
-async fn chain() -> Chain {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-    assert!(
-        path.exists(),
-        "{} is missing: run `make tools`",
-        path.display()
-    );
-    let anvil = Anvil::at(path).spawn();
-    let provider = ProviderBuilder::new()
-        .wallet(anvil.wallet().unwrap())
-        .connect_http(anvil.endpoint_url())
-        .erased();
-    let params = ContractParams {
-        deposit_per_message: U256::from(1000u64),
-        min_limit: 1,
-        max_limit: 100,
-    };
-    let contract = rln_chain::deploy(&provider, params).await.unwrap();
-    Chain { anvil, contract }
+async fn chain() -> TestChain {
+    TestChain::start().await
 }
 
 fn rln_node(args: &[&str], envs: &[(&str, &str)]) -> (bool, String) {
@@ -178,7 +153,7 @@ async fn keygen_register_show_erase_withdraw() {
 
 /// Registers a membership with `rln-node register` into `dir/keystore.json` (password `pw`)
 /// and returns the keystore's path.
-fn register_with_cli(chain: &Chain, dir: &std::path::Path, limit: &str) -> String {
+fn register_with_cli(chain: &TestChain, dir: &std::path::Path, limit: &str) -> String {
     let contract = chain.contract.to_string();
     let rpc = chain.anvil.endpoint();
     let key = format!("0x{}", alloy::hex::encode(chain.anvil.keys()[0].to_bytes()));
@@ -205,49 +180,11 @@ fn register_with_cli(chain: &Chain, dir: &std::path::Path, limit: &str) -> Strin
     ks.to_string()
 }
 
-/// A `rln-node run` child process, killed on drop.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts `rln-node run` and returns it with the first libp2p address it prints.
-fn start_node(args: &[&str]) -> (Running, String) {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(binary())
-        .arg("run")
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let running = Running(child);
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the node prints its addresses")
-            .unwrap();
-        if let Some(addr) = line.strip_prefix("listening ") {
-            break addr.trim().to_string();
-        }
-    };
-    // Keep reading so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (running, addr)
+fn start_node(args: &[&str]) -> (NodeProcess, String) {
+    let node = NodeProcess::start(&binary(), args);
+    let addr = node.p2p.clone();
+    (node, addr)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,7 +196,6 @@ async fn run_publish_and_subscribe_between_two_nodes() {
     let keystore = register_with_cli(&chain, dir.path(), "5");
     let ks = keystore.as_str();
 
-    let (rest_a, rest_b) = (free_port(), free_port());
     let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
     let common = [
         "--eth-rpc",
@@ -269,36 +205,36 @@ async fn run_publish_and_subscribe_between_two_nodes() {
         "--listen",
         "/ip4/127.0.0.1/tcp/0",
     ];
-    let rest_a_arg = format!("127.0.0.1:{rest_a}");
     let mut args_a = common.to_vec();
     args_a.extend([
         "--data-dir",
         data_a.to_str().unwrap(),
         "--rest-address",
-        &rest_a_arg,
+        "127.0.0.1:0",
     ]);
     args_a.extend(["--keystore", ks, "--keystore-password", "pw"]);
-    let (_a, addr_a) = start_node(&args_a);
-    let rest_b_arg = format!("127.0.0.1:{rest_b}");
+    let (a, addr_a) = start_node(&args_a);
     let mut args_b = common.to_vec();
     args_b.extend([
         "--data-dir",
         data_b.to_str().unwrap(),
         "--rest-address",
-        &rest_b_arg,
+        "127.0.0.1:0",
         "--static-peer",
         &addr_a,
     ]);
-    let (_b, _) = start_node(&args_b);
+    let (b, _) = start_node(&args_b);
+    let url_a = a.rest.clone().expect("node A serves REST");
 
     // Subscribe on B in the background, then publish on A until the mesh carries it.
-    let url_b = format!("http://127.0.0.1:{rest_b}");
+    let url_b = b.rest.clone().expect("node B serves REST");
+    let subscribe_to = url_b.clone();
     let subscriber = std::thread::spawn(move || {
         rln_node(
             &[
                 "subscribe",
                 "--node",
-                &url_b,
+                &subscribe_to,
                 "--count",
                 "1",
                 "--timeout",
@@ -307,7 +243,6 @@ async fn run_publish_and_subscribe_between_two_nodes() {
             &[],
         )
     });
-    let url_a = format!("http://127.0.0.1:{rest_a}");
     let mut published = false;
     for _ in 0..40 {
         let (ok, out) = rln_node(&["publish", "--node", &url_a, "hello from the CLI"], &[]);
@@ -330,7 +265,7 @@ async fn run_publish_and_subscribe_between_two_nodes() {
 
     // Every metric the Grafana dashboard charts is exported (by B, which has received a
     // message, so libp2p's per-topic families have samples).
-    let metrics = reqwest::get(format!("http://127.0.0.1:{rest_b}/metrics"))
+    let metrics = reqwest::get(format!("{url_b}/metrics"))
         .await
         .unwrap()
         .text()
@@ -372,7 +307,7 @@ async fn run_publish_and_subscribe_between_two_nodes() {
         &[
             "publish",
             "--node",
-            &format!("http://127.0.0.1:{rest_b}"),
+            &url_b,
             "x",
         ],
         &[],
@@ -409,7 +344,7 @@ async fn run_explains_every_setup_error_in_one_sentence() {
         rln_node(&args, &[])
     };
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["--eth-rpc", &rpc], "no membership contract given"),
+        (vec!["--eth-rpc", &rpc], "set it with --eth-contract"),
         (
             vec![
                 "--eth-rpc",
@@ -434,7 +369,7 @@ async fn run_explains_every_setup_error_in_one_sentence() {
                 "--keystore-password",
                 "pw",
             ],
-            "does not exist; create one with `rln-node register`",
+            "does not exist; register a membership into it first",
         ),
         (
             vec![
@@ -443,7 +378,7 @@ async fn run_explains_every_setup_error_in_one_sentence() {
                 "--eth-contract",
                 &contract,
             ],
-            "set the chain id explicitly",
+            "set it with --eth-chain-id",
         ),
         (
             vec![
@@ -504,11 +439,7 @@ async fn run_explains_every_setup_error_in_one_sentence() {
         ];
         let (_node, _) = start_node(&args);
     }
-    let provider = ProviderBuilder::new()
-        .wallet(chain.anvil.wallet().unwrap())
-        .connect_http(chain.anvil.endpoint_url())
-        .erased();
-    let second = rln_chain::deploy(&provider, ContractParams::default())
+    let second = rln_chain::deploy(&chain.provider, ContractParams::default())
         .await
         .unwrap()
         .to_string();

@@ -1,18 +1,11 @@
 //! A short scripted devnet run, as `make devnet DURATION=…` does it: anvil, four `rln-node run`
 //! processes, honest traffic and a spammer. The run must pass its own verdict.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 #[test]
 fn a_short_devnet_run_delivers_honest_messages_and_catches_the_spammer() {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let anvil = repo.join("tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-    assert!(
-        anvil.exists(),
-        "{} is missing: run `make tools`",
-        anvil.display()
-    );
+    let anvil = rln_testkit::paths::anvil();
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_rln-devnet"))
         .args(["--nodes", "4", "--duration", "30", "--epoch-secs", "6"])

@@ -1,10 +1,10 @@
-//! Errors of the relay node. Each says what went wrong and, where the user can act, what to do.
+//! Errors of the relay protocol and the network. Each says what went wrong and, where the user can act, what to do.
 
 use std::time::Duration;
 
 use thiserror::Error;
 
-/// What can go wrong running a relay node or publishing through it.
+/// What can go wrong running the network or publishing through it.
 #[derive(Debug, Error)]
 pub enum RelayError {
     /// A setting is unusable.
@@ -53,12 +53,6 @@ pub enum RelayError {
     /// Proving or key loading failed.
     #[error(transparent)]
     Zk(#[from] rln_zk::ZkError),
-    /// The chain side failed.
-    #[error(transparent)]
-    Chain(#[from] rln_chain::ChainError),
-    /// The keystore could not be read.
-    #[error(transparent)]
-    Keystore(#[from] rln_chain::KeystoreError),
     /// A file could not be read or written.
     #[error("{what}: {source}")]
     Io {

@@ -1,30 +1,31 @@
-//! The relay of an rln-node; the only crate that links libp2p.
+//! The network protocols of an rln-node; the only crate that links libp2p.
 //!
 //! - [`wire`]: `WakuMessage`, the RLN signal and the deterministic message hash.
 //! - [`network`]: the swarm (TCP, Noise, Yamux, identify, ping, Kademlia, GossipSub with
-//!   Waku's protocol id and peer scoring) and the task that owns it.
-//! - [`validation`]: the RLN checks in order, cheap first, and the one mapping of outcomes
-//!   to gossipsub verdicts.
-//! - [`pipeline`]: the bounded queue and the blocking workers that verify in batches.
-//! - [`publisher`]: epochs, never-reused message ids and proofs for outgoing messages.
-//! - [`hub`]: local delivery of valid messages.
-//! - [`rest`]: the REST API and `/metrics`; [`metrics`]: the Prometheus metrics.
-//! - [`node`]: [`Node`] starts and stops all of it; [`config`]: its settings.
+//!   Waku's protocol id and peer scoring) and the task that owns it; [`handle`]: how the rest
+//!   of a node talks to that task.
+//! - [`protocols`]: one folder per protocol. [`protocols::relay`] holds the RLN validation,
+//!   the validation pipeline and the publisher.
+//! - [`hub`]: local delivery of valid messages; [`metrics`]: the Prometheus metrics.
+//!
+//! Nothing here knows about the chain: the node (the `rln-node` crate) syncs the membership
+//! tree into `rln-db`, and validation reads it from there. ARCHITECTURE.md draws the path of a
+//! message through these modules.
 
-pub mod config;
+#![forbid(unsafe_code)]
+
 pub mod error;
+pub mod handle;
 pub mod hub;
 pub mod metrics;
 pub mod network;
-pub mod node;
-pub mod pipeline;
-pub mod publisher;
-pub mod rest;
-pub mod validation;
+pub mod protocols;
 pub mod wire;
 
-pub use config::NodeConfig;
 pub use error::RelayError;
-pub use node::{Health, Node, NodeInner};
-pub use publisher::MessageIdChoice;
-pub use wire::WakuMessage;
+pub use handle::{NetworkHandle, PeerSummary};
+pub use libp2p::identity::Keypair;
+pub use libp2p::{Multiaddr, PeerId};
+pub use protocols::relay::publisher::{Member, MessageIdChoice, Publisher};
+pub use protocols::relay::validation::{Outcome, Reason, Rules, Validator};
+pub use wire::{SignalMode, WakuMessage, DEFAULT_PUBSUB_TOPIC};

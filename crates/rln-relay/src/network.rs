@@ -6,13 +6,14 @@
 //! there), queues them for the validation workers, and applies the verdicts and commands it
 //! receives; nothing else touches the swarm.
 
-use std::collections::HashSet;
+use std::path::Path;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use libp2p::gossipsub::{
-    self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, PeerScoreParams,
+    self, IdentTopic, MessageAcceptance, MessageAuthenticity, PeerScoreParams,
     PeerScoreThresholds, TopicHash, TopicScoreParams, ValidationMode,
 };
 use libp2p::identity::Keypair;
@@ -21,12 +22,13 @@ use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, noise, ping, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm};
 use prometheus_client::registry::Registry;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::error::RelayError;
+use crate::handle::{lock, peer_of, Command, NetState, NetworkHandle, PeerSummary, SharedNet};
 use crate::metrics::Metrics;
-use crate::pipeline::{Job, Pipeline, Verdict};
-use crate::validation::{Acceptance, Candidate, Outcome, Reason};
+use crate::protocols::relay::pipeline::{Job, Pipeline, Validated};
+use crate::protocols::relay::validation::{Acceptance, Candidate, Outcome, Reason};
 use crate::wire::{self, WakuMessage, WireError};
 
 /// Waku relay's GossipSub protocol id.
@@ -44,6 +46,7 @@ pub const GRAYLIST_THRESHOLD: f64 = -10_000.0;
 pub const INVALID_MESSAGE_WEIGHT: f64 = -4_000.0;
 
 pub use behaviour::{RelayBehaviour, RelayBehaviourEvent};
+pub use libp2p::gossipsub::MessageId;
 
 mod behaviour {
     // The derive macro generates an event enum without documentation.
@@ -182,102 +185,133 @@ pub fn build_swarm(
     Ok(swarm)
 }
 
-/// A peer as the REST API and tests see it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct PeerSummary {
-    /// Its peer id.
-    pub peer_id: String,
-    /// Its gossipsub score (none before scoring starts).
-    pub score: Option<f64>,
-    /// Topics it subscribes to.
-    pub topics: Vec<String>,
-}
-
-/// What the rest of the node asks of the swarm task.
-#[derive(Debug)]
-pub enum Command {
-    /// Publish encoded message bytes on a topic.
-    Publish {
-        /// The pubsub topic.
-        topic: String,
-        /// The encoded `WakuMessage`.
-        data: Vec<u8>,
-        /// Where the result goes.
-        reply: oneshot::Sender<Result<(), RelayError>>,
-    },
-    /// Join a topic.
-    Subscribe {
-        /// The pubsub topic.
-        topic: String,
-    },
-    /// Leave a topic.
-    Unsubscribe {
-        /// The pubsub topic.
-        topic: String,
-    },
-    /// Connect to a peer.
-    Dial {
-        /// Its address (with `/p2p/…` to keep it as a static peer).
-        addr: Multiaddr,
-    },
-    /// The connected peers with their scores.
-    Peers {
-        /// Where the answer goes.
-        reply: oneshot::Sender<Vec<PeerSummary>>,
-    },
-}
-
-/// State the swarm task publishes for everybody else.
-#[derive(Debug, Default)]
-pub struct NetState {
-    /// Addresses the node listens on.
-    pub listen: Vec<Multiaddr>,
-    /// Connected peers.
-    pub connected: HashSet<PeerId>,
-}
-
-/// Shared view of [`NetState`].
-pub type SharedNet = Arc<Mutex<NetState>>;
-
 /// Everything the swarm task needs.
-pub struct SwarmTask {
+struct SwarmTask {
     /// The swarm.
-    pub swarm: Swarm<RelayBehaviour>,
+    swarm: Swarm<RelayBehaviour>,
     /// Commands from the node.
-    pub commands: mpsc::Receiver<Command>,
-    /// Verdicts from the workers.
-    pub verdicts: mpsc::Receiver<Verdict>,
+    commands: mpsc::Receiver<Command>,
+    /// Results from the validation workers.
+    verdicts: mpsc::Receiver<Validated>,
     /// The validation queue.
-    pub pipeline: Pipeline,
+    pipeline: Pipeline,
     /// Peers to keep connected.
-    pub static_peers: Vec<Multiaddr>,
+    static_peers: Vec<Multiaddr>,
     /// Peers to bootstrap discovery from.
-    pub bootstrap: Vec<Multiaddr>,
+    bootstrap: Vec<Multiaddr>,
     /// Largest message.
-    pub max_message_bytes: usize,
+    max_message_bytes: usize,
     /// Published state.
-    pub state: SharedNet,
+    state: SharedNet,
+    /// Metrics.
+    metrics: Metrics,
+    /// Set to `true` to stop.
+    shutdown: watch::Receiver<bool>,
+}
+
+/// How a node's swarm is set up.
+#[derive(Debug, Clone)]
+pub struct NetworkSettings {
+    /// The swarm's behaviour settings.
+    pub swarm: SwarmSettings,
+    /// Multiaddresses to listen on.
+    pub listen: Vec<String>,
+    /// Peers to keep connected (multiaddresses with `/p2p/<peer id>`).
+    pub static_peers: Vec<String>,
+    /// Peers to bootstrap discovery from.
+    pub bootstrap: Vec<String>,
+}
+
+/// What [`start`] needs besides the settings.
+#[derive(Debug)]
+pub struct NetworkParts {
+    /// The node's libp2p key.
+    pub key: Keypair,
+    /// The validation queue the swarm task submits to.
+    pub pipeline: Pipeline,
+    /// Results coming back from the validation workers.
+    pub verdicts: mpsc::Receiver<Validated>,
     /// Metrics.
     pub metrics: Metrics,
     /// Set to `true` to stop.
     pub shutdown: watch::Receiver<bool>,
 }
 
-fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
-    addr.iter().find_map(|p| match p {
-        Protocol::P2p(id) => Some(id),
-        _ => None,
-    })
+/// Builds the swarm and starts listening; returns the handle the rest of the node uses and the
+/// swarm task, for the caller to spawn (and supervise).
+pub fn start(
+    settings: &NetworkSettings,
+    parts: NetworkParts,
+    registry: &mut Registry,
+) -> Result<(NetworkHandle, impl std::future::Future<Output = ()>), RelayError> {
+    let peer_id = parts.key.public().to_peer_id();
+    let static_peers = parse_addrs(&settings.static_peers, "static peer")?;
+    let bootstrap = parse_addrs(&settings.bootstrap, "bootstrap peer")?;
+    let mut swarm = build_swarm(parts.key, &settings.swarm, registry)?;
+    for addr in parse_addrs(&settings.listen, "listen address")? {
+        swarm.listen_on(addr.clone()).map_err(|e| {
+            RelayError::Network(format!("cannot listen on {addr}: {e}; is the port in use?"))
+        })?;
+    }
+    let state: SharedNet = Arc::new(Mutex::new(NetState::default()));
+    let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+    let handle = NetworkHandle::new(
+        commands,
+        state.clone(),
+        peer_id,
+        settings.swarm.max_message_bytes,
+    );
+    let task = run_swarm(SwarmTask {
+        swarm,
+        commands: commands_rx,
+        verdicts: parts.verdicts,
+        pipeline: parts.pipeline,
+        static_peers,
+        bootstrap,
+        max_message_bytes: settings.swarm.max_message_bytes,
+        state,
+        metrics: parts.metrics,
+        shutdown: parts.shutdown,
+    });
+    Ok((handle, task))
 }
 
-fn lock(state: &SharedNet) -> std::sync::MutexGuard<'_, NetState> {
-    state
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Commands waiting for the swarm task.
+const COMMAND_QUEUE: usize = 1_024;
+
+/// Parses a list of multiaddresses, naming the setting in the error.
+pub fn parse_addrs(list: &[String], what: &str) -> Result<Vec<Multiaddr>, RelayError> {
+    list.iter()
+        .map(|a| {
+            Multiaddr::from_str(a)
+                .map_err(|e| RelayError::Config(format!("{what} `{a}` is not a multiaddress: {e}")))
+        })
+        .collect()
+}
+
+/// The libp2p key in `path` (protobuf-encoded), or a new Ed25519 key written there.
+pub fn load_or_create_key(path: &Path) -> Result<Keypair, RelayError> {
+    let io = |what: String| move |source| RelayError::Io { what, source };
+    if path.exists() {
+        let bytes =
+            std::fs::read(path).map_err(io(format!("reading the node key {}", path.display())))?;
+        return Keypair::from_protobuf_encoding(&bytes).map_err(|e| {
+            RelayError::Config(format!("{} is not a libp2p key: {e}", path.display()))
+        });
+    }
+    let key = Keypair::generate_ed25519();
+    let bytes = key
+        .to_protobuf_encoding()
+        .map_err(|e| RelayError::Config(format!("cannot encode the node key: {e}")))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    }
+    std::fs::write(path, bytes).map_err(io(format!("writing the node key {}", path.display())))?;
+    Ok(key)
 }
 
 /// Runs the swarm until shutdown.
-pub async fn run_swarm(mut t: SwarmTask) {
+async fn run_swarm(mut t: SwarmTask) {
     let mut redial = tokio::time::interval(Duration::from_secs(5));
     for addr in t.bootstrap.iter().chain(&t.static_peers) {
         if let Some(peer) = peer_of(addr) {
@@ -308,7 +342,7 @@ pub async fn run_swarm(mut t: SwarmTask) {
     }
 }
 
-fn apply_verdict(swarm: &mut Swarm<RelayBehaviour>, v: Verdict) {
+fn apply_verdict(swarm: &mut Swarm<RelayBehaviour>, v: Validated) {
     let (acceptance, _) = v.outcome.acceptance();
     report(swarm, &v.id, &v.source, acceptance);
 }
@@ -455,9 +489,8 @@ fn on_message(t: &mut SwarmTask, source: PeerId, id: MessageId, message: gossips
             source: Some(source),
         },
     };
-    if !t.pipeline.submit(job) {
-        Outcome::Ignored(Reason::QueueFull).record(&t.metrics);
+    if let Err(outcome) = t.pipeline.submit(job) {
         t.metrics.messages.inc();
-        report(&mut t.swarm, &id, &source, Acceptance::Ignore);
+        report(&mut t.swarm, &id, &source, outcome.acceptance().0);
     }
 }

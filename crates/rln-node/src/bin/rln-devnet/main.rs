@@ -27,9 +27,12 @@ use clap::Parser;
 use rln_chain::keystore::{Keystore, KeystoreMembership};
 use rln_chain::ContractParams;
 use rln_core::Identity;
-use rln_relay::config::{MembershipConfig, DEFAULT_PUBSUB_TOPIC};
-use rln_relay::rest::RestMessage;
-use rln_relay::{MessageIdChoice, Node, NodeConfig, WakuMessage};
+use rln_core::fr_to_hex;
+use rln_node::config::defaults::PUBSUB_TOPIC as DEFAULT_PUBSUB_TOPIC;
+use rln_node::config::MembershipConfig;
+use rln_node::rest::RestMessage;
+use rln_node::{banner, Node, NodeConfig, NodeHandle};
+use rln_relay::{MessageIdChoice, WakuMessage};
 
 use crate::metrics::Scrape;
 
@@ -56,12 +59,8 @@ struct Args {
     /// Directory for the nodes' state and logs (wiped at start).
     #[arg(long, default_value = "target/devnet")]
     dir: PathBuf,
-    /// The anvil binary (`make tools` installs it).
-    #[arg(
-        long,
-        env = "RLN_ANVIL",
-        default_value = "tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
-    )]
+    /// The anvil binary (`make tools` installs it; `make devnet` passes its path).
+    #[arg(long, env = "RLN_ANVIL")]
     anvil: PathBuf,
     /// The rln-node binary [default: next to this program].
     #[arg(long)]
@@ -99,12 +98,6 @@ impl Drop for Process {
 
 fn step(text: &str) {
     eprintln!("==> {text}");
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 fn account(anvil: &AnvilInstance, n: usize) -> DynProvider {
@@ -236,7 +229,6 @@ async fn run(args: Args) -> Result<()> {
     step(&format!("starting {n} rln-node processes"));
     let mut nodes: Vec<Process> = Vec::new();
     for (i, (ks, limit)) in keystores.iter().enumerate() {
-        let rest_port = free_port()?;
         let dir = args.dir.join(format!("node{i}"));
         let key = format!("0x{}", alloy::hex::encode(anvil.keys()[1 + i].to_bytes()));
         let mut cmd = Command::new(&rln_node);
@@ -249,7 +241,7 @@ async fn run(args: Args) -> Result<()> {
                 &contract.to_string(),
             ])
             .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
-            .args(["--rest-address", &format!("127.0.0.1:{rest_port}")])
+            .args(["--rest-address", "127.0.0.1:0"])
             .args([
                 "--keystore",
                 &ks.to_string_lossy(),
@@ -270,29 +262,33 @@ async fn run(args: Args) -> Result<()> {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(log)
-            .env("RUST_LOG", "warn,rln_relay=info,rln_chain=info")
+            .env("RUST_LOG", "warn,rln_node=info,rln_relay=info,rln_chain=info")
             .spawn()?;
         let stdout = child.stdout.take().context("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
-        let mut p2p = None;
+        // The node prints its listen address, then its REST address.
+        let (mut p2p, mut rest) = (None, None);
         for line in lines.by_ref() {
             let line = line?;
-            if let Some(a) = line.strip_prefix("listening ") {
-                p2p = Some(a.trim().to_string());
+            if let Some(a) = banner::listen_addr(&line) {
+                p2p.get_or_insert_with(|| a.to_string());
+            }
+            if let Some(url) = banner::rest_url(&line) {
+                rest = Some(url.to_string());
                 break;
             }
         }
         std::thread::spawn(move || for _ in lines {});
-        let Some(p2p) = p2p else {
+        let (Some(p2p), Some(rest)) = (p2p, rest) else {
             bail!(
                 "node {i} exited during start; see {}",
                 dir.join("node.log").display()
             );
         };
-        eprintln!("    node {i}: limit {limit}, REST http://127.0.0.1:{rest_port}, {p2p}");
+        eprintln!("    node {i}: limit {limit}, REST {rest}, {p2p}");
         nodes.push(Process {
             child,
-            rest: format!("http://127.0.0.1:{rest_port}"),
+            rest,
             p2p,
             limit: *limit,
         });
@@ -315,7 +311,7 @@ async fn run(args: Args) -> Result<()> {
         password: PASSWORD.into(),
         id: None,
     });
-    let spammer = Arc::new(Node::start(sc).await?);
+    let spammer = Node::start(sc).await?;
 
     let client = reqwest::Client::new();
     step("waiting for the mesh to form");
@@ -335,7 +331,12 @@ async fn run(args: Args) -> Result<()> {
                 ready += 1;
             }
         }
-        if ready == n && spammer.wait_synced(Duration::from_millis(10)).await {
+        if ready == n
+            && spammer
+                .handle()
+                .wait_synced(Duration::from_millis(10))
+                .await
+        {
             break;
         }
         if started.elapsed() > Duration::from_secs(60) {
@@ -367,7 +368,7 @@ async fn run(args: Args) -> Result<()> {
         )));
     }
     tasks.push(tokio::spawn(spam_traffic(
-        spammer.clone(),
+        spammer.handle().clone(),
         args.epoch_secs,
         ledger.clone(),
         stop_rx.clone(),
@@ -422,8 +423,8 @@ async fn run(args: Args) -> Result<()> {
     println!("{}", summary.text);
     step("stopping the nodes");
     drop(nodes);
-    if let Ok(spammer) = Arc::try_unwrap(spammer) {
-        spammer.shutdown().await;
+    if let Err(e) = spammer.shutdown().await {
+        eprintln!("the spammer node stopped with an error: {e}");
     }
     drop(anvil);
     if args.duration.is_some() {
@@ -489,7 +490,7 @@ async fn honest_traffic(
 /// Three messages per epoch, all with message id 0, until the member is slashed. They are
 /// sent in the middle third of an epoch so that all three fall into it.
 async fn spam_traffic(
-    node: Arc<Node>,
+    node: NodeHandle,
     epoch_secs: u64,
     ledger: Arc<Mutex<Ledger>>,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -572,8 +573,8 @@ async fn summary(
     use std::fmt::Write;
     let mut out = String::new();
     let mut failures = Vec::new();
-    let spammer_commitment = rln_relay::node::fr_hex(&spammer.commitment());
-    let spammer_secret = rln_relay::node::fr_hex(&spammer.secret());
+    let spammer_commitment = fr_to_hex(&spammer.commitment());
+    let spammer_secret = fr_to_hex(&spammer.secret());
     let _ = writeln!(out, "rln-devnet  {}", chrono_like_now());
     let _ = writeln!(
         out,

@@ -1,20 +1,15 @@
-//! Waku wire types: the `WakuMessage` protobuf, the RLN signal it proves, and the deterministic
-//! message hash.
+//! The `WakuMessage` protobuf, the RLN signal it proves and its deterministic hash.
 //!
 //! Fields: `payload = 1` (bytes, always written), `content_topic = 2` (string), `version = 3`
 //! (uint32), `timestamp = 10` (sint64, nanoseconds), `meta = 11` (≤ 64 bytes),
 //! `rate_limit_proof = 21` (bytes, a `RateLimitProof` message), `ephemeral = 31` (bool).
 
-use rln_zk::protobuf::{put_bytes, put_varint_field, unzigzag, zigzag, Reader, Value};
-use rln_zk::DecodeError;
+use prost::Message as _;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-/// Largest message a node accepts or relays by default (150 KiB, as Waku).
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 150 * 1024;
-
-/// Largest `meta` field.
-pub const MAX_META_BYTES: usize = 64;
+use super::proto::WakuMessageProto;
+use super::MAX_META_BYTES;
 
 /// A Waku message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,9 +33,10 @@ pub struct WakuMessage {
 /// Why bytes are not a valid `WakuMessage`.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum WireError {
-    /// The protobuf framing is broken.
-    #[error("{0}")]
-    Protobuf(#[from] DecodeError),
+    /// The protobuf framing is broken, or a field has the wrong wire type (prost's
+    /// description, which names the field).
+    #[error("malformed protobuf: {0}")]
+    Protobuf(String),
     /// A field has the wrong wire type or content.
     #[error("field `{0}` is malformed")]
     Field(&'static str),
@@ -58,29 +54,20 @@ pub enum WireError {
 }
 
 impl WakuMessage {
-    /// Encodes as protobuf. `payload` is always written, even when empty.
+    /// Encodes as protobuf. `payload` is always written, even when empty (as Waku's nodes
+    /// do); an empty content topic is left out.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.payload.len() + self.content_topic.len() + 320);
-        put_bytes(&mut out, 1, &self.payload);
-        if !self.content_topic.is_empty() {
-            put_bytes(&mut out, 2, self.content_topic.as_bytes());
+        WakuMessageProto {
+            payload: Some(self.payload.clone()),
+            content_topic: (!self.content_topic.is_empty())
+                .then(|| self.content_topic.as_bytes().to_vec()),
+            version: self.version.map(u64::from),
+            timestamp: self.timestamp,
+            meta: self.meta.clone(),
+            rate_limit_proof: self.rate_limit_proof.clone(),
+            ephemeral: self.ephemeral,
         }
-        if let Some(version) = self.version {
-            put_varint_field(&mut out, 3, u64::from(version));
-        }
-        if let Some(timestamp) = self.timestamp {
-            put_varint_field(&mut out, 10, zigzag(timestamp));
-        }
-        if let Some(meta) = &self.meta {
-            put_bytes(&mut out, 11, meta);
-        }
-        if let Some(proof) = &self.rate_limit_proof {
-            put_bytes(&mut out, 21, proof);
-        }
-        if let Some(ephemeral) = self.ephemeral {
-            put_varint_field(&mut out, 31, u64::from(ephemeral));
-        }
-        out
+        .encode_to_vec()
     }
 
     /// Decodes a protobuf `WakuMessage` of at most `max_bytes`. Unknown fields are skipped.
@@ -91,36 +78,33 @@ impl WakuMessage {
                 limit: max_bytes,
             });
         }
-        let mut message = Self::default();
-        let mut reader = Reader::new(bytes);
-        while let Some((number, value)) = reader.next_field()? {
-            match (number, value) {
-                (1, Value::Bytes(b)) => message.payload = b.to_vec(),
-                (2, Value::Bytes(b)) => {
-                    message.content_topic = std::str::from_utf8(b)
-                        .map_err(|_| WireError::Field("content_topic"))?
-                        .to_string();
-                }
-                (3, Value::Varint(v)) => {
-                    message.version =
-                        Some(u32::try_from(v).map_err(|_| WireError::Field("version"))?);
-                }
-                (10, Value::Varint(v)) => message.timestamp = Some(unzigzag(v)),
-                (11, Value::Bytes(b)) => {
-                    if b.len() > MAX_META_BYTES {
-                        return Err(WireError::MetaTooLong(b.len()));
-                    }
-                    message.meta = Some(b.to_vec());
-                }
-                (21, Value::Bytes(b)) => message.rate_limit_proof = Some(b.to_vec()),
-                (31, Value::Varint(v)) => message.ephemeral = Some(v != 0),
-                (1 | 2 | 3 | 10 | 11 | 21 | 31, _) => {
-                    return Err(WireError::Field(field_name(number)))
-                }
-                _ => {}
+        let raw =
+            WakuMessageProto::decode(bytes).map_err(|e| WireError::Protobuf(e.to_string()))?;
+        if let Some(meta) = &raw.meta {
+            if meta.len() > MAX_META_BYTES {
+                return Err(WireError::MetaTooLong(meta.len()));
             }
         }
-        Ok(message)
+        let content_topic = match raw.content_topic {
+            Some(bytes) => {
+                String::from_utf8(bytes).map_err(|_| WireError::Field("content_topic"))?
+            }
+            None => String::new(),
+        };
+        let version = raw
+            .version
+            .map(u32::try_from)
+            .transpose()
+            .map_err(|_| WireError::Field("version"))?;
+        Ok(Self {
+            payload: raw.payload.unwrap_or_default(),
+            content_topic,
+            version,
+            timestamp: raw.timestamp,
+            meta: raw.meta,
+            rate_limit_proof: raw.rate_limit_proof,
+            ephemeral: raw.ephemeral,
+        })
     }
 
     /// The bytes whose hash is the RLN signal `x`. [`SignalMode::Timestamped`] binds the
@@ -152,18 +136,6 @@ impl WakuMessage {
     }
 }
 
-fn field_name(number: u64) -> &'static str {
-    match number {
-        1 => "payload",
-        2 => "content_topic",
-        3 => "version",
-        10 => "timestamp",
-        11 => "meta",
-        21 => "rate_limit_proof",
-        _ => "ephemeral",
-    }
-}
-
 /// What the RLN signal of a message covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -175,14 +147,10 @@ pub enum SignalMode {
     Legacy,
 }
 
-/// The gossipsub message id: sha256 of the message data.
-pub fn message_id(data: &[u8]) -> [u8; 32] {
-    Sha256::digest(data).into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::DEFAULT_MAX_MESSAGE_BYTES;
     use proptest::prelude::*;
 
     fn full() -> WakuMessage {
@@ -248,14 +216,20 @@ mod tests {
             WakuMessage::decode(&[0x12, 2, 0xff, 0xfe], 1000),
             Err(WireError::Field("content_topic"))
         );
-        assert_eq!(
+        // A known field with the wrong wire type: the error names the field.
+        assert!(matches!(
             WakuMessage::decode(&[0x08, 1], 1000),
-            Err(WireError::Field("payload"))
-        );
+            Err(WireError::Protobuf(e)) if e.contains("payload")
+        ));
         assert!(matches!(
             WakuMessage::decode(&[0x0a, 9, 1], 1000),
             Err(WireError::Protobuf(_))
         ));
+        // A version beyond uint32 is refused, not truncated.
+        assert_eq!(
+            WakuMessage::decode(&[0x0a, 0, 0x18, 0x80, 0x80, 0x80, 0x80, 0x10], 1000),
+            Err(WireError::Field("version"))
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The REST API (axum): nwaku-compatible relay paths, health, RLN information and
 //! `/metrics`. Errors are JSON `{"error": "..."}` with a status that says whose fault it is.
 
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -13,11 +13,13 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
-use crate::error::RelayError;
-use crate::node::{fr_hex, NodeInner};
-use crate::wire::WakuMessage;
+use rln_core::fr_to_hex;
+use rln_relay::wire::MAX_META_BYTES;
+use rln_relay::{RelayError, WakuMessage};
+
+use crate::error::NodeError;
+use crate::node::NodeHandle;
 
 /// A message as the REST API carries it (nwaku's `WakuMessageRest`): bytes in base64.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,7 +74,7 @@ impl RestMessage {
         };
         if meta
             .as_ref()
-            .is_some_and(|m| m.len() > crate::wire::MAX_META_BYTES)
+            .is_some_and(|m| m.len() > MAX_META_BYTES)
         {
             return Err(ApiError::bad("meta is longer than 64 bytes"));
         }
@@ -131,6 +133,19 @@ impl From<RelayError> for ApiError {
     }
 }
 
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        match e {
+            NodeError::Relay(e) => e.into(),
+            other => Self {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: other.to_string(),
+                retry_after: None,
+            },
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(serde_json::json!({ "error": self.message }));
@@ -143,7 +158,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type Node = State<Arc<NodeInner>>;
+type Node = State<NodeHandle>;
 
 async fn health(State(node): Node) -> impl IntoResponse {
     let h = node.health();
@@ -159,7 +174,7 @@ async fn info(State(node): Node) -> impl IntoResponse {
     Json(serde_json::json!({
         "peerId": node.peer_id().to_string(),
         "listenAddresses": node.listen_addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-        "pubsubTopics": node.config.network.pubsub_topics,
+        "pubsubTopics": node.config().network.pubsub_topics,
     }))
 }
 
@@ -187,8 +202,8 @@ async fn unsubscribe(
     Ok("OK")
 }
 
-fn take(node: &NodeInner, topic: &str) -> Result<Vec<WakuMessage>, ApiError> {
-    node.hub.take(topic).ok_or_else(|| ApiError {
+fn take(node: &NodeHandle, topic: &str) -> Result<Vec<WakuMessage>, ApiError> {
+    node.hub().take(topic).ok_or_else(|| ApiError {
         status: StatusCode::NOT_FOUND,
         message: format!("not subscribed to {topic}; POST it to /relay/v1/subscriptions first"),
         retry_after: None,
@@ -226,8 +241,8 @@ async fn post_message(
     }))
 }
 
-fn auto_topic(node: &NodeInner) -> Result<String, ApiError> {
-    node.config
+fn auto_topic(node: &NodeHandle) -> Result<String, ApiError> {
+    node.config()
         .network
         .pubsub_topics
         .first()
@@ -271,7 +286,7 @@ async fn auto_subscribe(
 }
 
 async fn membership(State(node): Node) -> Result<impl IntoResponse, ApiError> {
-    let Some(p) = &node.publisher else {
+    let Some(p) = node.publisher() else {
         return Err(RelayError::NoMembership.into());
     };
     let (epoch, next) = p.current_epoch();
@@ -279,9 +294,9 @@ async fn membership(State(node): Node) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(serde_json::json!({
         "index": m.index,
         "userMessageLimit": m.limit,
-        "idCommitment": fr_hex(&m.identity.commitment()),
+        "idCommitment": fr_to_hex(&m.identity.commitment()),
         "epoch": epoch,
-        "epochSecs": node.config.rln.epoch_secs,
+        "epochSecs": node.config().rln.epoch_secs,
         "nextEpochInSecs": next.as_secs(),
         "remainingMessages": p.remaining()?,
     })))
@@ -296,11 +311,11 @@ async fn spam(State(node): Node) -> Result<impl IntoResponse, ApiError> {
         .map(|e| {
             serde_json::json!({
                 "epoch": e.epoch,
-                "nullifier": fr_hex(&e.nullifier),
-                "idCommitment": fr_hex(&e.id_commitment),
-                "recoveredSecret": fr_hex(&e.secret),
-                "first": {"x": fr_hex(&e.first.x), "y": fr_hex(&e.first.y), "messageHash": format!("0x{}", hex::encode(e.first.message_hash))},
-                "second": {"x": fr_hex(&e.second.x), "y": fr_hex(&e.second.y), "messageHash": format!("0x{}", hex::encode(e.second.message_hash))},
+                "nullifier": fr_to_hex(&e.nullifier),
+                "idCommitment": fr_to_hex(&e.id_commitment),
+                "recoveredSecret": fr_to_hex(&e.secret),
+                "first": {"x": fr_to_hex(&e.first.x), "y": fr_to_hex(&e.first.y), "messageHash": format!("0x{}", hex::encode(e.first.message_hash))},
+                "second": {"x": fr_to_hex(&e.second.x), "y": fr_to_hex(&e.second.y), "messageHash": format!("0x{}", hex::encode(e.second.message_hash))},
                 "slashStatus": e.slash_status,
             })
         })
@@ -309,18 +324,11 @@ async fn spam(State(node): Node) -> Result<impl IntoResponse, ApiError> {
 }
 
 async fn metrics(State(node): Node) -> Result<impl IntoResponse, ApiError> {
-    let mut text = String::new();
-    {
-        let registry = node
-            .registry
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        prometheus_client::encoding::text::encode(&mut text, &registry).map_err(|e| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: format!("encoding metrics: {e}"),
-            retry_after: None,
-        })?;
-    }
+    let text = node.encode_metrics().map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: format!("encoding metrics: {e}"),
+        retry_after: None,
+    })?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -331,7 +339,7 @@ async fn metrics(State(node): Node) -> Result<impl IntoResponse, ApiError> {
 }
 
 /// The API's routes.
-pub fn router(node: Arc<NodeInner>) -> Router {
+pub fn router(node: NodeHandle) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/debug/v1/info", get(info))
@@ -356,24 +364,25 @@ pub fn router(node: Arc<NodeInner>) -> Router {
         .with_state(node)
 }
 
-/// Serves the API on `addr` until shutdown; returns the bound address.
+/// Binds the API to `addr`; returns the bound address and the server, which runs until
+/// `shutdown` turns `true` (the caller spawns it).
 pub async fn serve(
-    node: Arc<NodeInner>,
+    node: NodeHandle,
     addr: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
-) -> Result<(SocketAddr, JoinHandle<()>), RelayError> {
+) -> Result<(SocketAddr, impl Future<Output = ()>), NodeError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| RelayError::Io {
+        .map_err(|source| NodeError::Io {
             what: format!("cannot listen on {addr} for the REST API (is the port in use?)"),
             source,
         })?;
-    let bound = listener.local_addr().map_err(|source| RelayError::Io {
+    let bound = listener.local_addr().map_err(|source| NodeError::Io {
         what: "reading the REST address".into(),
         source,
     })?;
     let app = router(node);
-    let task = tokio::spawn(async move {
+    let server = async move {
         let stop = async move {
             let _ = shutdown.wait_for(|s| *s).await;
         };
@@ -383,6 +392,6 @@ pub async fn serve(
         {
             tracing::error!("REST API failed: {e}");
         }
-    });
-    Ok((bound, task))
+    };
+    Ok((bound, server))
 }

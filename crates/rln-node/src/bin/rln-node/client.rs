@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use clap::Args;
-use rln_relay::rest::RestMessage;
+use rln_node::rest::RestMessage;
 
 /// Which node.
 #[derive(Debug, Clone, Args)]
@@ -19,7 +19,7 @@ pub(crate) struct RestTarget {
     )]
     pub(crate) url: String,
     /// Pubsub topic.
-    #[arg(long = "pubsub-topic", default_value = rln_relay::config::DEFAULT_PUBSUB_TOPIC)]
+    #[arg(long = "pubsub-topic", default_value = rln_node::config::defaults::PUBSUB_TOPIC)]
     pub(crate) topic: String,
 }
 

@@ -9,8 +9,9 @@ use rln_db::{Allocation, RlnDb};
 use rln_zk::{MessageRequest, PreparedMembership, Prover};
 
 use crate::error::RelayError;
+use crate::handle::NetworkHandle;
 use crate::metrics::Metrics;
-use crate::wire::{SignalMode, WakuMessage};
+use crate::wire::{encode_proof, SignalMode, WakuMessage};
 
 /// The membership a node publishes with.
 #[derive(Debug, Clone)]
@@ -54,6 +55,11 @@ pub enum MessageIdChoice {
     /// secret: this exists to exercise spam detection in tests and demonstrations.
     Forced(u64),
 }
+
+/// What a `RateLimitProof` and its framing add to a message, at most (seven fields of at most
+/// 128 bytes, with tags and lengths): checked before proving so a message id is not spent on a
+/// message the network would refuse.
+const PROOF_OVERHEAD_BYTES: usize = 400;
 
 fn now_nanos() -> i64 {
     SystemTime::now()
@@ -111,6 +117,37 @@ impl Publisher {
         Ok(left)
     }
 
+    /// Proves `message` and publishes it on `topic`; returns the message as sent and its hash.
+    ///
+    /// Refused before any proof work when no connected peer relays the topic or the message
+    /// would be too large: a message id, once allocated, is never handed out again.
+    pub async fn publish(
+        self: &Arc<Self>,
+        net: &NetworkHandle,
+        topic: &str,
+        message: WakuMessage,
+        choice: MessageIdChoice,
+    ) -> Result<(WakuMessage, [u8; 32]), RelayError> {
+        if !net.has_peer_on(topic).await {
+            return Err(RelayError::Publish(format!(
+                "no connected peer relays {topic} yet; nothing was proved and no message id was used"
+            )));
+        }
+        if message.encode().len() + PROOF_OVERHEAD_BYTES > net.max_message_bytes() {
+            return Err(RelayError::InvalidMessage(format!(
+                "the message is larger than the limit of {} bytes",
+                net.max_message_bytes()
+            )));
+        }
+        let publisher = Arc::clone(self);
+        let proved = tokio::task::spawn_blocking(move || publisher.prove(message, choice))
+            .await
+            .map_err(|_| RelayError::Stopped)??;
+        let hash = proved.hash(topic);
+        net.publish_bytes(topic, proved.encode()).await?;
+        Ok((proved, hash))
+    }
+
     /// Stamps `message` (timestamp now unless set), allocates a message id and attaches a
     /// proof. Blocking: proving takes a noticeable fraction of a second.
     pub fn prove(
@@ -129,7 +166,7 @@ impl Publisher {
             .member
             .identity
             .rate_commitment(self.member.limit)
-            .map_err(|e| RelayError::Config(e.to_string()))?;
+            .map_err(|e| RelayError::InvalidMessage(format!("the membership's limit: {e}")))?;
         if leaf != expected {
             let why = if leaf == rln_core::Fr::from(0u64) {
                 "the leaf is empty: not synced yet, or erased".to_string()
@@ -175,7 +212,7 @@ impl Publisher {
             .generation_seconds
             .observe(started.elapsed().as_secs_f64());
         self.metrics.generated.inc();
-        message.rate_limit_proof = Some(proof.encode());
+        message.rate_limit_proof = Some(encode_proof(&proof));
         let _ = self.remaining();
         Ok(message)
     }
@@ -197,7 +234,7 @@ impl Publisher {
             self.member.limit,
             &path,
         )?);
-        tracing::debug!(root = %crate::node::fr_hex(&prepared.root()), "membership part of proofs prepared");
+        tracing::debug!(root = %rln_core::fr_to_hex(&prepared.root()), "membership part of proofs prepared");
         *slot = Some(Arc::clone(&prepared));
         Ok(prepared)
     }

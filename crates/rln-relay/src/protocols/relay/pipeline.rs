@@ -12,9 +12,9 @@ use libp2p::PeerId;
 use rln_db::{RlnDb, SpamEvidence};
 use tokio::sync::mpsc;
 
+use super::validation::{Candidate, Outcome, Reason, Validator};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::validation::{Candidate, Outcome, Validator};
 
 /// A message waiting for validation.
 #[derive(Debug)]
@@ -29,7 +29,7 @@ pub struct Job {
 
 /// A validated message, on its way back to the swarm task.
 #[derive(Debug)]
-pub struct Verdict {
+pub struct Validated {
     /// Gossipsub's id.
     pub id: MessageId,
     /// The peer it came from.
@@ -41,8 +41,8 @@ pub struct Verdict {
 /// Where the workers send what they find.
 #[derive(Debug, Clone)]
 pub struct Sinks {
-    /// Verdicts for the swarm task (bounded: a slow swarm task slows the workers down).
-    pub verdicts: mpsc::Sender<Verdict>,
+    /// Results for the swarm task (bounded: a slow swarm task slows the workers down).
+    pub verdicts: mpsc::Sender<Validated>,
     /// Valid messages for local subscribers.
     pub hub: Arc<Hub>,
     /// Spam evidence for the slasher (none when slashing is off).
@@ -87,11 +87,16 @@ impl Pipeline {
         Ok((Self { tx, metrics }, handles))
     }
 
-    /// Queues a job; `false` when the queue is full (or the workers are gone).
-    pub fn submit(&self, job: Job) -> bool {
-        let queued = self.tx.try_send(job).is_ok();
+    /// Queues a job. A full queue (or workers gone) never blocks the caller: the message is
+    /// ignored, and the outcome saying so (already counted in the metrics) comes back.
+    pub fn submit(&self, job: Job) -> Result<(), Outcome> {
+        let queued = self.tx.try_send(job);
         self.metrics.queue_depth.set(self.tx.len() as i64);
-        queued
+        queued.map_err(|_| {
+            let outcome = Outcome::Ignored(Reason::QueueFull);
+            outcome.record(&self.metrics);
+            outcome
+        })
     }
 }
 
@@ -117,7 +122,7 @@ fn work(validator: &Validator, rx: &Receiver<Job>, max_batch: usize, sinks: &Sin
                 _ => {}
             }
             // The swarm task is gone only at shutdown.
-            let _ = sinks.verdicts.blocking_send(Verdict {
+            let _ = sinks.verdicts.blocking_send(Validated {
                 id: job.id,
                 source: job.source,
                 outcome,
@@ -129,7 +134,7 @@ fn work(validator: &Validator, rx: &Receiver<Job>, max_batch: usize, sinks: &Sin
 fn handle_spam(evidence: &SpamEvidence, sinks: &Sinks) {
     tracing::warn!(
         epoch = evidence.epoch,
-        member = %crate::node::fr_hex(&evidence.id_commitment),
+        member = %rln_core::fr_to_hex(&evidence.id_commitment),
         "double signal: a member exceeded its limit; secret recovered"
     );
     match sinks.db.record_spam(evidence) {

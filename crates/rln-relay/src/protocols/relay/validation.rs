@@ -1,5 +1,5 @@
-//! RLN validation of relayed messages, in the order DESIGN.md fixes: cheap checks first,
-//! state last.
+//! RLN validation of relayed messages, in the order ARCHITECTURE.md explains: cheap checks
+//! first, state last.
 //!
 //! 1. timestamp within the clock gap and `proof.epoch == epoch(timestamp)`;
 //! 2. root in the acceptable window (or revoked by an erasure after the message was stamped);
@@ -22,10 +22,10 @@ use rln_core::{
     RlnIdentifier,
 };
 use rln_db::{NullifierRecord, NullifierVerdict, RlnDb, RootStatus, SpamEvidence};
-use rln_zk::{DecodeError, RateLimitProof, Verifier};
+use rln_zk::{RateLimitProof, Verifier};
 
 use crate::metrics::Metrics;
-use crate::wire::{SignalMode, WakuMessage};
+use crate::wire::{decode_proof, ProofDecodeError, SignalMode, WakuMessage};
 
 /// Why a message was not accepted. [`Reason::label`] is the metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -316,8 +316,8 @@ impl Validator {
             .rate_limit_proof
             .as_deref()
             .ok_or(Rejected(Reason::MissingProof))?;
-        let proof = RateLimitProof::decode(bytes).map_err(|e| match e {
-            DecodeError::Field {
+        let proof = decode_proof(bytes).map_err(|e| match e {
+            ProofDecodeError::Field {
                 source: FieldError::NonCanonical,
                 ..
             } => Rejected(Reason::NonCanonicalField),

@@ -1,13 +1,16 @@
-//! `rln-node run`: a relay node from a TOML file and flags (flags win).
+//! `rln-node run`: a relay node from a TOML file and flags (flags win over the file, the file
+//! over the defaults). Defaults come from `rln_node::config::defaults`, the same constants
+//! the TOML reader uses, so `--help` shows what a node really runs with.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
-use rln_relay::config::{MembershipConfig, SlashConfig};
-use rln_relay::{Node, NodeConfig};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args};
+use rln_node::config::{defaults, MembershipConfig, SlashConfig};
+use rln_node::{banner, Node, NodeConfig};
 
 /// Files and directories.
 #[derive(Debug, Clone, Args)]
@@ -16,9 +19,9 @@ pub(crate) struct NodeArgs {
     /// TOML configuration file (see `rln-node.example.toml`); flags override it.
     #[arg(long, short = 'c', env = "RLN_CONFIG")]
     pub(crate) config: Option<PathBuf>,
-    /// Directory of the node's state (RocksDB) and libp2p key [default: rln-node-data].
-    #[arg(long, env = "RLN_DATA_DIR")]
-    pub(crate) data_dir: Option<PathBuf>,
+    /// Directory of the node's state (RocksDB) and libp2p key.
+    #[arg(long, env = "RLN_DATA_DIR", default_value = defaults::DATA_DIR)]
+    pub(crate) data_dir: PathBuf,
     /// Wipe the state in the data directory before starting (it re-syncs from the chain).
     #[arg(long)]
     pub(crate) reset: bool,
@@ -31,38 +34,38 @@ pub(crate) struct NodeArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Chain")]
 pub(crate) struct ChainFlags {
-    /// Ethereum JSON-RPC endpoint; repeat for failover [default: http://127.0.0.1:8545].
-    #[arg(long = "eth-rpc", env = "RLN_ETH_RPC", value_delimiter = ',')]
+    /// Ethereum JSON-RPC endpoint; repeat (or separate with commas) for failover.
+    #[arg(long = "eth-rpc", env = "RLN_ETH_RPC", value_delimiter = ',', default_value = defaults::RPC)]
     pub(crate) rpc: Vec<String>,
     /// Address of the membership contract.
     #[arg(long = "eth-contract", env = "RLN_ETH_CONTRACT")]
     pub(crate) contract: Option<String>,
-    /// Expected chain id (asked from the RPC when absent).
+    /// Expected chain id (asked from the RPC when absent; set it to start while the RPC is down).
     #[arg(long = "eth-chain-id")]
     pub(crate) chain_id: Option<u64>,
-    /// Blocks behind the head to stay [default: 0, follow the head and roll back on reorgs].
-    #[arg(long)]
-    pub(crate) confirmations: Option<u64>,
-    /// Poll interval for new blocks, in milliseconds [default: 1000].
-    #[arg(long)]
-    pub(crate) poll_interval_ms: Option<u64>,
+    /// Blocks behind the head to stay (0 follows the head and rolls back on reorgs).
+    #[arg(long, default_value_t = defaults::CONFIRMATIONS)]
+    pub(crate) confirmations: u64,
+    /// Poll interval for new blocks, in milliseconds.
+    #[arg(long, default_value_t = defaults::POLL_INTERVAL_MS)]
+    pub(crate) poll_interval_ms: u64,
 }
 
 /// libp2p.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Network")]
 pub(crate) struct NetworkFlags {
-    /// Multiaddress to listen on; repeatable [default: /ip4/0.0.0.0/tcp/60000].
-    #[arg(long)]
+    /// Multiaddress to listen on; repeatable.
+    #[arg(long, default_value = defaults::LISTEN)]
     pub(crate) listen: Vec<String>,
-    /// Peer to keep connected (multiaddress with /p2p/<id>); repeatable.
+    /// Peer to keep connected (multiaddress with /p2p/<id>); repeatable, added to the file's.
     #[arg(long = "static-peer")]
     pub(crate) static_peers: Vec<String>,
-    /// Peer to start discovery from (multiaddress with /p2p/<id>); repeatable.
+    /// Peer to start discovery from (multiaddress with /p2p/<id>); repeatable, added to the file's.
     #[arg(long)]
     pub(crate) bootstrap: Vec<String>,
-    /// Pubsub topic to relay; repeatable [default: /waku/2/rs/1/0].
-    #[arg(long = "pubsub-topic")]
+    /// Pubsub topic to relay; repeatable.
+    #[arg(long = "pubsub-topic", default_value = defaults::PUBSUB_TOPIC)]
     pub(crate) pubsub_topics: Vec<String>,
 }
 
@@ -70,18 +73,18 @@ pub(crate) struct NetworkFlags {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "RLN")]
 pub(crate) struct RlnFlags {
-    /// Epoch length in seconds [default: 600].
-    #[arg(long)]
-    pub(crate) epoch_secs: Option<u64>,
-    /// Acceptable root window [default: 50].
-    #[arg(long)]
-    pub(crate) root_window: Option<usize>,
+    /// Epoch length in seconds.
+    #[arg(long, default_value_t = defaults::EPOCH_SECS)]
+    pub(crate) epoch_secs: u64,
+    /// Recent roots a proof may be made against.
+    #[arg(long, default_value_t = defaults::ROOT_WINDOW)]
+    pub(crate) root_window: usize,
     /// Ceremony proving key (.zkey); the INSECURE development key when absent.
     #[arg(long)]
     pub(crate) zkey: Option<PathBuf>,
-    /// Validation worker threads [default: one per core].
-    #[arg(long)]
-    pub(crate) validation_workers: Option<usize>,
+    /// Validation worker threads (0: one per core).
+    #[arg(long, default_value_t = defaults::VALIDATION_WORKERS)]
+    pub(crate) validation_workers: usize,
 }
 
 /// Publishing and slashing.
@@ -111,7 +114,7 @@ pub(crate) struct MemberFlags {
         hide_env_values = true
     )]
     pub(crate) private_key: Option<String>,
-    /// Who receives slashed deposits [default: the slashing account].
+    /// Who receives slashed deposits (the slashing account when absent).
     #[arg(long)]
     pub(crate) slash_receiver: Option<String>,
 }
@@ -120,9 +123,9 @@ pub(crate) struct MemberFlags {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "REST API")]
 pub(crate) struct RestFlags {
-    /// Address of the REST API and /metrics [default: 127.0.0.1:8645].
-    #[arg(long)]
-    pub(crate) rest_address: Option<SocketAddr>,
+    /// Address of the REST API and /metrics.
+    #[arg(long, default_value_t = defaults::REST_LISTEN)]
+    pub(crate) rest_address: SocketAddr,
     /// Disable the REST API and /metrics.
     #[arg(long)]
     pub(crate) no_rest: bool,
@@ -145,8 +148,21 @@ pub(crate) struct RunArgs {
     pub(crate) rest: RestFlags,
 }
 
+/// Which flags the user gave (on the command line or through their environment variable),
+/// as opposed to clap filling in a default: only those override the configuration file.
+pub(crate) struct Given<'a>(pub(crate) &'a ArgMatches);
+
+impl Given<'_> {
+    fn has(&self, id: &str) -> bool {
+        matches!(
+            self.0.value_source(id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    }
+}
+
 /// The configuration file merged with the flags.
-pub(crate) fn merged_config(args: &RunArgs) -> Result<NodeConfig> {
+pub(crate) fn merged_config(args: &RunArgs, given: &Given<'_>) -> Result<NodeConfig> {
     let mut c = match &args.node.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| {
@@ -158,46 +174,46 @@ pub(crate) fn merged_config(args: &RunArgs) -> Result<NodeConfig> {
         }
         None => NodeConfig::default(),
     };
-    if let Some(d) = &args.node.data_dir {
-        c.data_dir = d.clone();
+    if given.has("data_dir") {
+        c.data_dir = args.node.data_dir.clone();
     }
     let ch = &args.chain;
-    if !ch.rpc.is_empty() {
+    if given.has("rpc") {
         c.chain.rpc = ch.rpc.clone();
     }
     if let Some(v) = &ch.contract {
         c.chain.contract = v.clone();
     }
     c.chain.chain_id = ch.chain_id.or(c.chain.chain_id);
-    if let Some(v) = ch.confirmations {
-        c.chain.confirmations = v;
+    if given.has("confirmations") {
+        c.chain.confirmations = ch.confirmations;
     }
-    if let Some(v) = ch.poll_interval_ms {
-        c.chain.poll_interval_ms = v;
+    if given.has("poll_interval_ms") {
+        c.chain.poll_interval_ms = ch.poll_interval_ms;
     }
     let n = &args.network;
-    if !n.listen.is_empty() {
+    if given.has("listen") {
         c.network.listen = n.listen.clone();
     }
     c.network
         .static_peers
         .extend(n.static_peers.iter().cloned());
     c.network.bootstrap.extend(n.bootstrap.iter().cloned());
-    if !n.pubsub_topics.is_empty() {
+    if given.has("pubsub_topics") {
         c.network.pubsub_topics = n.pubsub_topics.clone();
     }
     let r = &args.rln;
-    if let Some(v) = r.epoch_secs {
-        c.rln.epoch_secs = v;
+    if given.has("epoch_secs") {
+        c.rln.epoch_secs = r.epoch_secs;
     }
-    if let Some(v) = r.root_window {
-        c.rln.root_window = v;
+    if given.has("root_window") {
+        c.rln.root_window = r.root_window;
     }
     if let Some(v) = &r.zkey {
         c.rln.zkey = Some(v.clone());
     }
-    if let Some(v) = r.validation_workers {
-        c.validation.workers = v;
+    if given.has("validation_workers") {
+        c.validation.workers = r.validation_workers;
     }
     let m = &args.member;
     if let Some(keystore) = &m.keystore {
@@ -228,21 +244,18 @@ pub(crate) fn merged_config(args: &RunArgs) -> Result<NodeConfig> {
             receiver: m.slash_receiver.clone(),
         });
     }
-    if let Some(a) = args.rest.rest_address {
-        c.rest.listen = Some(a);
+    if given.has("rest_address") {
+        c.rest.listen = Some(args.rest.rest_address);
     }
     if args.rest.no_rest {
         c.rest.listen = None;
-    }
-    if c.chain.contract.is_empty() {
-        bail!("no membership contract given; pass --eth-contract or set chain.contract in the configuration file");
     }
     Ok(c)
 }
 
 /// Runs the node until Ctrl-C or SIGTERM.
-pub(crate) async fn run(args: RunArgs) -> Result<()> {
-    let config = merged_config(&args)?;
+pub(crate) async fn run(args: RunArgs, given: &Given<'_>) -> Result<()> {
+    let config = merged_config(&args, given)?;
     if args.node.print_config {
         let mut shown = config.clone();
         if let Some(s) = shown.slash.as_mut() {
@@ -254,6 +267,8 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
         print!("{}", toml::to_string_pretty(&shown)?);
         return Ok(());
     }
+    // Before asking for a password or loading keys: a typo fails in milliseconds.
+    config.validate()?;
     if let Some(member) = &config.membership {
         if member.password.is_empty() {
             let mut member = member.clone();
@@ -284,31 +299,37 @@ async fn start(config: NodeConfig, reset: bool) -> Result<()> {
         config.data_dir.display()
     );
     let node = Node::start(config).await?;
+    let handle = node.handle();
     for _ in 0..50 {
-        if !node.listen_addrs().is_empty() {
+        if !handle.listen_addrs().is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    println!("peer id   {}", node.peer_id());
-    for addr in node.listen_addrs() {
-        println!("listening {addr}");
+    println!("peer id   {}", handle.peer_id());
+    for addr in handle.listen_addrs() {
+        println!("{}{addr}", banner::LISTENING);
     }
     if let Some(rest) = node.rest_addr() {
-        println!("REST API  http://{rest}  (health: /health, metrics: /metrics)");
+        println!(
+            "{}http://{rest}  (health: /health, metrics: /metrics)",
+            banner::REST_API
+        );
     }
-    match &node.publisher {
+    match handle.publisher() {
         Some(p) => println!(
             "publishing as member {} (limit {} per {} s epoch)",
             p.member().index,
             p.member().limit,
-            node.config.rln.epoch_secs
+            handle.config().rln.epoch_secs
         ),
         None => println!("relay only (no keystore given)"),
     }
-    wait_for_signal().await;
-    eprintln!("stopping...");
-    node.shutdown().await;
+    tokio::select! {
+        _ = wait_for_signal() => eprintln!("stopping..."),
+        _ = node.stopping() => eprintln!("a background task failed; stopping..."),
+    }
+    node.shutdown().await?;
     Ok(())
 }
 
@@ -337,15 +358,66 @@ async fn wait_for_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::{FromArgMatches, Parser};
+
+    /// `rln-node run` alone, as the binary parses it.
+    #[derive(Debug, Parser)]
+    struct Run {
+        #[command(flatten)]
+        args: RunArgs,
+    }
+
+    fn merged(args: &[&str]) -> NodeConfig {
+        use clap::CommandFactory;
+        let matches = Run::command()
+            .try_get_matches_from(std::iter::once("run").chain(args.iter().copied()))
+            .unwrap();
+        let run = Run::from_arg_matches(&matches).unwrap();
+        merged_config(&run.args, &Given(&matches)).unwrap()
+    }
+
+    #[test]
+    fn flags_override_the_file_only_when_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("node.toml");
+        std::fs::write(
+            &file,
+            "[chain]\ncontract = \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\npoll_interval_ms = 300\n\n[rln]\nepoch_secs = 30\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let c = merged(&["--config", path]);
+        assert_eq!((c.rln.epoch_secs, c.chain.poll_interval_ms), (30, 300));
+        assert_eq!(c.rln.root_window, defaults::ROOT_WINDOW);
+        // A flag given with the default's value still wins over the file.
+        let c = merged(&["--config", path, "--epoch-secs", "600"]);
+        assert_eq!((c.rln.epoch_secs, c.chain.poll_interval_ms), (600, 300));
+        let c = merged(&["--config", path, "--no-rest"]);
+        assert_eq!(c.rest.listen, None);
+    }
+
+    #[test]
+    fn help_prints_the_defaults_the_node_runs_with() {
+        use clap::CommandFactory;
+        let help = Run::command().render_long_help().to_string();
+        for default in [
+            format!("[default: {}]", defaults::EPOCH_SECS),
+            format!("[default: {}]", defaults::POLL_INTERVAL_MS),
+            format!("[default: {}]", defaults::REST_LISTEN),
+            format!("[default: {}]", defaults::LISTEN),
+        ] {
+            assert!(help.contains(&default), "--help lacks {default}:\n{help}");
+        }
+    }
 
     #[test]
     fn the_example_configuration_parses_and_shows_the_defaults() {
-        let text = include_str!("../../../rln-node.example.toml");
+        let text = include_str!("../../../../../rln-node.example.toml");
         let parsed: NodeConfig = toml::from_str(text).unwrap();
         let defaults = NodeConfig::default();
         assert_eq!(
             toml::to_string(&NodeConfig {
-                chain: rln_relay::config::ChainConfig {
+                chain: rln_node::config::ChainConfig {
                     contract: String::new(),
                     ..parsed.chain.clone()
                 },

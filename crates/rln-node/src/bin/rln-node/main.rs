@@ -1,0 +1,152 @@
+//! `rln-node`: the RLN relay node (`run`), its REST clients (`publish`, `subscribe`) and the
+//! membership tools. Every subcommand documents itself with `--help`. The node itself is the
+//! `rln_node` library; this binary parses flags, prints, and turns errors into advice that
+//! names flags.
+
+#![forbid(unsafe_code)]
+
+mod client;
+mod membership;
+mod run;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use membership::{EraseArgs, KeygenArgs, RegisterArgs, ShowArgs, WithdrawArgs};
+use rln_node::NodeError;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rln-node",
+    version,
+    about = "RLN relay node and membership tools",
+    long_about = "A relay node for rate-limited (RLN) Waku-style messaging. Messages carry \
+        zero-knowledge proofs that their sender is a registered member within its message \
+        limit; nodes relay only valid ones, and recover (and optionally slash) the secret of \
+        a member who exceeds its limit.\n\nStart with `rln-node run --help`."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a relay node: sync the membership tree, relay and validate RLN messages, serve REST.
+    Run(Box<run::RunArgs>),
+    /// Publish a message through a running node's REST API (the node proves it).
+    Publish(client::PublishArgs),
+    /// Print the messages a running node relays on a pubsub topic.
+    Subscribe(client::SubscribeArgs),
+    /// Generate a new RLN identity and write it to a file (keep it secret).
+    Keygen(KeygenArgs),
+    /// Register an identity on the membership contract and store the credential in a keystore.
+    Register(RegisterArgs),
+    /// Membership commands.
+    #[command(subcommand)]
+    Membership(MembershipCommand),
+    /// Erase a membership held in the keystore; its deposit becomes withdrawable.
+    Erase(EraseArgs),
+    /// Withdraw the deposits of erased memberships to the signing account.
+    Withdraw(WithdrawArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum MembershipCommand {
+    /// Show the memberships in a keystore (decrypted with the password).
+    Show(ShowArgs),
+}
+
+async fn dispatch(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(args) => {
+            let run_matches = matches.subcommand_matches("run").unwrap_or(matches);
+            run::run(*args, &run::Given(run_matches)).await
+        }
+        Command::Publish(args) => client::publish(args).await,
+        Command::Subscribe(args) => client::subscribe(args).await,
+        Command::Keygen(args) => membership::keygen(args).await,
+        Command::Register(args) => membership::register(args).await,
+        Command::Membership(MembershipCommand::Show(args)) => membership::show(args).await,
+        Command::Erase(args) => membership::erase(args).await,
+        Command::Withdraw(args) => membership::withdraw(args).await,
+    }
+}
+
+/// The flag an operator changes for a setting the library names by its TOML key.
+fn flag_of(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "data_dir" => "--data-dir",
+        "chain.rpc" => "--eth-rpc",
+        "chain.contract" => "--eth-contract",
+        "chain.chain_id" => "--eth-chain-id",
+        "chain.confirmations" => "--confirmations",
+        "chain.poll_interval_ms" => "--poll-interval-ms",
+        "network.listen" => "--listen",
+        "network.static_peers" => "--static-peer",
+        "network.bootstrap" => "--bootstrap",
+        "network.pubsub_topics" => "--pubsub-topic",
+        "rln.epoch_secs" => "--epoch-secs",
+        "rln.root_window" => "--root-window",
+        "rln.zkey" => "--zkey",
+        "validation.workers" => "--validation-workers",
+        "membership.id" => "--membership",
+        "slash.receiver" => "--slash-receiver",
+        "slash.private_key" => "--eth-private-key",
+        "rest.listen" => "--rest-address",
+        _ => return None,
+    })
+}
+
+/// Advice naming this binary's flags, for errors the libraries report in their own terms.
+fn hint(err: &anyhow::Error) -> Option<String> {
+    for cause in err.chain() {
+        if let Some(NodeError::Config { key, .. }) = cause.downcast_ref::<NodeError>() {
+            return flag_of(key).map(|flag| format!("set it with {flag} or `{key}` in the configuration file"));
+        }
+        if let Some(NodeError::Membership(_)) = cause.downcast_ref::<NodeError>() {
+            return Some("create a membership with `rln-node register`, or pick one with --membership".into());
+        }
+        if let Some(db) = cause.downcast_ref::<rln_db::DbError>() {
+            use rln_db::DbError::*;
+            if matches!(db, Mismatch { .. } | SchemaVersion { .. } | MissingColumnFamily { .. } | ReorgTooDeep { .. }) {
+                return Some("pass --reset to wipe the state (it re-syncs from the chain), or use another --data-dir".into());
+            }
+        }
+        if let Some(chain) = cause.downcast_ref::<rln_chain::ChainError>() {
+            use rln_chain::ChainError::*;
+            return Some(match chain {
+                Unreachable { .. } => "check --eth-rpc and that the execution node is running",
+                WrongChain { .. } => "check --eth-rpc and --eth-chain-id",
+                NoContract(_) => "check --eth-contract",
+                ReorgTooDeep { .. } => "pass --reset to wipe the state and re-sync",
+                _ => return None,
+            }
+            .into());
+        }
+    }
+    None
+}
+
+#[tokio::main]
+async fn main() {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // A node logs what it does; the one-shot tools only warn.
+    let default_filter = match cli.command {
+        Command::Run(_) => "warn,rln_node=info,rln_relay=info,rln_chain=info",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(err) = dispatch(cli, &matches).await {
+        eprintln!("error: {err:#}");
+        if let Some(hint) = hint(&err) {
+            eprintln!("hint: {hint}");
+        }
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,450 @@
+//! Settings of a node. Each default is one constant in [`defaults`], used by serde (a TOML
+//! file may leave any setting out) and by the binary's flags (`--help` prints it).
+//! [`NodeConfig::validate`] refuses unusable values before anything starts, naming the
+//! setting by its key in the TOML file.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rln_chain::Address;
+use rln_core::RlnIdentifier;
+use rln_relay::network::parse_addrs;
+use rln_relay::SignalMode;
+use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+
+/// The default of every setting.
+pub mod defaults {
+    use super::*;
+
+    /// `data_dir`.
+    pub const DATA_DIR: &str = "rln-node-data";
+    /// `chain.rpc`.
+    pub const RPC: &str = "http://127.0.0.1:8545";
+    /// `chain.confirmations`: follow the head and roll back on reorganisations.
+    pub const CONFIRMATIONS: u64 = rln_chain::sync::DEFAULT_CONFIRMATIONS;
+    /// `chain.max_block_range`.
+    pub const MAX_BLOCK_RANGE: u64 = rln_chain::sync::DEFAULT_MAX_BLOCK_RANGE;
+    /// `chain.poll_interval_ms`.
+    pub const POLL_INTERVAL_MS: u64 = rln_chain::sync::DEFAULT_POLL_INTERVAL.as_millis() as u64;
+    /// `network.listen`.
+    pub const LISTEN: &str = "/ip4/0.0.0.0/tcp/60000";
+    /// `network.pubsub_topics`: cluster 1, shard 0.
+    pub const PUBSUB_TOPIC: &str = rln_relay::DEFAULT_PUBSUB_TOPIC;
+    /// `network.max_message_bytes` (150 KiB, as Waku).
+    pub const MAX_MESSAGE_BYTES: usize = rln_relay::wire::DEFAULT_MAX_MESSAGE_BYTES;
+    /// `network.seen_ttl_secs`.
+    pub const SEEN_TTL_SECS: u64 = 120;
+    /// `network.heartbeat_ms`.
+    pub const HEARTBEAT_MS: u64 = 1_000;
+    /// `network.invalid_message_weight`.
+    pub const INVALID_MESSAGE_WEIGHT: f64 = rln_relay::network::INVALID_MESSAGE_WEIGHT;
+    /// `rln.epoch_secs` (Waku: 600).
+    pub const EPOCH_SECS: u64 = 600;
+    /// `rln.max_clock_gap_secs`.
+    pub const MAX_CLOCK_GAP_SECS: u64 = 20;
+    /// `rln.root_window`.
+    pub const ROOT_WINDOW: usize = rln_core::DEFAULT_ROOT_WINDOW;
+    /// `rln.rln_identifier`: Waku's.
+    pub const RLN_IDENTIFIER: &str = "rln/waku-rln-relay/v2.0.0";
+    /// `validation.workers`: 0 is one per core.
+    pub const VALIDATION_WORKERS: usize = 0;
+    /// `validation.queue`.
+    pub const VALIDATION_QUEUE: usize = 4_096;
+    /// `validation.max_batch`.
+    pub const MAX_BATCH: usize = 64;
+    /// `rest.listen`: loopback only (the API has no authentication).
+    pub const REST_LISTEN: SocketAddr =
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 1), 8645));
+    /// `rest.cache_per_topic`.
+    pub const CACHE_PER_TOPIC: usize = 200;
+}
+
+/// Shortest poll interval, heartbeat and the like: below this a node spins.
+const MIN_INTERVAL_MS: u64 = 50;
+
+/// Everything a node needs to start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Directory of the RocksDB state and the node key.
+    pub data_dir: PathBuf,
+    /// The chain and the membership contract.
+    pub chain: ChainConfig,
+    /// libp2p: addresses, peers, topics.
+    pub network: NetworkConfig,
+    /// RLN parameters the network agrees on.
+    pub rln: RlnConfig,
+    /// The validation pipeline.
+    pub validation: ValidationConfig,
+    /// The membership this node publishes with (none: relay only).
+    pub membership: Option<MembershipConfig>,
+    /// Slashing of detected spammers (off when absent).
+    pub slash: Option<SlashConfig>,
+    /// The REST API and `/metrics`.
+    pub rest: RestConfig,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(defaults::DATA_DIR),
+            chain: ChainConfig::default(),
+            network: NetworkConfig::default(),
+            rln: RlnConfig::default(),
+            validation: ValidationConfig::default(),
+            membership: None,
+            slash: None,
+            rest: RestConfig::default(),
+        }
+    }
+}
+
+/// Where memberships come from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChainConfig {
+    /// JSON-RPC endpoints, tried in order with failover.
+    pub rpc: Vec<String>,
+    /// Address of the membership contract (0x…).
+    pub contract: String,
+    /// Expected chain id; taken from the first endpoint when absent.
+    pub chain_id: Option<u64>,
+    /// Blocks to wait before applying a block (0 follows the head and rolls back on reorgs).
+    pub confirmations: u64,
+    /// Largest block range of one log query (halved when an endpoint refuses it).
+    pub max_block_range: u64,
+    /// How often to poll for new blocks, in milliseconds.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        Self {
+            rpc: vec![defaults::RPC.into()],
+            contract: String::new(),
+            chain_id: None,
+            confirmations: defaults::CONFIRMATIONS,
+            max_block_range: defaults::MAX_BLOCK_RANGE,
+            poll_interval_ms: defaults::POLL_INTERVAL_MS,
+        }
+    }
+}
+
+/// libp2p settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Multiaddresses to listen on.
+    pub listen: Vec<String>,
+    /// Peers to dial at start and keep connected (multiaddresses with `/p2p/<peer id>`).
+    pub static_peers: Vec<String>,
+    /// Peers to bootstrap Kademlia discovery from (multiaddresses with `/p2p/<peer id>`).
+    pub bootstrap: Vec<String>,
+    /// Pubsub topics to relay.
+    pub pubsub_topics: Vec<String>,
+    /// Largest message relayed, in bytes.
+    pub max_message_bytes: usize,
+    /// How long gossipsub remembers a message id, in seconds.
+    pub seen_ttl_secs: u64,
+    /// GossipSub heartbeat, in milliseconds.
+    pub heartbeat_ms: u64,
+    /// libp2p key file (protobuf-encoded); `node_key` in the data directory when absent.
+    pub node_key: Option<PathBuf>,
+    /// Peer-score weight of the squared count of invalid messages a peer forwarded. Two
+    /// invalid messages at the default put a peer below the graylist threshold (−10,000).
+    pub invalid_message_weight: f64,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![defaults::LISTEN.into()],
+            static_peers: Vec::new(),
+            bootstrap: Vec::new(),
+            pubsub_topics: vec![defaults::PUBSUB_TOPIC.into()],
+            max_message_bytes: defaults::MAX_MESSAGE_BYTES,
+            seen_ttl_secs: defaults::SEEN_TTL_SECS,
+            heartbeat_ms: defaults::HEARTBEAT_MS,
+            node_key: None,
+            invalid_message_weight: defaults::INVALID_MESSAGE_WEIGHT,
+        }
+    }
+}
+
+/// RLN parameters; every node of a network must agree on them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RlnConfig {
+    /// Epoch length in seconds (Waku: 600).
+    pub epoch_secs: u64,
+    /// Largest accepted difference between a message's timestamp and the receive time.
+    pub max_clock_gap_secs: u64,
+    /// Roots accepted besides the current one.
+    pub root_window: usize,
+    /// Application tag (zero-padded into 32 bytes).
+    pub rln_identifier: String,
+    /// What the signal covers.
+    pub signal: SignalMode,
+    /// A ceremony `.zkey` (the INSECURE development key when absent).
+    pub zkey: Option<PathBuf>,
+    /// A verifying key (snarkjs JSON or arkworks bytes); taken from the zkey when absent.
+    pub verifying_key: Option<PathBuf>,
+}
+
+impl Default for RlnConfig {
+    fn default() -> Self {
+        Self {
+            epoch_secs: defaults::EPOCH_SECS,
+            max_clock_gap_secs: defaults::MAX_CLOCK_GAP_SECS,
+            root_window: defaults::ROOT_WINDOW,
+            rln_identifier: defaults::RLN_IDENTIFIER.into(),
+            signal: SignalMode::Timestamped,
+            zkey: None,
+            verifying_key: None,
+        }
+    }
+}
+
+/// The validation pipeline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ValidationConfig {
+    /// Blocking worker threads (0: one per core).
+    pub workers: usize,
+    /// Messages waiting for a worker; beyond this they are ignored.
+    pub queue: usize,
+    /// Most proofs verified in one batch.
+    pub max_batch: usize,
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        Self {
+            workers: defaults::VALIDATION_WORKERS,
+            queue: defaults::VALIDATION_QUEUE,
+            max_batch: defaults::MAX_BATCH,
+        }
+    }
+}
+
+/// The membership a node publishes with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipConfig {
+    /// Waku RLN keystore file.
+    pub keystore: PathBuf,
+    /// Its password (prefer the `RLN_KEYSTORE_PASSWORD` environment variable).
+    #[serde(default)]
+    pub password: String,
+    /// Which membership of the keystore (the only one when absent).
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// Slashing detected spammers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlashConfig {
+    /// Private key (hex) of the account that sends the commit and reveal transactions
+    /// (prefer the `RLN_ETH_PRIVATE_KEY` environment variable).
+    pub private_key: String,
+    /// Who receives the slashed deposit (the signing account when absent).
+    #[serde(default)]
+    pub receiver: Option<String>,
+}
+
+/// The REST API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RestConfig {
+    /// Address of the REST API and `/metrics` (`None` disables both).
+    pub listen: Option<SocketAddr>,
+    /// Messages kept per topic for `GET /relay/v1/messages/{topic}`.
+    pub cache_per_topic: usize,
+}
+
+impl Default for RestConfig {
+    fn default() -> Self {
+        Self {
+            listen: Some(defaults::REST_LISTEN),
+            cache_per_topic: defaults::CACHE_PER_TOPIC,
+        }
+    }
+}
+
+/// The settings [`NodeConfig::validate`] derives, in the types the node uses.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The membership contract.
+    pub contract: Address,
+    /// The application's RLN identifier.
+    pub rln_identifier: RlnIdentifier,
+    /// The slash receiver, when one is set.
+    pub slash_receiver: Option<Address>,
+    /// Validation worker threads (the core count when the setting is 0).
+    pub workers: usize,
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> NodeError {
+    NodeError::Config {
+        key,
+        problem: problem.into(),
+    }
+}
+
+impl NodeConfig {
+    /// The epoch length.
+    pub fn epoch(&self) -> Duration {
+        Duration::from_secs(self.rln.epoch_secs)
+    }
+
+    /// Checks every setting the node cannot run with, and derives the typed values.
+    pub fn validate(&self) -> Result<Checked, NodeError> {
+        let contract = Address::from_str(self.chain.contract.trim()).map_err(|_| {
+            invalid(
+                "chain.contract",
+                if self.chain.contract.trim().is_empty() {
+                    "is not set: the node needs the membership contract's address".to_string()
+                } else {
+                    format!(
+                        "`{}` is not a 0x-prefixed 20-byte hex address",
+                        self.chain.contract
+                    )
+                },
+            )
+        })?;
+        if self.chain.rpc.is_empty() {
+            return Err(invalid("chain.rpc", "lists no endpoint"));
+        }
+        if self.chain.max_block_range == 0 {
+            return Err(invalid("chain.max_block_range", "must be at least 1"));
+        }
+        if self.chain.poll_interval_ms < MIN_INTERVAL_MS {
+            return Err(invalid(
+                "chain.poll_interval_ms",
+                format!("must be at least {MIN_INTERVAL_MS} ms"),
+            ));
+        }
+        parse_addrs(&self.network.listen, "listen address")
+            .map_err(|e| invalid("network.listen", e.to_string()))?;
+        parse_addrs(&self.network.static_peers, "static peer")
+            .map_err(|e| invalid("network.static_peers", e.to_string()))?;
+        parse_addrs(&self.network.bootstrap, "bootstrap peer")
+            .map_err(|e| invalid("network.bootstrap", e.to_string()))?;
+        if self.network.pubsub_topics.is_empty() {
+            return Err(invalid("network.pubsub_topics", "lists no topic"));
+        }
+        if self.network.max_message_bytes < 1_024 {
+            return Err(invalid("network.max_message_bytes", "must be at least 1024"));
+        }
+        if self.network.seen_ttl_secs == 0 {
+            return Err(invalid("network.seen_ttl_secs", "must be at least 1 s"));
+        }
+        if self.network.heartbeat_ms < MIN_INTERVAL_MS {
+            return Err(invalid(
+                "network.heartbeat_ms",
+                format!("must be at least {MIN_INTERVAL_MS} ms"),
+            ));
+        }
+        if !self.network.invalid_message_weight.is_finite() {
+            return Err(invalid("network.invalid_message_weight", "must be a number"));
+        }
+        if self.rln.epoch_secs == 0 {
+            return Err(invalid("rln.epoch_secs", "must be at least 1 s"));
+        }
+        if self.rln.root_window == 0 {
+            return Err(invalid("rln.root_window", "must be at least 1"));
+        }
+        let rln_identifier = RlnIdentifier::from_tag(self.rln.rln_identifier.as_bytes())
+            .ok_or_else(|| invalid("rln.rln_identifier", "must be at most 31 bytes"))?;
+        if self.validation.queue == 0 {
+            return Err(invalid("validation.queue", "must be at least 1"));
+        }
+        if self.validation.max_batch == 0 {
+            return Err(invalid("validation.max_batch", "must be at least 1"));
+        }
+        let slash_receiver = match self.slash.as_ref().and_then(|s| s.receiver.as_ref()) {
+            Some(r) => Some(Address::from_str(r.trim()).map_err(|_| {
+                invalid("slash.receiver", format!("`{r}` is not an address"))
+            })?),
+            None => None,
+        };
+        if self.slash.as_ref().is_some_and(|s| s.private_key.is_empty()) {
+            return Err(invalid("slash.private_key", "is empty"));
+        }
+        let workers = match self.validation.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        Ok(Checked {
+            contract,
+            rln_identifier,
+            slash_receiver,
+            workers,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> NodeConfig {
+        let mut c = NodeConfig::default();
+        c.chain.contract = "0x5FbDB2315678afecb367f032d93F642f64180aa3".into();
+        c
+    }
+
+    #[test]
+    fn defaults_are_waku_like() {
+        let c = NodeConfig::default();
+        assert_eq!(c.rln.epoch_secs, 600);
+        assert_eq!(c.rln.root_window, 50);
+        assert_eq!(c.rln.max_clock_gap_secs, 20);
+        assert_eq!(c.chain.poll_interval_ms, 1_000);
+        assert_eq!(c.network.max_message_bytes, 150 * 1024);
+        assert_eq!(c.network.pubsub_topics, vec!["/waku/2/rs/1/0".to_string()]);
+    }
+
+    #[test]
+    fn serde_round_trip_and_unknown_fields() {
+        let c = NodeConfig::default();
+        let json = serde_json::to_string(&c).unwrap();
+        let back: NodeConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.rln.epoch_secs, c.rln.epoch_secs);
+        assert!(serde_json::from_str::<NodeConfig>(r#"{"rln": {"epoch": 5}}"#).is_err());
+    }
+
+    #[test]
+    fn validate_names_the_setting_at_fault() {
+        assert!(valid().validate().is_ok());
+        let key = |f: &dyn Fn(&mut NodeConfig)| {
+            let mut c = valid();
+            f(&mut c);
+            match c.validate() {
+                Err(NodeError::Config { key, .. }) => key,
+                other => panic!("expected a configuration error, got {other:?}"),
+            }
+        };
+        assert_eq!(key(&|c| c.chain.contract.clear()), "chain.contract");
+        assert_eq!(key(&|c| c.chain.contract = "0x12".into()), "chain.contract");
+        assert_eq!(key(&|c| c.chain.rpc.clear()), "chain.rpc");
+        assert_eq!(key(&|c| c.chain.poll_interval_ms = 1), "chain.poll_interval_ms");
+        assert_eq!(key(&|c| c.rln.epoch_secs = 0), "rln.epoch_secs");
+        assert_eq!(key(&|c| c.rln.rln_identifier = "x".repeat(32)), "rln.rln_identifier");
+        assert_eq!(key(&|c| c.network.listen = vec!["nonsense".into()]), "network.listen");
+        assert_eq!(key(&|c| c.network.heartbeat_ms = 0), "network.heartbeat_ms");
+        assert_eq!(key(&|c| c.validation.queue = 0), "validation.queue");
+        assert_eq!(
+            key(&|c| c.slash = Some(SlashConfig {
+                private_key: "0x01".into(),
+                receiver: Some("me".into())
+            })),
+            "slash.receiver"
+        );
+    }
+}

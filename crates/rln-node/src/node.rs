@@ -1,0 +1,691 @@
+//! A running node: the state, chain sync, the network and the relay protocol, the publisher,
+//! and the REST API, started in named steps and supervised.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::registry::Registry;
+use rln_chain::{Address, MembershipSync, RetryPolicy, RpcPool, Slasher, SyncConfig, SyncStatus};
+use rln_core::{epoch_at, fr_to_hex, TREE_DEPTH};
+use rln_db::{DbConfig, RlnDb, SpamEvidence};
+use rln_relay::hub::{Delivered, Hub};
+use rln_relay::metrics::{Metrics, ResultLabel};
+use rln_relay::network::{self, NetworkParts, NetworkSettings, SwarmSettings};
+use rln_relay::protocols::relay::pipeline::{Pipeline, Sinks, Validated};
+use rln_relay::{
+    Member, MessageIdChoice, Multiaddr, NetworkHandle, PeerId, PeerSummary, Publisher, Reason,
+    RelayError, Rules, Validator, WakuMessage,
+};
+use rln_zk::{Prover, Verifier};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::config::{Checked, NodeConfig};
+use crate::error::NodeError;
+use crate::keys::{load_keys, load_member};
+use crate::supervisor::Supervisor;
+
+/// What the node reports about itself (`/health`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Health {
+    /// Caught up with the chain.
+    pub synced: bool,
+    /// Last block applied.
+    pub block: Option<u64>,
+    /// Chain head at the last poll.
+    pub head: Option<u64>,
+    /// Current root, in the one text form of field elements (`0x…`, big-endian).
+    pub root: String,
+    /// Leaves in the tree.
+    pub members: u64,
+    /// Connected peers.
+    pub peers: usize,
+    /// The last sync error while it persists.
+    pub last_error: Option<String>,
+}
+
+/// The parts of a running node that the REST API, the binary and tests use. Cheap to clone.
+#[derive(Clone)]
+pub struct NodeHandle {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: NodeConfig,
+    db: Arc<RlnDb>,
+    hub: Arc<Hub>,
+    publisher: Option<Arc<Publisher>>,
+    metrics: Metrics,
+    registry: Mutex<Registry>,
+    net: NetworkHandle,
+    sync_status: watch::Receiver<SyncStatus>,
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHandle")
+            .field("peer_id", &self.shared.net.peer_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeHandle {
+    /// The settings the node runs with.
+    pub fn config(&self) -> &NodeConfig {
+        &self.shared.config
+    }
+
+    /// The node's state.
+    pub fn db(&self) -> &Arc<RlnDb> {
+        &self.shared.db
+    }
+
+    /// Local delivery of valid messages.
+    pub fn hub(&self) -> &Hub {
+        &self.shared.hub
+    }
+
+    /// The publisher (none without a membership).
+    pub fn publisher(&self) -> Option<&Arc<Publisher>> {
+        self.shared.publisher.as_ref()
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// Every metric (the node's and libp2p's) in the OpenMetrics text format.
+    pub fn encode_metrics(&self) -> Result<String, std::fmt::Error> {
+        let mut text = String::new();
+        let registry = self
+            .shared
+            .registry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        prometheus_client::encoding::text::encode(&mut text, &registry)?;
+        Ok(text)
+    }
+
+    /// The network.
+    pub fn network(&self) -> &NetworkHandle {
+        &self.shared.net
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.shared.net.peer_id()
+    }
+
+    /// Full addresses (`…/p2p/<peer id>`) the node listens on.
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.shared.net.listen_addrs()
+    }
+
+    /// The connected peers and their scores.
+    pub async fn peers(&self) -> Vec<PeerSummary> {
+        self.shared.net.peers().await
+    }
+
+    /// Connects to a peer.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), NodeError> {
+        Ok(self.shared.net.dial(addr).await?)
+    }
+
+    /// The health report.
+    pub fn health(&self) -> Health {
+        let status = self.shared.sync_status.borrow().clone();
+        Health {
+            synced: status.synced,
+            block: status.block,
+            head: status.head,
+            root: self.db().root().map(|r| fr_to_hex(&r)).unwrap_or_default(),
+            members: status.members,
+            peers: self.shared.net.connected_peers(),
+            last_error: status.last_error,
+        }
+    }
+
+    /// Waits until the sync is caught up (or `timeout` passes); returns whether it is.
+    pub async fn wait_synced(&self, timeout: Duration) -> bool {
+        let mut status = self.shared.sync_status.clone();
+        tokio::time::timeout(timeout, status.wait_for(|s| s.synced))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Proves and publishes `message` on `topic`; returns the message as sent and its hash.
+    pub async fn publish(
+        &self,
+        topic: &str,
+        message: WakuMessage,
+    ) -> Result<(WakuMessage, [u8; 32]), RelayError> {
+        self.publish_with(topic, message, MessageIdChoice::Next)
+            .await
+    }
+
+    /// [`Self::publish`] with an explicit message-id choice (see [`MessageIdChoice`]).
+    pub async fn publish_with(
+        &self,
+        topic: &str,
+        message: WakuMessage,
+        choice: MessageIdChoice,
+    ) -> Result<(WakuMessage, [u8; 32]), RelayError> {
+        let publisher = self.publisher().ok_or(RelayError::NoMembership)?;
+        publisher
+            .publish(&self.shared.net, topic, message, choice)
+            .await
+    }
+
+    /// Publishes bytes as they are, without proof or checks (for tests of bad input).
+    pub async fn send_raw(&self, topic: &str, data: Vec<u8>) -> Result<(), RelayError> {
+        self.shared.net.publish_bytes(topic, data).await
+    }
+
+    /// Joins a pubsub topic and caches its messages for polling.
+    pub async fn subscribe_topic(&self, topic: &str) -> Result<(), RelayError> {
+        self.hub().cache_topic(topic);
+        self.shared.net.subscribe(topic).await
+    }
+
+    /// Stops caching a topic (the node keeps relaying its configured topics).
+    pub async fn unsubscribe_topic(&self, topic: &str) -> Result<(), RelayError> {
+        self.hub().uncache_topic(topic);
+        if !self.config().network.pubsub_topics.iter().any(|t| t == topic) {
+            self.shared.net.unsubscribe(topic).await?;
+        }
+        Ok(())
+    }
+
+    /// Every valid message delivered from now on.
+    pub fn messages(&self) -> broadcast::Receiver<Delivered> {
+        self.hub().subscribe()
+    }
+
+    /// Stored spam evidence.
+    pub fn spam_evidence(&self) -> Result<Vec<SpamEvidence>, NodeError> {
+        Ok(self.db().spam_evidence()?)
+    }
+}
+
+/// A running node. Stop it with [`Node::shutdown`], which also reports a background task
+/// that failed.
+#[derive(Debug)]
+pub struct Node {
+    handle: NodeHandle,
+    supervisor: Supervisor,
+    rest_addr: Option<SocketAddr>,
+}
+
+/// What the chain step finds.
+struct Chain {
+    rpc: RpcPool,
+    contract: Address,
+    chain_id: u64,
+}
+
+/// What the validation step starts.
+struct Validation {
+    pipeline: Pipeline,
+    verdicts: mpsc::Receiver<Validated>,
+    hub: Arc<Hub>,
+}
+
+impl Node {
+    /// Starts a node: checks the settings, opens the state, starts chain sync, validation,
+    /// the network, the publisher and (if configured) the REST API.
+    pub async fn start(config: NodeConfig) -> Result<Self, NodeError> {
+        let checked = config.validate()?;
+        let chain = connect_chain(&config, &checked).await?;
+        let db = open_state(&config, &chain)?;
+        let (mut registry, metrics) = new_metrics();
+        let member = config.membership.as_ref().map(load_member).transpose()?;
+        let (prover, verifier) = load_keys(&config.rln, member.is_some()).await?;
+
+        let mut supervisor = Supervisor::new();
+        let (sync_status, synced) = start_sync(&mut supervisor, &config, chain, &db, &metrics);
+        let validation = start_validation(
+            &mut supervisor,
+            &config,
+            &checked,
+            &db,
+            verifier,
+            synced,
+            &metrics,
+        )?;
+        let hub = validation.hub.clone();
+        let net = start_network(&mut supervisor, &config, validation, &metrics, &mut registry)?;
+        let publisher = start_publisher(
+            &mut supervisor,
+            &config,
+            &checked,
+            member.zip(prover),
+            &db,
+            &metrics,
+            &sync_status,
+        );
+        supervisor.spawn(
+            "nullifier pruning",
+            prune_nullifiers(
+                db.clone(),
+                config.rln.epoch_secs,
+                config.rln.max_clock_gap_secs,
+                supervisor.signal(),
+            ),
+        );
+        let rest = config.rest.listen;
+        let handle = NodeHandle {
+            shared: Arc::new(Shared {
+                config,
+                db,
+                hub,
+                publisher,
+                metrics,
+                registry: Mutex::new(registry),
+                net,
+                sync_status,
+            }),
+        };
+        let rest_addr = match rest {
+            Some(addr) => {
+                let (bound, serve) =
+                    crate::rest::serve(handle.clone(), addr, supervisor.signal()).await?;
+                supervisor.spawn("REST API", serve);
+                Some(bound)
+            }
+            None => None,
+        };
+        tracing::info!(
+            peer_id = %handle.peer_id(),
+            publishing = handle.publisher().is_some(),
+            "node started"
+        );
+        Ok(Self {
+            handle,
+            supervisor,
+            rest_addr,
+        })
+    }
+
+    /// The parts the REST API, the binary and tests use.
+    pub fn handle(&self) -> &NodeHandle {
+        &self.handle
+    }
+
+    /// Where the REST API listens.
+    pub fn rest_addr(&self) -> Option<SocketAddr> {
+        self.rest_addr
+    }
+
+    /// Resolves when the node stops by itself, because a background task failed.
+    pub fn stopping(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.supervisor.stopping()
+    }
+
+    /// Stops every task and worker, flushes the state, and reports a task that failed.
+    pub async fn shutdown(self) -> Result<(), NodeError> {
+        let tasks = self.supervisor.shutdown().await;
+        if let Err(e) = self.handle.db().flush() {
+            tracing::error!("flushing the state failed: {e}");
+        }
+        tasks
+    }
+}
+
+/// Step 1: the RPC endpoints and the chain id. With the chain id set, a node may start while
+/// the RPC is down (sync retries in the background); otherwise the endpoint must answer.
+async fn connect_chain(config: &NodeConfig, checked: &Checked) -> Result<Chain, NodeError> {
+    let rpc = RpcPool::new(&config.chain.rpc, RetryPolicy::default())?;
+    let chain_id = match config.chain.chain_id {
+        Some(expected) => match rpc.chain_id().await {
+            Ok(actual) if actual != expected => {
+                return Err(rln_chain::ChainError::WrongChain { expected, actual }.into())
+            }
+            _ => expected,
+        },
+        None => rpc.chain_id().await.map_err(|e| NodeError::Config {
+            key: "chain.chain_id",
+            problem: format!("is not set and the RPC cannot tell it ({e}); set it to start while the RPC is down"),
+        })?,
+    };
+    Ok(Chain {
+        rpc,
+        contract: checked.contract,
+        chain_id,
+    })
+}
+
+/// Step 2: the state, bound to this chain, contract and tree depth.
+fn open_state(config: &NodeConfig, chain: &Chain) -> Result<Arc<RlnDb>, NodeError> {
+    Ok(Arc::new(RlnDb::open(
+        config.data_dir.join("db"),
+        DbConfig {
+            depth: TREE_DEPTH,
+            chain_id: chain.chain_id,
+            contract: chain.contract.into_array(),
+            root_window: config.rln.root_window,
+            ..DbConfig::default()
+        },
+    )?))
+}
+
+/// Step 3: one registry for the node's metrics and libp2p's, every counter created at zero.
+fn new_metrics() -> (Registry, Metrics) {
+    let mut registry = Registry::default();
+    let metrics = Metrics::register(&mut registry);
+    Reason::register_all(&metrics);
+    for result in SLASH_RESULTS {
+        metrics
+            .slashes
+            .get_or_create(&ResultLabel {
+                result: result.into(),
+            })
+            .get();
+    }
+    (registry, metrics)
+}
+
+const SLASH_RESULTS: [&str; 2] = ["slashed", "failed"];
+
+/// Step 4: membership sync, and the flag validation reads to tell "unknown root" from "not
+/// synced yet".
+fn start_sync(
+    supervisor: &mut Supervisor,
+    config: &NodeConfig,
+    chain: Chain,
+    db: &Arc<RlnDb>,
+    metrics: &Metrics,
+) -> (watch::Receiver<SyncStatus>, Arc<AtomicBool>) {
+    let sync = Arc::new(MembershipSync::new(
+        chain.rpc,
+        db.clone(),
+        SyncConfig {
+            max_block_range: config.chain.max_block_range,
+            confirmations: config.chain.confirmations,
+            poll_interval: Duration::from_millis(config.chain.poll_interval_ms),
+            ..SyncConfig::new(chain.contract, chain.chain_id)
+        },
+    ));
+    let status = sync.status();
+    let signal = supervisor.signal();
+    supervisor.spawn("membership sync", async move { sync.run(signal).await });
+    let synced = Arc::new(AtomicBool::new(false));
+    supervisor.spawn(
+        "sync status",
+        watch_sync(
+            status.clone(),
+            synced.clone(),
+            metrics.clone(),
+            supervisor.signal(),
+        ),
+    );
+    (status, synced)
+}
+
+/// Step 5: the validator, the worker threads and (when configured) the slasher.
+fn start_validation(
+    supervisor: &mut Supervisor,
+    config: &NodeConfig,
+    checked: &Checked,
+    db: &Arc<RlnDb>,
+    verifier: Verifier,
+    synced: Arc<AtomicBool>,
+    metrics: &Metrics,
+) -> Result<Validation, NodeError> {
+    let rules = Rules {
+        epoch_secs: config.rln.epoch_secs,
+        max_clock_gap: Duration::from_secs(config.rln.max_clock_gap_secs),
+        rln_identifier: checked.rln_identifier,
+        signal: config.rln.signal,
+    };
+    let validator = Arc::new(Validator::new(
+        db.clone(),
+        verifier,
+        rules,
+        synced,
+        metrics.clone(),
+    ));
+    let hub = Arc::new(Hub::new(config.rest.cache_per_topic));
+    for topic in &config.network.pubsub_topics {
+        hub.cache_topic(topic);
+    }
+    // Room for every queued message and a few batches in flight, so workers rarely wait on
+    // the swarm task.
+    let (verdict_tx, verdicts) =
+        mpsc::channel(config.validation.queue + config.validation.max_batch * 16);
+    let spam = match &config.slash {
+        Some(slash) => {
+            let first_rpc = config.chain.rpc.first().cloned().unwrap_or_default();
+            let slasher = Slasher::new(
+                &first_rpc,
+                &slash.private_key,
+                checked.contract,
+                checked.slash_receiver,
+            )?;
+            let (tx, rx) = mpsc::channel(SLASH_QUEUE);
+            supervisor.spawn(
+                "slasher",
+                run_slasher(slasher, rx, db.clone(), metrics.clone()),
+            );
+            Some(tx)
+        }
+        None => None,
+    };
+    let (pipeline, workers) = Pipeline::start(
+        validator,
+        checked.workers,
+        config.validation.queue,
+        config.validation.max_batch,
+        Sinks {
+            verdicts: verdict_tx,
+            hub: hub.clone(),
+            spam,
+            db: db.clone(),
+            metrics: metrics.clone(),
+        },
+    )
+    .map_err(|source| NodeError::Io {
+        what: "starting validation workers".into(),
+        source,
+    })?;
+    for worker in workers {
+        supervisor.watch_thread("validation worker", worker);
+    }
+    Ok(Validation {
+        pipeline,
+        verdicts,
+        hub,
+    })
+}
+
+/// Spam evidence waiting for the slasher.
+const SLASH_QUEUE: usize = 1_024;
+
+/// Step 6: the swarm, listening, with the relay protocol's queue behind it.
+fn start_network(
+    supervisor: &mut Supervisor,
+    config: &NodeConfig,
+    validation: Validation,
+    metrics: &Metrics,
+    registry: &mut Registry,
+) -> Result<NetworkHandle, NodeError> {
+    let key_path = config
+        .network
+        .node_key
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("node_key"));
+    let settings = NetworkSettings {
+        swarm: SwarmSettings {
+            topics: config.network.pubsub_topics.clone(),
+            max_message_bytes: config.network.max_message_bytes,
+            seen_ttl: Duration::from_secs(config.network.seen_ttl_secs),
+            heartbeat: Duration::from_millis(config.network.heartbeat_ms),
+            invalid_message_weight: config.network.invalid_message_weight,
+        },
+        listen: config.network.listen.clone(),
+        static_peers: config.network.static_peers.clone(),
+        bootstrap: config.network.bootstrap.clone(),
+    };
+    let parts = NetworkParts {
+        key: network::load_or_create_key(&key_path)?,
+        pipeline: validation.pipeline,
+        verdicts: validation.verdicts,
+        metrics: metrics.clone(),
+        shutdown: supervisor.signal(),
+    };
+    let (net, swarm_task) = network::start(&settings, parts, registry)?;
+    supervisor.spawn("swarm", swarm_task);
+    Ok(net)
+}
+
+/// Step 7: the publisher, when the node has a membership, with its membership part of the
+/// proofs kept ready after every sync.
+fn start_publisher(
+    supervisor: &mut Supervisor,
+    config: &NodeConfig,
+    checked: &Checked,
+    membership: Option<(Member, Arc<Prover>)>,
+    db: &Arc<RlnDb>,
+    metrics: &Metrics,
+    sync_status: &watch::Receiver<SyncStatus>,
+) -> Option<Arc<Publisher>> {
+    let (member, prover) = membership?;
+    let publisher = Arc::new(Publisher::new(
+        member,
+        db.clone(),
+        prover,
+        config.rln.epoch_secs,
+        checked.rln_identifier,
+        config.rln.signal,
+        metrics.clone(),
+    ));
+    // Sets the remaining-messages gauge; an error here shows again on the first publication.
+    if let Err(e) = publisher.remaining() {
+        tracing::warn!("cannot read the message ids used this epoch: {e}");
+    }
+    supervisor.spawn(
+        "proof preparation",
+        prepare_after_sync(publisher.clone(), sync_status.clone(), supervisor.signal()),
+    );
+    Some(publisher)
+}
+
+/// Runs until shutdown (a closed status channel means the sync task is gone, and the
+/// supervisor reports that one).
+async fn watch_sync(
+    mut status: watch::Receiver<SyncStatus>,
+    synced: Arc<AtomicBool>,
+    metrics: Metrics,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        {
+            let s = status.borrow_and_update();
+            synced.store(s.synced, Ordering::Relaxed);
+            metrics.synced.set(i64::from(s.synced));
+            metrics.synced_block.set(s.block.unwrap_or(0) as i64);
+            metrics.registered_members.set(s.members as i64);
+        }
+        tokio::select! {
+            r = status.changed() => if r.is_err() { let _ = shutdown.wait_for(|s| *s).await; return },
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Keeps the publisher's membership part current: after each change of the synced tree,
+/// prepares it in the background so that the next publication pays only for its message.
+async fn prepare_after_sync(
+    publisher: Arc<Publisher>,
+    mut status: watch::Receiver<SyncStatus>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut prepared_for = None;
+    loop {
+        let state = {
+            let s = status.borrow_and_update();
+            (s.synced, s.block)
+        };
+        if state.0 && prepared_for != Some(state) {
+            let p = publisher.clone();
+            match tokio::task::spawn_blocking(move || p.prepared()).await {
+                Ok(Ok(_)) => prepared_for = Some(state),
+                Ok(Err(e)) => tracing::debug!("membership part not prepared: {e}"),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => return,
+            }
+        }
+        tokio::select! {
+            r = status.changed() => if r.is_err() { let _ = shutdown.wait_for(|s| *s).await; return },
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Drops nullifiers of epochs no valid message can carry any more.
+async fn prune_nullifiers(
+    db: Arc<RlnDb>,
+    epoch_secs: u64,
+    gap_secs: u64,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let period = Duration::from_secs((epoch_secs / 2).clamp(1, 60));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        // The oldest epoch a message within the clock gap can carry.
+        let oldest = epoch_at(now.saturating_sub(gap_secs), epoch_secs);
+        if let Err(e) = db.prune_nullifiers_before(oldest) {
+            tracing::warn!("pruning the nullifier log failed: {e}");
+        }
+    }
+}
+
+/// Slashes each recovered member once. Ends when the validation workers (the senders) are
+/// gone, which happens at shutdown.
+async fn run_slasher(
+    slasher: Slasher,
+    mut rx: mpsc::Receiver<SpamEvidence>,
+    db: Arc<RlnDb>,
+    metrics: Metrics,
+) {
+    let mut done = std::collections::HashSet::new();
+    while let Some(evidence) = rx.recv().await {
+        let member = fr_to_hex(&evidence.id_commitment);
+        if !done.insert(member.clone()) {
+            continue;
+        }
+        let (status, result) = match slasher.slash(&evidence.secret).await {
+            Ok(outcome) => {
+                tracing::warn!(%member, block = outcome.reveal_block, "spammer slashed");
+                (
+                    format!(
+                        "slashed in block {} (reward to {})",
+                        outcome.reveal_block, outcome.receiver
+                    ),
+                    "slashed",
+                )
+            }
+            Err(e) => {
+                tracing::warn!(%member, "slash failed: {e}");
+                (format!("slash failed: {e}"), "failed")
+            }
+        };
+        metrics
+            .slashes
+            .get_or_create(&ResultLabel {
+                result: result.into(),
+            })
+            .inc();
+        if let Err(e) = db.set_slash_status(evidence.epoch, &evidence.nullifier, &status) {
+            tracing::error!("cannot record the slash status: {e}");
+        }
+    }
+}

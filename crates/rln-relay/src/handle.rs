@@ -1,0 +1,188 @@
+//! How the rest of a node talks to the swarm task: commands over a bounded channel and the
+//! state the task publishes (listen addresses, connected peers). Cheap to clone.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::RelayError;
+
+/// A peer as the REST API and tests see it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PeerSummary {
+    /// Its peer id.
+    pub peer_id: String,
+    /// Its gossipsub score (none before scoring starts).
+    pub score: Option<f64>,
+    /// Topics it subscribes to.
+    pub topics: Vec<String>,
+}
+
+/// What the rest of the node asks of the swarm task.
+#[derive(Debug)]
+pub enum Command {
+    /// Publish encoded message bytes on a topic.
+    Publish {
+        /// The pubsub topic.
+        topic: String,
+        /// The encoded `WakuMessage`.
+        data: Vec<u8>,
+        /// Where the result goes.
+        reply: oneshot::Sender<Result<(), RelayError>>,
+    },
+    /// Join a topic.
+    Subscribe {
+        /// The pubsub topic.
+        topic: String,
+    },
+    /// Leave a topic.
+    Unsubscribe {
+        /// The pubsub topic.
+        topic: String,
+    },
+    /// Connect to a peer.
+    Dial {
+        /// Its address (with `/p2p/…` to keep it as a static peer).
+        addr: Multiaddr,
+    },
+    /// The connected peers with their scores.
+    Peers {
+        /// Where the answer goes.
+        reply: oneshot::Sender<Vec<PeerSummary>>,
+    },
+}
+
+/// State the swarm task publishes for everybody else.
+#[derive(Debug, Default)]
+pub struct NetState {
+    /// Addresses the node listens on.
+    pub listen: Vec<Multiaddr>,
+    /// Connected peers.
+    pub connected: HashSet<PeerId>,
+}
+
+/// Shared view of [`NetState`].
+pub type SharedNet = Arc<Mutex<NetState>>;
+
+/// Locks the shared state; a poisoned lock only means a panic elsewhere, and the state is
+/// plain data that is whole after every update.
+pub(crate) fn lock(state: &SharedNet) -> MutexGuard<'_, NetState> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The peer id in an address's `/p2p/…` part.
+pub(crate) fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}
+
+/// The node's side of the swarm task.
+#[derive(Debug, Clone)]
+pub struct NetworkHandle {
+    commands: mpsc::Sender<Command>,
+    state: SharedNet,
+    peer_id: PeerId,
+    max_message_bytes: usize,
+}
+
+impl NetworkHandle {
+    pub(crate) fn new(
+        commands: mpsc::Sender<Command>,
+        state: SharedNet,
+        peer_id: PeerId,
+        max_message_bytes: usize,
+    ) -> Self {
+        Self {
+            commands,
+            state,
+            peer_id,
+            max_message_bytes,
+        }
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The largest message the network relays, in bytes.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
+    }
+
+    /// Full addresses (`…/p2p/<peer id>`) the node listens on.
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        lock(&self.state)
+            .listen
+            .iter()
+            .map(|a| a.clone().with(Protocol::P2p(self.peer_id)))
+            .collect()
+    }
+
+    /// How many peers are connected.
+    pub fn connected_peers(&self) -> usize {
+        lock(&self.state).connected.len()
+    }
+
+    /// Publishes bytes as they are, without proof or checks.
+    pub async fn publish_bytes(&self, topic: &str, data: Vec<u8>) -> Result<(), RelayError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Publish {
+            topic: topic.to_string(),
+            data,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| RelayError::Stopped)?
+    }
+
+    /// The connected peers and their scores (empty once the swarm task stopped).
+    pub async fn peers(&self) -> Vec<PeerSummary> {
+        let (reply, rx) = oneshot::channel();
+        if self.send(Command::Peers { reply }).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Whether a connected peer relays `topic`.
+    pub async fn has_peer_on(&self, topic: &str) -> bool {
+        self.peers()
+            .await
+            .iter()
+            .any(|p| p.topics.iter().any(|t| t == topic))
+    }
+
+    /// Joins a pubsub topic.
+    pub async fn subscribe(&self, topic: &str) -> Result<(), RelayError> {
+        self.send(Command::Subscribe {
+            topic: topic.to_string(),
+        })
+        .await
+    }
+
+    /// Leaves a pubsub topic.
+    pub async fn unsubscribe(&self, topic: &str) -> Result<(), RelayError> {
+        self.send(Command::Unsubscribe {
+            topic: topic.to_string(),
+        })
+        .await
+    }
+
+    /// Connects to a peer.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), RelayError> {
+        self.send(Command::Dial { addr }).await
+    }
+
+    async fn send(&self, command: Command) -> Result<(), RelayError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| RelayError::Stopped)
+    }
+}

@@ -1,0 +1,12 @@
+//! Waku Relay with RLN: GossipSub on `/vac/waku/relay/2.0.0`, where every message carries a
+//! rate-limit proof.
+//!
+//! - [`validation`]: the checks in order, cheap first, and the one mapping of outcomes to
+//!   gossipsub verdicts ([`validation::Outcome::acceptance`]).
+//! - [`pipeline`]: the bounded queue between the swarm task and the blocking workers, which
+//!   verify whatever waits in one batch and send results back as [`pipeline::Validated`].
+//! - [`publisher`]: epochs, message ids that are never reused, proofs, and publishing.
+
+pub mod pipeline;
+pub mod publisher;
+pub mod validation;

@@ -1,0 +1,22 @@
+//! Fixtures for the workspace's tests and benchmarks, in one place. Only ever a
+//! dev-dependency: it panics with a message instead of returning errors, as fixtures do.
+//!
+//! - [`paths`]: the repository, the pinned tools (`make tools`), the interop data.
+//! - [`chain`]: anvil with the membership contract deployed, accounts, registrations.
+//! - [`member`]: registered members with their Waku keystores.
+//! - [`node`]: loopback node configurations and `rln-node run` child processes.
+//! - [`state`]: a node's state in a temporary directory with leaves set directly, no chain.
+
+#![forbid(unsafe_code)]
+// Fixtures fail loudly: a broken fixture is a broken test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod chain;
+pub mod member;
+pub mod node;
+pub mod paths;
+pub mod state;
+
+pub use chain::TestChain;
+pub use member::TestMember;
+pub use state::StateFixture;

@@ -1,0 +1,140 @@
+//! Nodes on loopback: in-process configurations and `rln-node run` child processes.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rln_node::banner;
+use rln_node::config::MembershipConfig;
+use rln_node::NodeConfig;
+
+use crate::chain::TestChain;
+use crate::member::{TestMember, PASSWORD};
+
+/// A node for `chain` in `dir`: loopback only, ephemeral ports, quick polling and heartbeats,
+/// `epoch_secs`-long epochs, publishing as `member` when given.
+pub fn loopback_config(
+    chain: &TestChain,
+    dir: &Path,
+    member: Option<&TestMember>,
+    epoch_secs: u64,
+) -> NodeConfig {
+    let mut c = NodeConfig {
+        data_dir: dir.join("node"),
+        ..NodeConfig::default()
+    };
+    c.chain.rpc = vec![chain.rpc()];
+    c.chain.contract = chain.contract.to_string();
+    c.chain.poll_interval_ms = 200;
+    c.network.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+    c.network.heartbeat_ms = 300;
+    c.rln.epoch_secs = epoch_secs;
+    c.validation.workers = 2;
+    c.rest.listen = Some(([127, 0, 0, 1], 0).into());
+    c.membership = member.map(|m| MembershipConfig {
+        keystore: m.keystore.clone(),
+        password: PASSWORD.into(),
+        id: None,
+    });
+    c
+}
+
+/// A node configuration that needs no chain to start: the chain id is given, so the node
+/// starts while its RPC endpoint (a closed port) is down, and sync keeps retrying in the
+/// background. For tests of everything but sync.
+pub fn offline_config(dir: &Path) -> NodeConfig {
+    let mut c = NodeConfig {
+        data_dir: dir.join("node"),
+        ..NodeConfig::default()
+    };
+    // Port 9 (discard) on loopback: nothing listens there.
+    c.chain.rpc = vec!["http://127.0.0.1:9".into()];
+    c.chain.chain_id = Some(31_337);
+    c.chain.contract = "0x5FbDB2315678afecb367f032d93F642f64180aa3".into();
+    c.network.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+    c.validation.workers = 1;
+    c.rest.listen = None;
+    c
+}
+
+/// Runs a command to completion; returns whether it succeeded and its stdout and stderr.
+pub fn run(cmd: &mut Command) -> (bool, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("the command starts");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&stdout),
+        String::from_utf8_lossy(&stderr)
+    );
+    (status.success(), text)
+}
+
+/// An `rln-node run` child process, killed when dropped.
+pub struct NodeProcess {
+    child: Child,
+    /// Its first libp2p address (with `/p2p/<peer id>`).
+    pub p2p: String,
+    /// Its REST base URL, when the API is on.
+    pub rest: Option<String>,
+}
+
+impl NodeProcess {
+    /// Starts `binary run <args>` and waits for the lines announcing its addresses.
+    pub fn start(binary: &Path, args: &[&str]) -> Self {
+        Self::start_logged(binary, args, None)
+    }
+
+    /// [`Self::start`] with the node's log (stderr) written to `log`.
+    pub fn start_logged(binary: &Path, args: &[&str], log: Option<PathBuf>) -> Self {
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("the log file opens")),
+            None => Stdio::null(),
+        };
+        let mut child = Command::new(binary)
+            .arg("run")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("rln-node starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut p2p, mut rest) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // The listen address comes first, then the REST line (absent with --no-rest), then
+        // the publishing line: read up to the publishing line.
+        for line in lines.by_ref() {
+            let line = line.expect("stdout is text");
+            if let Some(addr) = banner::listen_addr(&line) {
+                p2p.get_or_insert_with(|| addr.to_string());
+            }
+            if let Some(url) = banner::rest_url(&line) {
+                rest = Some(url.to_string());
+            }
+            if line.starts_with("publishing") || line.starts_with("relay only") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the node took over 60 s to start");
+        }
+        // Keep reading so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let p2p = p2p.expect("the node printed a listen address before it exited");
+        Self { child, p2p, rest }
+    }
+
+    /// Stops the process with SIGKILL and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
