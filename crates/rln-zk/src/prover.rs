@@ -15,6 +15,7 @@ use ark_ec::{AffineRepr, CurveGroup};
 use ark_ff::{UniformRand, Zero};
 use ark_groth16::{Proof, ProvingKey, VerifyingKey};
 use rand::{CryptoRng, RngCore};
+use rln_bn254::msm::{best_window, Coordinates, G1Msm, WideMsm};
 use rln_core::{
     external_nullifier, hash_to_field, identity::check_limit, Identity, MerkleProof, RlnError,
     RlnIdentifier,
@@ -23,11 +24,9 @@ use rln_core::{
 use crate::circuit::{CircuitInputs, PUBLIC_INPUTS};
 use crate::error::ZkError;
 use crate::keys::ZkeyData;
-use crate::msm::best_window;
 use crate::proof::RateLimitProof;
 use crate::quotient::QuotientDomain;
 use crate::solver::{MessageInputs, WitnessSolver};
-use crate::wide_msm::{Coordinates, G1Msm, WideMsm};
 
 /// What a member proves for one message.
 #[derive(Debug, Clone)]
