@@ -1,8 +1,9 @@
 //! Poseidon over BN254 with the circomlib parameters, for 1 to 3 inputs.
 //!
 //! The rounds, their constants and their fast paths (x86-64 assembly, AVX-512 IFMA) live in
-//! `rln-bn254`, the workspace's only crate with `unsafe` code; this module keeps the names
-//! the rest of the node uses. Known answers against circomlibjs are in the integration tests.
+//! `rln-bn254`, the only crate of the workspace with assembly or intrinsics; this module keeps
+//! the names the rest of the node uses. Known answers against circomlibjs are in the
+//! integration tests.
 
 pub use rln_bn254::poseidon::{poseidon1, poseidon2, poseidon3, MAX_INPUTS};
 

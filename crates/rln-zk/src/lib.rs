@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Zero-knowledge proving and verification for RLN v2 over the circom circuit in `circuits/`.
 //!
 //! - [`keys`]: snarkjs `.zkey` proving keys, verifying keys (snarkjs JSON or arkworks bytes)
