@@ -4,8 +4,8 @@
 //! the partial rounds multiply by sparse matrices (`2t − 1` products instead of `t²`), which
 //! gives exactly the same function as the textbook rounds. Its constants (`C`, `S`, `M`, `P`)
 //! are generated from circomlibjs by `tools/gen-poseidon-opt.mjs` into `constants.rs` and
-//! parsed once. The tests check the results against
-//! `light-poseidon` (the textbook rounds) on random inputs.
+//! parsed once. The tests check the results against `light-poseidon` (the textbook rounds) on
+//! random inputs.
 //!
 //! With an [`Adx`] token (x86-64 CPUs with BMI2 and ADX) the rounds run on assembly
 //! arithmetic ([`crate::scalar`]), with the partial rounds rearranged so that only an
