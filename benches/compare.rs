@@ -17,7 +17,7 @@ use rln::prelude as reference;
 use rln_core::poseidon::poseidon2;
 use rln_core::{epoch_to_fr, fr_to_le_bytes, Fr, Identity, MerkleTree, RlnIdentifier, TREE_DEPTH};
 use rln_db::{DbConfig, RlnDb};
-use rln_zk::{BatchItem, MessageRequest, ProofRequest, Prover, Verdict, Verifier};
+use rln_zk::{BatchItem, MessageRequest, ProofRequest, ProofVerdict, Prover, Verifier};
 use zerokit_utils::merkle_tree::ZerokitMerkleTree;
 
 const LIMIT: u64 = 10;
@@ -257,7 +257,7 @@ fn main() {
     let their_proof = reference::generate_zk_proof(zkey, &witness, graph).expect("reference prove");
     assert_eq!(to_ref(&ours_proof.merkle_root), *values.root(), "same root");
     assert!(reference::verify_zk_proof(&zkey.0.vk, &their_proof, &values).expect("verify"));
-    assert_eq!(verifier.verify(&ours_proof), Verdict::Valid);
+    assert_eq!(verifier.verify(&ours_proof), ProofVerdict::Valid);
 
     let mut rows = Vec::new();
     eprintln!("==> Poseidon");
@@ -359,7 +359,7 @@ fn main() {
     const VERIFIES: u32 = 20;
     let (ours, theirs) = paired(
         samples,
-        || timed(|| (0..VERIFIES).all(|_| verifier.verify(&ours_proof) == Verdict::Valid)),
+        || timed(|| (0..VERIFIES).all(|_| verifier.verify(&ours_proof) == ProofVerdict::Valid)),
         || timed(|| (0..VERIFIES).all(|_| verify_reference_prepared())),
     );
     let single_ours = ours / VERIFIES;
@@ -404,7 +404,7 @@ fn main() {
         || {
             timed(|| {
                 let verdicts = verifier.verify_batch(&items, &mut rand::thread_rng());
-                assert!(verdicts.iter().all(|v| *v == Verdict::Valid));
+                assert!(verdicts.iter().all(|v| *v == ProofVerdict::Valid));
             })
         },
         || timed(|| (0..64).all(|_| verify_reference_prepared())),

@@ -1,9 +1,21 @@
-//! Criterion benchmarks of the cryptographic core: Poseidon, the Merkle tree, witness
-//! generation (native, and circom's WebAssembly as the baseline), proving (full, from a
-//! prepared membership, and the preparation) and verification. The side-by-side comparison
-//! with the reference implementation is `benches/compare.rs` (`make bench-compare`).
+//! Criterion benchmarks of the cryptographic core: Poseidon, the fixed-base MSMs and the
+//! quotient's FFTs (each fast path of rln-bn254 beside its portable path, `<op>/fast` and
+//! `<op>/portable`, in the same run), the Merkle tree, witness generation (native, and circom's
+//! WebAssembly as the baseline), proving (full, from a prepared membership, and the
+//! preparation) and verification. The side-by-side comparison with the reference
+//! implementation is `benches/compare.rs` (`make bench-compare`).
+//!
+//! The `fast` rows take whatever path detection picked (see the backend line printed first):
+//! under `RLN_FORCE_PORTABLE=1` both rows of a pair run the portable path.
 
+use ark_bn254::{G1Affine, G1Projective, G2Affine, G2Projective};
+use ark_ec::CurveGroup;
+use ark_ff::UniformRand;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use rand::SeedableRng;
+use rln_bn254::fft::CosetFft;
+use rln_bn254::msm::{best_window, G1Msm, G2Msm};
+use rln_bn254::poseidon::portable;
 use rln_core::poseidon::{poseidon1, poseidon2, poseidon3};
 use rln_core::{epoch_to_fr, Fr, Identity, MerkleTree, RlnIdentifier, TREE_DEPTH};
 use rln_zk::circuit::{CircuitInputs, WitnessGenerator};
@@ -11,15 +23,25 @@ use rln_zk::keys::RLN_WASM;
 use rln_zk::{BatchItem, MessageRequest, ProofRequest, Prover, Verifier};
 
 fn poseidon(c: &mut Criterion) {
+    println!("backend: {}", rln_bn254::backend_report());
     let (a, b, d) = (Fr::from(1u64), -Fr::from(2u64), Fr::from(3u64));
-    c.bench_function("poseidon/1", |bench| {
+    c.bench_function("poseidon/1/fast", |bench| {
         bench.iter(|| poseidon1(std::hint::black_box(a)))
     });
-    c.bench_function("poseidon/2", |bench| {
+    c.bench_function("poseidon/1/portable", |bench| {
+        bench.iter(|| portable::poseidon1(std::hint::black_box(a)))
+    });
+    c.bench_function("poseidon/2/fast", |bench| {
         bench.iter(|| poseidon2(std::hint::black_box(a), b))
     });
-    c.bench_function("poseidon/3", |bench| {
+    c.bench_function("poseidon/2/portable", |bench| {
+        bench.iter(|| portable::poseidon2(std::hint::black_box(a), b))
+    });
+    c.bench_function("poseidon/3/fast", |bench| {
         bench.iter(|| poseidon3(std::hint::black_box(a), b, d))
+    });
+    c.bench_function("poseidon/3/portable", |bench| {
+        bench.iter(|| portable::poseidon3(std::hint::black_box(a), b, d))
     });
     // Baseline in the same run: light-poseidon's textbook rounds (what rln-core used before).
     use light_poseidon::{Poseidon, PoseidonHasher};
@@ -27,6 +49,68 @@ fn poseidon(c: &mut Criterion) {
     c.bench_function("poseidon_textbook/2", |bench| {
         bench.iter(|| textbook.hash(&[std::hint::black_box(a), b]).unwrap())
     });
+}
+
+/// The prover's largest fixed-base MSMs: the `H` query (8,192 points of G1) and a G2 query of
+/// the size of the circuit's wires, on random bases and scalars.
+fn msm(c: &mut Criterion) {
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+    let g1: Vec<G1Affine> = G1Projective::normalize_batch(
+        &(0..8192)
+            .map(|_| G1Projective::rand(&mut rng))
+            .collect::<Vec<_>>(),
+    );
+    let g2: Vec<G2Affine> = G2Projective::normalize_batch(
+        &(0..4096)
+            .map(|_| G2Projective::rand(&mut rng))
+            .collect::<Vec<_>>(),
+    );
+    let scalars: Vec<Fr> = (0..8192).map(|_| Fr::rand(&mut rng)).collect();
+    let mut group = c.benchmark_group("msm");
+    group.sample_size(20);
+    let (w1, w2) = (best_window(g1.len()), best_window(g2.len()));
+    let (fast, portable) = (G1Msm::new(&g1, w1), G1Msm::portable(&g1, w1));
+    group.bench_function("g1 8192/fast", |bench| bench.iter(|| fast.msm(&scalars)));
+    group.bench_function("g1 8192/portable", |bench| {
+        bench.iter(|| portable.msm(&scalars))
+    });
+    let (fast, portable) = (G2Msm::new(&g2, w2), G2Msm::portable(&g2, w2));
+    group.bench_function("g2 4096/fast", |bench| bench.iter(|| fast.msm(&scalars)));
+    group.bench_function("g2 4096/portable", |bench| {
+        bench.iter(|| portable.msm(&scalars))
+    });
+    group.finish();
+}
+
+/// The quotient's three FFT chains to the odd coset and the product there, at the dev
+/// circuit's domain size.
+fn fft(c: &mut Criterion) {
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(6);
+    let n = 8192;
+    let vectors: Vec<Vec<Fr>> = (0..3)
+        .map(|_| (0..n).map(|_| Fr::rand(&mut rng)).collect())
+        .collect();
+    let mut group = c.benchmark_group("fft");
+    group.sample_size(30);
+    for (name, fft) in [
+        ("coset product 8192/fast", CosetFft::new(n).unwrap()),
+        (
+            "coset product 8192/portable",
+            CosetFft::portable(n).unwrap(),
+        ),
+    ] {
+        group.bench_function(name, |bench| {
+            bench.iter_batched(
+                || vectors.clone(),
+                |v| {
+                    let [a, b, c]: [Vec<Fr>; 3] = v.try_into().unwrap();
+                    fft.product_on_coset(a, b, c)
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
 }
 
 fn merkle(c: &mut Criterion) {
@@ -148,5 +232,5 @@ fn zk(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, poseidon, merkle, zk);
+criterion_group!(benches, poseidon, msm, fft, merkle, zk);
 criterion_main!(benches);

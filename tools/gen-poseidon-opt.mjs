@@ -1,4 +1,4 @@
-// Writes crates/rln-core/src/poseidon_opt_constants.rs from circomlibjs's optimised Poseidon
+// Writes crates/rln-bn254/src/poseidon/constants.rs from circomlibjs's optimised Poseidon
 // constants (C, S, M, P) for widths t = 2, 3, 4, as decimal strings. Run by `make poseidon-constants`;
 // `make test` checks the committed file against a fresh run.
 import { readFileSync } from "node:fs";

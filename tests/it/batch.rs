@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rln_core::{epoch_to_fr, Fr, Identity, MerkleTree, RlnIdentifier, TREE_DEPTH};
-use rln_zk::{BatchItem, ProofRequest, Verdict, Verifier};
+use rln_zk::{BatchItem, ProofRequest, ProofVerdict, Verifier};
 
 use crate::common::prover;
 
@@ -60,11 +60,11 @@ fn one_invalid_among_63_is_found() {
     assert!(verifier
         .verify_batch(&items, &mut rng)
         .iter()
-        .all(|v| *v == Verdict::Valid));
+        .all(|v| *v == ProofVerdict::Valid));
     items[41].public_inputs[3] += Fr::from(1u64);
     let verdicts = verifier.verify_batch(&items, &mut rng);
     let invalid: Vec<usize> = (0..64)
-        .filter(|i| verdicts[*i] == Verdict::Invalid)
+        .filter(|i| verdicts[*i] == ProofVerdict::Invalid)
         .collect();
     assert_eq!(invalid, vec![41]);
 }
@@ -107,7 +107,7 @@ fn reference_proofs_verify_as_a_batch() {
     items.swap(2, 5);
     let verdicts = verifier.verify_batch(&items, &mut rng);
     let invalid: Vec<usize> = (0..7)
-        .filter(|i| verdicts[*i] == Verdict::Invalid)
+        .filter(|i| verdicts[*i] == ProofVerdict::Invalid)
         .collect();
     assert_eq!(invalid, vec![2, 5]);
 }
@@ -129,12 +129,12 @@ proptest! {
                 _ => items[at].proof.c = items[(at + 1) % size].proof.a,
             }
         }
-        let single: Vec<Verdict> = items
+        let single: Vec<ProofVerdict> = items
             .iter()
             .map(|i| verifier.verify_public_inputs(&i.proof, &i.public_inputs).unwrap())
             .collect();
         let batch = verifier.verify_batch(&items, &mut rand::thread_rng());
         prop_assert_eq!(&batch, &single);
-        prop_assert_eq!(batch.iter().all(|v| *v == Verdict::Valid), bad.is_empty());
+        prop_assert_eq!(batch.iter().all(|v| *v == ProofVerdict::Valid), bad.is_empty());
     }
 }

@@ -8,7 +8,7 @@ use rln_chain::contract::{ContractParams, RlnMembership};
 use rln_chain::{MembershipSync, RetryPolicy, RpcPool, SyncConfig};
 use rln_core::{fr_to_le_bytes, Fr, Identity, MerkleTree, RlnIdentifier, TREE_DEPTH};
 use rln_db::{DbConfig, RlnDb};
-use rln_zk::{ProofRequest, Verdict, Verifier};
+use rln_zk::{ProofRequest, ProofVerdict as Verdict, Verifier};
 
 use rln_testkit::chain::{account, free_port, spawn_persistent_anvil as persistent_anvil, to_u256};
 

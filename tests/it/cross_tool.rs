@@ -4,7 +4,7 @@ use std::process::Command;
 
 use rln_core::{epoch_to_fr, Identity, MerkleTree, RlnIdentifier, TREE_DEPTH};
 use rln_zk::snarkjs::{public_signals_from_json, public_signals_to_json, SnarkjsProof};
-use rln_zk::{ProofRequest, Verdict, Verifier};
+use rln_zk::{ProofRequest, ProofVerdict, Verifier};
 
 use crate::common::{node_tool, prover, repo, run};
 
@@ -120,13 +120,13 @@ fn we_verify_a_snarkjs_proof() {
     let groth = proof.to_proof().unwrap();
     assert_eq!(
         verifier.verify_public_inputs(&groth, &inputs).unwrap(),
-        Verdict::Valid
+        ProofVerdict::Valid
     );
     let mut wrong = inputs.clone();
     wrong[0] += rln_core::Fr::from(1u64);
     assert_eq!(
         verifier.verify_public_inputs(&groth, &wrong).unwrap(),
-        Verdict::Invalid
+        ProofVerdict::Invalid
     );
 }
 

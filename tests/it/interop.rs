@@ -6,7 +6,7 @@ use rln_core::{
 };
 use rln_zk::proof::proof_from_bytes;
 use rln_zk::snarkjs::SnarkjsProof;
-use rln_zk::{ProofRequest, RateLimitProof, Verdict, Verifier, ZkError};
+use rln_zk::{ProofRequest, ProofVerdict, RateLimitProof, Verifier, ZkError};
 use serde_json::Value;
 
 use crate::common::{bytes, fr, fr_hex, interop_dir, prover, vectors};
@@ -131,10 +131,15 @@ fn reference_proofs_verify_with_the_reference_key() {
     assert_eq!(from_json.verifying_key(), from_uncompressed.verifying_key());
     for case in cases() {
         let proof = reference_proof(case);
-        assert_eq!(from_json.verify(&proof), Verdict::Valid, "{}", case["name"]);
+        assert_eq!(
+            from_json.verify(&proof),
+            ProofVerdict::Valid,
+            "{}",
+            case["name"]
+        );
         // Through the Waku wire encoding and back.
         let wire = RateLimitProof::decode(&proof.encode()).unwrap();
-        assert_eq!(from_json.verify(&wire), Verdict::Valid);
+        assert_eq!(from_json.verify(&wire), ProofVerdict::Valid);
         // The snarkjs JSON of the same proof parses to the same points.
         let json: SnarkjsProof = serde_json::from_value(case["proof_snarkjs"].clone()).unwrap();
         assert_eq!(json.to_proof().unwrap(), proof.proof);
@@ -168,7 +173,7 @@ fn negative_cases_fail() {
             tamper(&mut bad);
             assert_eq!(
                 verifier.verify(&bad),
-                Verdict::Invalid,
+                ProofVerdict::Invalid,
                 "{}: {what}",
                 case["name"]
             );
@@ -177,7 +182,7 @@ fn negative_cases_fail() {
     // A proof moved onto another message's public values.
     let mut swapped = reference_proof(&cases()[1]);
     swapped.proof = reference_proof(&cases()[0]).proof;
-    assert_eq!(verifier.verify(&swapped), Verdict::Invalid);
+    assert_eq!(verifier.verify(&swapped), ProofVerdict::Invalid);
 }
 
 #[test]
@@ -216,7 +221,7 @@ fn slashing_pair_recovers_the_secret() {
     let (a, b) = (&slashing["proof_a"], &slashing["proof_b"]);
     let verifier = reference_verifier();
     for p in [a, b] {
-        assert_eq!(verifier.verify(&reference_proof(p)), Verdict::Valid);
+        assert_eq!(verifier.verify(&reference_proof(p)), ProofVerdict::Valid);
     }
     assert_eq!(fr(&a["nullifier"]), fr(&b["nullifier"]));
     let share = |p: &Value| Share {
@@ -258,9 +263,9 @@ fn dev_key_proofs_of_reference_inputs() {
             "{}",
             case["name"]
         );
-        assert_eq!(dev.verify(&ours), Verdict::Valid);
+        assert_eq!(dev.verify(&ours), ProofVerdict::Valid);
         // Keys are per setup: each proof verifies only under its own key.
-        assert_eq!(reference.verify(&ours), Verdict::Invalid);
-        assert_eq!(dev.verify(&theirs), Verdict::Invalid);
+        assert_eq!(reference.verify(&ours), ProofVerdict::Invalid);
+        assert_eq!(dev.verify(&theirs), ProofVerdict::Invalid);
     }
 }

@@ -5,10 +5,10 @@ use ark_ff::UniformRand;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rln_core::{epoch_to_fr, Fr, Identity, MerkleProof, RlnIdentifier, TREE_DEPTH};
+use rln_zk::circuit::solver::{MessageInputs, WitnessSolver};
 use rln_zk::circuit::{CircuitInputs, WitnessGenerator};
 use rln_zk::keys::RLN_WASM;
-use rln_zk::solver::{MessageInputs, WitnessSolver};
-use rln_zk::{MessageRequest, ProofRequest, Verdict, Verifier, ZkError};
+use rln_zk::{MessageRequest, ProofRequest, ProofVerdict, Verifier, ZkError};
 
 use crate::common::prover;
 
@@ -136,10 +136,10 @@ fn a_prepared_membership_gives_the_same_proof_as_a_full_one() {
             .unwrap();
         assert_eq!(warm.encode(), cold.encode());
         assert_eq!(warm.merkle_root, prepared.root());
-        assert_eq!(verifier.verify(&warm), Verdict::Valid);
+        assert_eq!(verifier.verify(&warm), ProofVerdict::Valid);
         let fresh = prover.prove_message(&prepared, &message, &mut rng).unwrap();
         assert_ne!(fresh.proof, warm.proof, "fresh randomness");
-        assert_eq!(verifier.verify(&fresh), Verdict::Valid);
+        assert_eq!(verifier.verify(&fresh), ProofVerdict::Valid);
     }
     let too_far = MessageRequest::for_signal(7, b"x", epoch_to_fr(1), RlnIdentifier::waku());
     assert!(matches!(

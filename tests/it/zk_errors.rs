@@ -1,9 +1,9 @@
 //! Every typed error of rln-zk, reached from real keys and inputs.
 
 use rln_core::{epoch_to_fr, Fr, Identity, MerkleProof, MerkleTree, RlnIdentifier, TREE_DEPTH};
+use rln_zk::circuit::solver::WitnessSolver;
 use rln_zk::keys::verifying_key_from_arkworks;
-use rln_zk::solver::WitnessSolver;
-use rln_zk::{ProofRequest, Prover, Verdict, Verifier, ZkError, ZkeyData};
+use rln_zk::{ProofRequest, ProofVerdict, Prover, Verifier, ZkError, ZkeyData};
 
 use crate::common::prover;
 
@@ -56,7 +56,7 @@ fn wrong_public_input_counts_are_refused() {
         verifier
             .verify_public_inputs(&proof.proof, &proof.public_inputs())
             .unwrap(),
-        Verdict::Valid
+        ProofVerdict::Valid
     );
 }
 
@@ -100,7 +100,7 @@ fn a_point_off_the_curve_is_an_error_not_a_panic() {
     // y := y + 1 (in Montgomery form this is still a field element, but off the curve).
     key[at + 32] ^= 1;
     assert!(
-        rln_zk::zkey_format::check(&key).is_ok(),
+        rln_zk::keys::zkey_format::check(&key).is_ok(),
         "the layout is intact"
     );
     let err = ZkeyData::from_bytes(&key).unwrap_err();

@@ -1,7 +1,8 @@
+#![forbid(unsafe_code)]
 //! The pure core of rln-node: RLN v2 ("RLN-Diff") arithmetic without I/O.
 //!
 //! - [`field`]: BN254 scalar field elements and their 32-byte little-endian wire encoding.
-//! - [`poseidon`]: circomlib-compatible Poseidon for 1–3 inputs.
+//! - [`poseidon`]: circomlib-compatible Poseidon for 1–3 inputs (computed by `rln-bn254`).
 //! - [`identity`]: member secrets, id commitments and rate commitments (the tree leaves).
 //! - [`protocol`]: epochs, external nullifiers, signal hashing, shares and secret recovery.
 //! - [`merkle`]: the depth-20 membership tree over a [`merkle::NodeStore`].
@@ -16,11 +17,7 @@ pub mod error;
 pub mod field;
 pub mod identity;
 pub mod merkle;
-#[cfg(target_arch = "x86_64")]
-mod mont_x86;
 pub mod poseidon;
-#[rustfmt::skip]
-mod poseidon_opt_constants;
 pub mod protocol;
 pub mod root_window;
 

@@ -19,9 +19,9 @@ use ark_ff::{One, Zero};
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
 
+use super::verifier::{ProofVerdict, Verifier};
 use crate::circuit::PUBLIC_INPUTS;
 use crate::proof::{Groth16Proof, RateLimitProof};
-use crate::verifier::{Verdict, Verifier};
 
 /// A proof and its public inputs, ready for batch verification.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,11 +48,11 @@ impl Verifier {
         &self,
         items: &[BatchItem],
         rng: &mut R,
-    ) -> Vec<Verdict> {
+    ) -> Vec<ProofVerdict> {
         match items {
             [] => Vec::new(),
             [one] => vec![self.check_item(one)],
-            _ if self.combined_check(items, rng) => vec![Verdict::Valid; items.len()],
+            _ if self.combined_check(items, rng) => vec![ProofVerdict::Valid; items.len()],
             _ => items.iter().map(|item| self.check_item(item)).collect(),
         }
     }
@@ -62,16 +62,16 @@ impl Verifier {
         &self,
         proofs: &[&RateLimitProof],
         rng: &mut R,
-    ) -> Vec<Verdict> {
+    ) -> Vec<ProofVerdict> {
         let items: Vec<BatchItem> = proofs.iter().map(|p| BatchItem::from(*p)).collect();
         self.verify_batch(&items, rng)
     }
 
-    fn check_item(&self, item: &BatchItem) -> Verdict {
+    fn check_item(&self, item: &BatchItem) -> ProofVerdict {
         match self.verify_public_inputs(&item.proof, &item.public_inputs) {
             Ok(verdict) => verdict,
             // The input count is fixed by the type; this arm cannot be reached.
-            Err(_) => Verdict::Invalid,
+            Err(_) => ProofVerdict::Invalid,
         }
     }
 

@@ -10,7 +10,7 @@ use ark_bn254::{Fr, G1Affine, G1Projective};
 use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup};
 use ark_ff::{PrimeField, Zero};
 
-use crate::msm::for_each_digit;
+use rln_bn254::msm::for_each_digit;
 
 /// Bits per digit.
 const WINDOW: usize = 6;

@@ -1,7 +1,9 @@
 //! Loading circuit artifacts and keys: snarkjs `.zkey` proving keys, verifying keys in snarkjs
 //! JSON or arkworks bytes, and the INSECURE development keys compiled into this crate.
+//!
+//! - [`zkey_format`]: the layout of snarkjs's binary `.zkey`, checked before arkworks reads it.
+//! - [`snarkjs`]: JSON forms of keys and proofs for interop with the circom tool chain.
 
-use std::io::Cursor;
 use std::path::Path;
 
 use ark_bn254::{Bn254, Fr};
@@ -12,22 +14,26 @@ use ark_serialize::CanonicalDeserialize;
 use crate::circuit::PUBLIC_INPUTS;
 use crate::error::ZkError;
 
+pub mod snarkjs;
+pub mod zkey_format;
+
 /// The circom witness generator of `circuits/rln.circom` (depth 20, 16-bit limits).
-pub const RLN_WASM: &[u8] = include_bytes!("../../../circuits/build/rln.wasm");
+#[cfg(feature = "wasm-witness")]
+pub const RLN_WASM: &[u8] = include_bytes!("../../../../circuits/build/rln.wasm");
 
 /// The circuit's constraint system, as circom wrote it (`circuits/build/rln.r1cs`).
-pub const RLN_R1CS: &[u8] = include_bytes!("../../../circuits/build/rln.r1cs");
+pub const RLN_R1CS: &[u8] = include_bytes!("../../../../circuits/build/rln.r1cs");
 
 /// The names of the circuit's wires, `wire,name` per line, from circom's symbol file
 /// (`circuits/build/rln.wires`).
-pub const RLN_WIRES: &str = include_str!("../../../circuits/build/rln.wires");
+pub const RLN_WIRES: &str = include_str!("../../../../circuits/build/rln.wires");
 
 /// The development proving key. INSECURE: made by a public, deterministic setup
 /// (`circuits/make-dev-keys.sh`); anyone can forge proofs against it.
-pub const DEV_ZKEY: &[u8] = include_bytes!("../../../zkeys/rln_dev_insecure.zkey");
+pub const DEV_ZKEY: &[u8] = include_bytes!("../../../../zkeys/rln_dev_insecure.zkey");
 
 /// The verifying key of [`DEV_ZKEY`] in snarkjs JSON.
-pub const DEV_VERIFYING_KEY_JSON: &str = include_str!("../../../zkeys/verification_key.json");
+pub const DEV_VERIFYING_KEY_JSON: &str = include_str!("../../../../zkeys/verification_key.json");
 
 /// A proving key with the circuit's constraint matrices, as a snarkjs `.zkey` holds them.
 #[derive(Debug, Clone)]
@@ -47,31 +53,21 @@ pub struct ZkeyData {
 impl ZkeyData {
     /// Parses a snarkjs `.zkey` (Groth16, bn128) from memory.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ZkError> {
-        let header = crate::zkey_format::check(bytes)?;
+        let header = zkey_format::check(bytes)?;
         if header.n_public != PUBLIC_INPUTS as u64 {
             return Err(ZkError::PublicInputCount {
                 expected: PUBLIC_INPUTS,
                 got: header.n_public as usize,
             });
         }
-        // With the layout checked, what is left for the reader to reject is a point off the
-        // curve, on which it panics instead of returning an error.
-        let parsed = std::panic::catch_unwind(|| ark_circom::read_zkey(&mut Cursor::new(bytes)))
-            .map_err(|_| ZkError::Zkey("a curve point in the zkey is invalid".into()))?;
-        let (proving_key, index) = parsed.map_err(|e| ZkError::Zkey(e.to_string()))?;
-        check_public_inputs(&proving_key.vk)?;
-        if index.num_instance_variables != PUBLIC_INPUTS + 1 {
-            return Err(ZkError::PublicInputCount {
-                expected: PUBLIC_INPUTS,
-                got: index.num_instance_variables.saturating_sub(1),
-            });
-        }
+        let parsed = zkey_format::parse(bytes)?;
+        check_public_inputs(&parsed.proving_key.vk)?;
         Ok(Self {
-            proving_key,
-            num_instance_variables: index.num_instance_variables,
-            num_wires: header.n_vars as usize,
-            num_constraints: index.num_constraints,
-            matrices: [index.a, index.b, index.c],
+            proving_key: parsed.proving_key,
+            num_instance_variables: PUBLIC_INPUTS + 1,
+            num_wires: parsed.header.n_vars as usize,
+            num_constraints: parsed.num_constraints,
+            matrices: [parsed.a, parsed.b, Vec::new()],
         })
     }
 
@@ -112,7 +108,7 @@ pub fn verifying_key_from_path(path: &Path) -> Result<VerifyingKey<Bn254>, ZkErr
     if path.extension().is_some_and(|e| e == "json") {
         let text = String::from_utf8(bytes)
             .map_err(|_| ZkError::VerifyingKey(format!("{} is not UTF-8", path.display())))?;
-        return crate::snarkjs::verifying_key_from_json(&text);
+        return snarkjs::verifying_key_from_json(&text);
     }
     verifying_key_from_arkworks(&bytes)
 }
@@ -151,7 +147,19 @@ mod tests {
 
         #[test]
         fn arbitrary_json_is_no_verifying_key(text in ".{0,200}") {
-            prop_assert!(crate::snarkjs::verifying_key_from_json(&text).is_err());
+            prop_assert!(snarkjs::verifying_key_from_json(&text).is_err());
         }
+    }
+
+    #[test]
+    fn the_dev_key_reads_as_ark_circom_reads_it() {
+        let ours = ZkeyData::dev().unwrap();
+        let (proving_key, index) =
+            ark_circom::read_zkey(&mut std::io::Cursor::new(DEV_ZKEY)).unwrap();
+        assert!(ours.proving_key == proving_key);
+        assert!(ours.matrices[0] == index.a && ours.matrices[1] == index.b);
+        assert!(ours.matrices[2].is_empty() && index.c.is_empty());
+        assert_eq!(ours.num_constraints, index.num_constraints);
+        assert_eq!(ours.num_instance_variables, index.num_instance_variables);
     }
 }

@@ -4,12 +4,13 @@
 //!
 //! Same result as `ark_circom::CircomReduction::witness_map_from_matrices`; the difference is
 //! that the three interpolate-then-evaluate chains (for A·z, B·z and their product) run side
-//! by side, and the domain is built once.
+//! by side (in `rln_bn254::fft`, eight lanes wide where the CPU allows), and the domain is
+//! built once.
 
 use ark_ff::Zero;
-use ark_poly::{EvaluationDomain, GeneralEvaluationDomain};
 use ark_relations::utils::matrix::Matrix;
 use rayon::prelude::*;
+use rln_bn254::fft::CosetFft;
 use rln_core::Fr;
 
 use crate::error::ZkError;
@@ -17,13 +18,7 @@ use crate::error::ZkError;
 /// The domain of one circuit's quotient.
 #[derive(Debug, Clone)]
 pub struct QuotientDomain {
-    domain: GeneralEvaluationDomain<Fr>,
-    /// The same transforms eight lanes wide, where the CPU has IFMA.
-    #[cfg(target_arch = "x86_64")]
-    wide: Option<std::sync::Arc<crate::fft8::Fft8>>,
-    /// Generator of the domain of twice the size: multiplying coefficient `i` by its `i`-th
-    /// power moves evaluation onto the odd coset.
-    coset_shift: Fr,
+    fft: CosetFft,
     num_inputs: usize,
     num_constraints: usize,
 }
@@ -32,16 +27,11 @@ impl QuotientDomain {
     /// The domain for `num_constraints` constraints and `num_inputs` public variables
     /// (the constant one included).
     pub fn new(num_constraints: usize, num_inputs: usize) -> Result<Self, ZkError> {
-        let too_large = || ZkError::Proving("the circuit is too large for the field's FFT".into());
-        let domain = GeneralEvaluationDomain::<Fr>::new(num_constraints + num_inputs)
-            .ok_or_else(too_large)?;
-        let double = GeneralEvaluationDomain::<Fr>::new(2 * domain.size()).ok_or_else(too_large)?;
+        let fft = CosetFft::new(num_constraints + num_inputs).ok_or_else(|| {
+            ZkError::Proving("the circuit is too large for the field's FFT".into())
+        })?;
         Ok(Self {
-            #[cfg(target_arch = "x86_64")]
-            wide: crate::fft8::Fft8::new(domain.size(), domain.element(1), double.element(1))
-                .map(std::sync::Arc::new),
-            domain,
-            coset_shift: double.element(1),
+            fft,
             num_inputs,
             num_constraints,
         })
@@ -49,12 +39,12 @@ impl QuotientDomain {
 
     /// Number of evaluations of `h` (the size of the proving key's `H` query).
     pub fn size(&self) -> usize {
-        self.domain.size()
+        self.fft.size()
     }
 
     /// `h` for the witness `z` of the circuit whose `A` and `B` matrices are given.
     pub fn evaluate(&self, a_matrix: &Matrix<Fr>, b_matrix: &Matrix<Fr>, z: &[Fr]) -> Vec<Fr> {
-        let n = self.domain.size();
+        let n = self.fft.size();
         let rows = self.num_constraints.min(a_matrix.len()).min(b_matrix.len());
         let row_value = |row: &[(Fr, usize)]| -> Fr {
             row.iter()
@@ -83,37 +73,7 @@ impl QuotientDomain {
             .zip(&b[..rows])
             .for_each(|((c, a), b)| *c = *a * b);
 
-        #[cfg(target_arch = "x86_64")]
-        if let Some(fft) = &self.wide {
-            let to_coset = |values: &[Fr]| {
-                let mut columns = fft.load(values);
-                fft.to_coset(&mut columns);
-                columns
-            };
-            let (a, (b, c)) = rayon::join(
-                || to_coset(&a),
-                || rayon::join(|| to_coset(&b), || to_coset(&c)),
-            );
-            return fft.combine(&a, &b, &c);
-        }
-        let to_coset = |values: &mut Vec<Fr>| {
-            self.domain.ifft_in_place(values);
-            GeneralEvaluationDomain::<Fr>::distribute_powers_and_mul_by_const(
-                values,
-                self.coset_shift,
-                Fr::from(1u64),
-            );
-            self.domain.fft_in_place(values);
-        };
-        rayon::join(
-            || to_coset(&mut a),
-            || rayon::join(|| to_coset(&mut b), || to_coset(&mut c)),
-        );
-        a.par_iter_mut()
-            .zip(&b)
-            .zip(&c)
-            .for_each(|((a, b), c)| *a = *a * b - c);
-        a
+        self.fft.product_on_coset(a, b, c)
     }
 }
 
@@ -122,6 +82,7 @@ mod tests {
     use super::*;
     use ark_ff::UniformRand;
     use ark_groth16::r1cs_to_qap::R1CSToQAP;
+    use ark_poly::GeneralEvaluationDomain;
     use ark_std::rand::SeedableRng;
 
     #[test]
@@ -144,17 +105,14 @@ mod tests {
         .unwrap();
         assert_eq!(ours, theirs);
         // The portable FFTs too, where the 8-lane ones took the call above.
-        #[cfg(target_arch = "x86_64")]
-        {
-            let portable = QuotientDomain {
-                wide: None,
-                ..domain.clone()
-            };
-            assert_eq!(
-                portable.evaluate(&zkey.matrices[0], &zkey.matrices[1], &z),
-                theirs
-            );
-            assert_eq!(domain.wide.is_some(), crate::field8::available());
-        }
+        let portable = QuotientDomain {
+            fft: CosetFft::portable(zkey.num_constraints + zkey.num_instance_variables).unwrap(),
+            ..domain.clone()
+        };
+        assert!(!portable.fft.is_wide());
+        assert_eq!(
+            portable.evaluate(&zkey.matrices[0], &zkey.matrices[1], &z),
+            theirs
+        );
     }
 }

@@ -4,26 +4,26 @@ use ark_bn254::{Bn254, Fr};
 use ark_ec::pairing::Pairing;
 use ark_groth16::{Groth16, PreparedVerifyingKey, VerifyingKey};
 
+use super::input_table::InputTable;
 use crate::circuit::PUBLIC_INPUTS;
 use crate::error::ZkError;
-use crate::input_table::InputTable;
 use crate::keys::check_public_inputs;
 use crate::proof::{Groth16Proof, RateLimitProof};
 
 /// The outcome of checking a well-formed proof.
 #[must_use]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum ProofVerdict {
     /// The proof is valid for its public inputs.
     Valid,
     /// The pairing check failed: the proof does not match its public inputs.
     Invalid,
 }
 
-impl Verdict {
-    /// `true` for [`Verdict::Valid`].
+impl ProofVerdict {
+    /// `true` for [`ProofVerdict::Valid`].
     pub fn is_valid(self) -> bool {
-        self == Verdict::Valid
+        self == ProofVerdict::Valid
     }
 }
 
@@ -43,14 +43,14 @@ impl Verifier {
         check_public_inputs(vk)?;
         Ok(Self {
             prepared: ark_groth16::prepare_verifying_key(vk),
-            beta: crate::batch::beta_prepared(vk.beta_g2),
+            beta: super::batch::beta_prepared(vk.beta_g2),
             inputs: InputTable::new(&vk.gamma_abc_g1),
         })
     }
 
     /// The verifier of the INSECURE development key.
     pub fn dev() -> Result<Self, ZkError> {
-        Self::new(&crate::snarkjs::verifying_key_from_json(
+        Self::new(&crate::keys::snarkjs::verifying_key_from_json(
             crate::keys::DEV_VERIFYING_KEY_JSON,
         )?)
     }
@@ -78,7 +78,7 @@ impl Verifier {
     }
 
     /// Checks an RLN proof against the public values it carries.
-    pub fn verify(&self, proof: &RateLimitProof) -> Verdict {
+    pub fn verify(&self, proof: &RateLimitProof) -> ProofVerdict {
         self.check(&proof.proof, &proof.public_inputs())
     }
 
@@ -88,7 +88,7 @@ impl Verifier {
         &self,
         proof: &Groth16Proof,
         public_inputs: &[Fr],
-    ) -> Result<Verdict, ZkError> {
+    ) -> Result<ProofVerdict, ZkError> {
         let inputs: &[Fr; PUBLIC_INPUTS] =
             public_inputs
                 .try_into()
@@ -99,7 +99,7 @@ impl Verifier {
         Ok(self.check(proof, inputs))
     }
 
-    fn check(&self, proof: &Groth16Proof, inputs: &[Fr; PUBLIC_INPUTS]) -> Verdict {
+    fn check(&self, proof: &Groth16Proof, inputs: &[Fr; PUBLIC_INPUTS]) -> ProofVerdict {
         // With the input count fixed and the points validated on decoding, the arkworks
         // verifier has no error path left; treat any error as a failed check all the same.
         let input_term = self.inputs.public_input_term(inputs);
@@ -108,8 +108,8 @@ impl Verifier {
             proof,
             &input_term,
         ) {
-            Ok(true) => Verdict::Valid,
-            Ok(false) | Err(_) => Verdict::Invalid,
+            Ok(true) => ProofVerdict::Valid,
+            Ok(false) | Err(_) => ProofVerdict::Invalid,
         }
     }
 }

@@ -3,11 +3,11 @@
 //!
 //! The multi-scalar multiplications spend nearly all their time in independent field
 //! multiplications (the affine additions of a batch, in `Fq`; G2's `Fq2` arithmetic is built on
-//! this in [`crate::ext8`]), and so do the quotient's FFTs (butterflies, in `Fr`, see
-//! [`crate::fft8`]). On CPUs with AVX-512 IFMA, `vpmadd52{lo,hi}uq` multiply eight pairs of
-//! 52-bit limbs at once, and eight Montgomery multiplications cost about as much as one or two
-//! with 64-bit scalar limbs. Both moduli are below `2^254`, so one set of bounds serves both;
-//! a [`Modulus`] supplies the constants.
+//! this in [`ext`]), and so do the quotient's FFTs (butterflies, in `Fr`, see [`crate::fft`]).
+//! On CPUs with AVX-512 IFMA, `vpmadd52{lo,hi}uq` multiply eight pairs of 52-bit limbs at
+//! once, and eight Montgomery multiplications cost about as much as one or two with 64-bit
+//! scalar limbs. Both moduli are below `2^254`, so one set of bounds serves both; a
+//! [`Modulus`] supplies the constants (see [`crate::limb52`]).
 //!
 //! ## The representation
 //! - An element is five 52-bit limbs in radix 2^52, in Montgomery form with `R = 2^260`: the
@@ -18,169 +18,26 @@
 //!   instead of borrowing, and `reduce` brings a sum back under a bound when it is stored.
 //! - A [`Field8`] holds limb `l` of eight elements in one 512-bit register.
 //!
-//! Every function with intrinsics carries `#[target_feature(enable = "avx512f,avx512ifma")]`;
-//! callers check [`available`] once and enter through one `unsafe` call.
+//! Every function with intrinsics carries `#[target_feature(enable = "avx512f,avx512ifma")]`,
+//! which makes it `unsafe` to call from code compiled without those features. The users hold
+//! an [`Ifma`](crate::cpu::Ifma) token, which only detection creates, and enter through one
+//! `unsafe` call that cites it.
+
+pub(crate) mod ext;
 
 use std::arch::x86_64::{
-    __m512i, __mmask8, _mm512_add_epi64, _mm512_and_si512, _mm512_cmplt_epi64_mask,
-    _mm512_loadu_si512, _mm512_madd52hi_epu64, _mm512_madd52lo_epu64, _mm512_mask_blend_epi64,
+    __m512i, __mmask8, _mm512_add_epi64, _mm512_cmplt_epi64_mask, _mm512_loadu_si512,
+    _mm512_madd52hi_epu64, _mm512_madd52lo_epu64, _mm512_mask_blend_epi64,
     _mm512_permutexvar_epi64, _mm512_set1_epi64, _mm512_setr_epi64, _mm512_setzero_si512,
-    _mm512_srai_epi64, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_sub_epi64,
+    _mm512_srli_epi64, _mm512_storeu_si512, _mm512_sub_epi64,
 };
 use std::marker::PhantomData;
 
-use ark_bn254::{Fq, Fr};
-use ark_ff::{BigInt, PrimeField};
+use crate::limb52::{join, normalise, split, MASK};
+pub(crate) use crate::limb52::{FqModulus, FrModulus, Limbs, Modulus, LIMBS};
 
-/// Limbs per element.
-pub(crate) const LIMBS: usize = 5;
 /// Elements per vector.
 pub(crate) const LANES: usize = 8;
-const MASK: u64 = (1 << 52) - 1;
-
-/// An element's limbs, least significant first.
-pub(crate) type Limbs = [u64; LIMBS];
-
-/// A field's modulus `p` and the constants of its lanes, all in 52-bit limbs.
-pub(crate) trait Modulus: Copy + 'static {
-    /// The arkworks field.
-    type Field: PrimeField<BigInt = BigInt<4>>;
-    /// `p`, `2p` and `4p`.
-    const P: Limbs;
-    const P2: Limbs;
-    const P4: Limbs;
-    /// `−p⁻¹ mod 2^52`.
-    const P_INV: u64;
-    /// `2^264 mod p`: multiplying an arkworks representation (`x·2^256`) by it gives `x·2^260`.
-    const TO_OURS: Limbs;
-    /// `2^256 mod p`: multiplying `x·2^260` by it gives arkworks' `x·2^256`.
-    const TO_ARKWORKS: Limbs;
-    /// One, `2^260 mod p`.
-    const ONE: Limbs;
-    /// arkworks' Montgomery representation of `value` (`value·2^256 mod p`).
-    fn raw(value: &Self::Field) -> [u64; 4];
-    /// The element with Montgomery representation `raw` (below `p`).
-    fn from_raw(raw: [u64; 4]) -> Self::Field;
-}
-
-/// The base field's modulus (coordinates of G1 and G2).
-#[derive(Clone, Copy)]
-pub(crate) enum FqModulus {}
-
-/// The scalar field's modulus (witnesses, the quotient).
-#[derive(Clone, Copy)]
-pub(crate) enum FrModulus {}
-
-impl Modulus for FqModulus {
-    type Field = Fq;
-    fn raw(value: &Fq) -> [u64; 4] {
-        value.0 .0
-    }
-    fn from_raw(raw: [u64; 4]) -> Fq {
-        Fq::new_unchecked(BigInt(raw))
-    }
-    const P: Limbs = [
-        0x8c16d87cfd47,
-        0x916871ca8d3c2,
-        0x181585d97816a,
-        0xa029b85045b68,
-        0x30644e72e131,
-    ];
-    const P2: Limbs = [
-        0x1182db0f9fa8e,
-        0x22d0e3951a784,
-        0x302b0bb2f02d5,
-        0x405370a08b6d0,
-        0x60c89ce5c263,
-    ];
-    const P4: Limbs = [
-        0x2305b61f3f51c,
-        0x45a1c72a34f08,
-        0x60561765e05aa,
-        0x80a6e14116da0,
-        0xc19139cb84c6,
-    ];
-    const P_INV: u64 = 0x20782e4866389;
-    const TO_OURS: Limbs = [
-        0xb0f2afaec667a,
-        0xed9626b0fffbd,
-        0x9e2a0fcad825a,
-        0xe357276f48b70,
-        0xd791464ef86,
-    ];
-    const TO_ARKWORKS: Limbs = [
-        0xd438dc58f0d9d,
-        0x28f5c70b3dd35,
-        0x879462c0a78eb,
-        0xdf2f666ea36f7,
-        0xe0a77c19a07,
-    ];
-    const ONE: Limbs = [
-        0x20880f6fce4b4,
-        0x49baa989a8455,
-        0x18f014a498908,
-        0x724f85a9201d8,
-        0x1f16424e1bb7,
-    ];
-}
-
-impl Modulus for FrModulus {
-    type Field = Fr;
-    fn raw(value: &Fr) -> [u64; 4] {
-        value.0 .0
-    }
-    fn from_raw(raw: [u64; 4]) -> Fr {
-        Fr::new_unchecked(BigInt(raw))
-    }
-    const P: Limbs = [
-        0x1f593f0000001,
-        0x4879b9709143e,
-        0x181585d2833e8,
-        0xa029b85045b68,
-        0x30644e72e131,
-    ];
-    const P2: Limbs = [
-        0x3eb27e0000002,
-        0x90f372e12287c,
-        0x302b0ba5067d0,
-        0x405370a08b6d0,
-        0x60c89ce5c263,
-    ];
-    const P4: Limbs = [
-        0x7d64fc0000004,
-        0x21e6e5c2450f8,
-        0x6056174a0cfa1,
-        0x80a6e14116da0,
-        0xc19139cb84c6,
-    ];
-    const P_INV: u64 = 0x1f593efffffff;
-    const TO_OURS: Limbs = [
-        0x31f8c9ffffab6,
-        0xac31329faef6e,
-        0x9e2a3495d7570,
-        0xe357276f48b70,
-        0xd791464ef86,
-    ];
-    const TO_ARKWORKS: Limbs = [
-        0x6341c4ffffffb,
-        0x959f60cd29ac9,
-        0x879462e36fc76,
-        0xdf2f666ea36f7,
-        0xe0a77c19a07,
-    ];
-    const ONE: Limbs = [
-        0xb6b753fffffac,
-        0x380f271055b9d,
-        0x18f016ecef7c8,
-        0x724f85a9201d8,
-        0x1f16424e1bb7,
-    ];
-}
-
-/// Whether this CPU has the instructions; checked at run time (the result is cached by std).
-pub(crate) fn available() -> bool {
-    std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512ifma")
-}
 
 /// Limb `l` of eight elements of the field of `M` in register `l`.
 pub(crate) struct Field8<M>([__m512i; LIMBS], PhantomData<M>);
@@ -256,20 +113,6 @@ pub(crate) fn splat<M>(limbs: &Limbs) -> Field8<M> {
         std::array::from_fn(|l| _mm512_set1_epi64(limbs[l] as i64)),
         PhantomData,
     )
-}
-
-/// Carries from each limb into the next. Limbs may be negative (the shifts are arithmetic);
-/// for a value in `0..2^260` every limb ends in `0..2^52`, and for a negative value the top
-/// limb ends negative.
-#[target_feature(enable = "avx512f,avx512ifma")]
-fn normalise(mut t: [__m512i; LIMBS]) -> [__m512i; LIMBS] {
-    let mask = _mm512_set1_epi64(MASK as i64);
-    for l in 0..LIMBS - 1 {
-        let carry = _mm512_srai_epi64::<52>(t[l]);
-        t[l] = _mm512_and_si512(t[l], mask);
-        t[l + 1] = _mm512_add_epi64(t[l + 1], carry);
-    }
-    t
 }
 
 impl<M: Modulus> Field8<M> {
@@ -449,30 +292,11 @@ pub(crate) fn negate<M: Modulus>(y: &Limbs) -> Limbs {
     out
 }
 
-/// 256 bits in four 64-bit limbs as five 52-bit limbs.
-fn split(x: &[u64; 4]) -> Limbs {
-    [
-        x[0] & MASK,
-        ((x[0] >> 52) | (x[1] << 12)) & MASK,
-        ((x[1] >> 40) | (x[2] << 24)) & MASK,
-        ((x[2] >> 28) | (x[3] << 36)) & MASK,
-        x[3] >> 16,
-    ]
-}
-
-/// Five 52-bit limbs (a value below 2^256) as four 64-bit limbs.
-fn join(x: &Limbs) -> [u64; 4] {
-    [
-        x[0] | (x[1] << 52),
-        (x[1] >> 12) | (x[2] << 40),
-        (x[2] >> 24) | (x[3] << 28),
-        (x[3] >> 36) | (x[4] << 16),
-    ]
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::cpu::Ifma;
+    use ark_bn254::{Fq, Fr};
     use ark_ff::{Field, One, PrimeField, UniformRand, Zero};
     use ark_std::rand::SeedableRng;
     use num_bigint::BigUint;
@@ -490,58 +314,19 @@ pub(crate) mod tests {
         })
     }
 
-    fn check_constants<M: Modulus>() {
-        let p: BigUint = M::Field::MODULUS.into();
-        assert_eq!(value_of(&M::P), p);
-        assert_eq!(value_of(&M::P2), &p * 2u32);
-        assert_eq!(value_of(&M::P4), &p * 4u32);
-        let two = BigUint::from(2u32);
-        assert_eq!(
-            value_of(&M::TO_OURS),
-            two.modpow(&BigUint::from(264u32), &p)
-        );
-        assert_eq!(
-            value_of(&M::TO_ARKWORKS),
-            two.modpow(&BigUint::from(256u32), &p)
-        );
-        assert_eq!(value_of(&M::ONE), two.modpow(&BigUint::from(260u32), &p));
-        let modulus_52 = BigUint::from(1u64 << 52);
-        assert_eq!(
-            (BigUint::from(M::P_INV) * &p + 1u32) % &modulus_52,
-            BigUint::from(0u32),
-            "P_INV is −p⁻¹ mod 2^52"
-        );
-        // The bound that lets multiplication take inputs below 8p.
-        assert!(&p * 64u32 < BigUint::from(1u32) << 260);
-    }
-
-    #[test]
-    fn constants_follow_from_the_modulus() {
-        check_constants::<FqModulus>();
-        check_constants::<FrModulus>();
-    }
-
-    #[test]
-    fn split_and_join_are_inverse() {
-        let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(1);
-        for _ in 0..100 {
-            let x = Fq::rand(&mut rng).0 .0;
-            assert_eq!(join(&split(&x)), x);
+    /// The token, or `None` with a note: without it the 8-lane tests have nothing to run
+    /// (the portable paths are tested against them elsewhere).
+    pub(crate) fn ifma_or_note() -> Option<Ifma> {
+        let token = Ifma::detect();
+        if token.is_none() {
+            eprintln!("no AVX-512 IFMA token: the 8-lane arithmetic is not exercised");
         }
+        token
     }
 
-    /// `true`, with a note, where the CPU lacks IFMA: the 8-lane tests then have nothing to
-    /// run (the portable paths are tested elsewhere).
-    pub(crate) fn skip_without_ifma() -> bool {
-        if !available() {
-            eprintln!("no AVX-512 IFMA on this CPU: the 8-lane arithmetic is not exercised");
-        }
-        !available()
-    }
-
-    /// Runs `f` only where the CPU has IFMA.
+    /// Runs `f` only with the token.
     fn with_ifma(f: impl FnOnce()) {
-        if !skip_without_ifma() {
+        if ifma_or_note().is_some() {
             f();
         }
     }
@@ -590,7 +375,7 @@ pub(crate) mod tests {
                     ca.set(k, &limbs_of(&a[k]));
                     cb.set(k, &limbs_of(&b[k]));
                 }
-                // SAFETY: `available()` said the CPU has the instructions.
+                // SAFETY: `with_ifma` runs this only with an `Ifma` token.
                 let (va, vb): (Field8<M>, Field8<M>) = unsafe { (ca.load(0), cb.load(0)) };
                 let mut out = Columns::new(LANES);
                 let check =
@@ -644,7 +429,7 @@ pub(crate) mod tests {
                     _ => Fq::rand(&mut rng),
                 })
                 .collect();
-            // SAFETY: `available()` said the CPU has the instructions.
+            // SAFETY: `with_ifma` runs this only with an `Ifma` token.
             unsafe {
                 let ours = from_arkworks::<FqModulus>(&values);
                 assert_eq!(ours[1], FqModulus::ONE);

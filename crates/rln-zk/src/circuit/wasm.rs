@@ -1,70 +1,47 @@
 //! The RLN circuit's witness generator: circom's WebAssembly, run by wasmer through
-//! `ark-circom`.
+//! `ark-circom` (feature `wasm-witness`).
 
 use std::sync::Mutex;
 
 use ark_circom::WitnessCalculator;
 use ark_ff::{BigInteger, PrimeField};
 use num_bigint::{BigInt, Sign};
-use rln_core::{Fr, MerkleProof};
+use rln_core::Fr;
 use wasmer::{Module, Store};
 
+use super::{CircuitInputs, CIRCUIT_DEPTH};
 use crate::error::ZkError;
-
-/// Depth of the membership tree the circuit is compiled for.
-pub const CIRCUIT_DEPTH: usize = rln_core::TREE_DEPTH;
-
-/// Number of public inputs of the RLN circuit: y, root, nullifier, x, external nullifier.
-pub const PUBLIC_INPUTS: usize = 5;
-
-/// Private and public inputs of one RLN proof, as the circuit names them.
-#[derive(Debug, Clone)]
-pub struct CircuitInputs {
-    /// `identitySecret`.
-    pub identity_secret: Fr,
-    /// `userMessageLimit`.
-    pub user_message_limit: u64,
-    /// `messageId`.
-    pub message_id: u64,
-    /// `pathElements` and, from the leaf index, `identityPathIndex`.
-    pub merkle_proof: MerkleProof,
-    /// `x`.
-    pub x: Fr,
-    /// `externalNullifier`.
-    pub external_nullifier: Fr,
-}
 
 fn big(value: &Fr) -> BigInt {
     BigInt::from_bytes_le(Sign::Plus, &value.into_bigint().to_bytes_le())
 }
 
-impl CircuitInputs {
-    fn named(&self) -> Vec<(String, Vec<BigInt>)> {
-        let path_index = self
-            .merkle_proof
-            .path_index()
-            .into_iter()
-            .map(BigInt::from)
-            .collect();
-        vec![
-            ("identitySecret".into(), vec![big(&self.identity_secret)]),
-            (
-                "userMessageLimit".into(),
-                vec![BigInt::from(self.user_message_limit)],
-            ),
-            ("messageId".into(), vec![BigInt::from(self.message_id)]),
-            (
-                "pathElements".into(),
-                self.merkle_proof.siblings.iter().map(big).collect(),
-            ),
-            ("identityPathIndex".into(), path_index),
-            ("x".into(), vec![big(&self.x)]),
-            (
-                "externalNullifier".into(),
-                vec![big(&self.external_nullifier)],
-            ),
-        ]
-    }
+/// The inputs as circom's calculator takes them: by signal name.
+fn named(inputs: &CircuitInputs) -> Vec<(String, Vec<BigInt>)> {
+    let path_index = inputs
+        .merkle_proof
+        .path_index()
+        .into_iter()
+        .map(BigInt::from)
+        .collect();
+    vec![
+        ("identitySecret".into(), vec![big(&inputs.identity_secret)]),
+        (
+            "userMessageLimit".into(),
+            vec![BigInt::from(inputs.user_message_limit)],
+        ),
+        ("messageId".into(), vec![BigInt::from(inputs.message_id)]),
+        (
+            "pathElements".into(),
+            inputs.merkle_proof.siblings.iter().map(big).collect(),
+        ),
+        ("identityPathIndex".into(), path_index),
+        ("x".into(), vec![big(&inputs.x)]),
+        (
+            "externalNullifier".into(),
+            vec![big(&inputs.external_nullifier)],
+        ),
+    ]
 }
 
 struct Runtime {
@@ -113,7 +90,7 @@ impl WitnessGenerator {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let Runtime { store, calculator } = &mut *guard;
         calculator
-            .calculate_witness_element::<Fr, _>(store, inputs.named(), true)
+            .calculate_witness_element::<Fr, _>(store, named(inputs), true)
             .map_err(|e| ZkError::Witness(format!("{e}")))
     }
 }

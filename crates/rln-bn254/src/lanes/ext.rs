@@ -1,15 +1,15 @@
 //! Curve coordinates eight at a time: elements of `Fq` (`K = 1`, the coordinates of G1) and
-//! of `Fq2 = Fq[u]/(u² + 1)` (`K = 2`, those of G2), each component in [`crate::field8`]'s form.
+//! of `Fq2 = Fq[u]/(u² + 1)` (`K = 2`, those of G2), each component in [`crate::lanes`]' form.
 //!
 //! An [`Ext8`] holds component `i` of eight elements in one [`Fq8`]. In `Fq2`, a product is
 //! Karatsuba's (three base multiplications) and a square the complex method (two). The bounds
-//! are `field8`'s: stored components are at most `2p`, and [`Ext8::mul`] and [`Ext8::square`]
-//! take components below `4p` and return them below `2p`.
+//! are those of [`crate::lanes`]: stored components are at most `2p`, and [`Ext8::mul`] and
+//! [`Ext8::square`] take components below `4p` and return them below `2p`.
 
 use ark_bn254::Fq;
 
-use crate::field8::{self, Columns, Fq8, FqModulus, Limbs, LANES};
-use crate::wide_msm::Coordinates;
+use crate::lanes::{self, Columns, Fq8, FqModulus, Limbs, LANES, LIMBS};
+use crate::msm::Coordinates;
 
 /// One element in our form: its components' limbs.
 pub(crate) type Element<const K: usize> = [Limbs; K];
@@ -122,12 +122,12 @@ impl<const K: usize> ExtColumns<K> {
 pub(crate) fn from_arkworks<F: Coordinates<K>, const K: usize>(
     values: &[F],
 ) -> [Element<K>; LANES] {
-    let mut out = [[[0; field8::LIMBS]; K]; LANES];
+    let mut out = [[[0; LIMBS]; K]; LANES];
     for i in 0..K {
         let component: Vec<Fq> = values.iter().map(|v| v.components()[i]).collect();
         for (element, limbs) in out
             .iter_mut()
-            .zip(field8::from_arkworks::<FqModulus>(&component))
+            .zip(lanes::from_arkworks::<FqModulus>(&component))
         {
             element[i] = limbs;
         }
@@ -143,7 +143,7 @@ pub(crate) fn to_arkworks<F: Coordinates<K>, const K: usize>(values: &[Element<K
         let limbs: Vec<Limbs> = values.iter().map(|v| v[i]).collect();
         for (element, value) in components
             .iter_mut()
-            .zip(field8::to_arkworks::<FqModulus>(&limbs))
+            .zip(lanes::to_arkworks::<FqModulus>(&limbs))
         {
             element[i] = value;
         }
@@ -153,7 +153,7 @@ pub(crate) fn to_arkworks<F: Coordinates<K>, const K: usize>(values: &[Element<K
 
 /// `−y`, components at most `2p` (a zero component gives `2p`).
 pub(crate) fn negate<const K: usize>(y: &Element<K>) -> Element<K> {
-    std::array::from_fn(|i| field8::negate::<FqModulus>(&y[i]))
+    std::array::from_fn(|i| lanes::negate::<FqModulus>(&y[i]))
 }
 
 #[cfg(test)]
@@ -176,13 +176,13 @@ mod tests {
 
     #[test]
     fn fq2_arithmetic_matches_arkworks() {
-        if field8::tests::skip_without_ifma() {
+        if crate::lanes::tests::ifma_or_note().is_none() {
             return;
         }
         let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(21);
         for _ in 0..50 {
             let (a, b) = (values(&mut rng), values(&mut rng));
-            // SAFETY: `available()` said the CPU has the instructions.
+            // SAFETY: the test returned above without an `Ifma` token.
             unsafe {
                 let (ours_a, ours_b) = (from_arkworks(&a), from_arkworks(&b));
                 assert_eq!(to_arkworks::<Fq2, 2>(&ours_a).to_vec(), a);

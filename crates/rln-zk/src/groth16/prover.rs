@@ -2,7 +2,7 @@
 //!
 //! A proof is `A = α + Σ zᵢ·aᵢ + rδ`, `B = β + Σ zᵢ·bᵢ + sδ` and
 //! `C = Σ zᵢ·lᵢ + Σ hⱼ·Hⱼ + sA + rB − rsδ` over the witness `z` and the quotient `h`. Of the
-//! 5,839 wires, about 500 change from one message to the next (see [`crate::solver`]);
+//! 5,839 wires, about 500 change from one message to the next (see [`crate::circuit::solver`]);
 //! the rest depend only on the member, its limit and its Merkle path. A
 //! [`PreparedMembership`] holds those sums over the fixed wires, so a message costs the
 //! quotient (FFTs and one multi-scalar multiplication) and four small multi-scalar
@@ -15,19 +15,18 @@ use ark_ec::{AffineRepr, CurveGroup};
 use ark_ff::{UniformRand, Zero};
 use ark_groth16::{Proof, ProvingKey, VerifyingKey};
 use rand::{CryptoRng, RngCore};
+use rln_bn254::msm::{best_window, Coordinates, G1Msm, WideMsm};
 use rln_core::{
     external_nullifier, hash_to_field, identity::check_limit, Identity, MerkleProof, RlnError,
     RlnIdentifier,
 };
 
+use super::quotient::QuotientDomain;
+use crate::circuit::solver::{MessageInputs, WitnessSolver};
 use crate::circuit::{CircuitInputs, PUBLIC_INPUTS};
 use crate::error::ZkError;
 use crate::keys::ZkeyData;
-use crate::msm::best_window;
 use crate::proof::RateLimitProof;
-use crate::quotient::QuotientDomain;
-use crate::solver::{MessageInputs, WitnessSolver};
-use crate::wide_msm::{Coordinates, G1Msm, WideMsm};
 
 /// What a member proves for one message.
 #[derive(Debug, Clone)]

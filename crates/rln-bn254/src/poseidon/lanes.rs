@@ -41,21 +41,21 @@
 
 use std::arch::asm;
 use std::arch::x86_64::{
-    __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_castsi512_si128, _mm512_loadu_si512,
-    _mm512_madd52hi_epu64, _mm512_madd52lo_epu64, _mm512_mask_add_epi64, _mm512_mask_blend_epi64,
-    _mm512_maskz_mov_epi64, _mm512_permutexvar_epi64, _mm512_set1_epi64, _mm512_setr_epi64,
-    _mm512_setzero_si512, _mm512_srli_epi64, _mm512_storeu_si512, _mm_cvtsi128_si64,
+    __m512i, _mm512_add_epi64, _mm512_castsi512_si128, _mm512_loadu_si512, _mm512_madd52hi_epu64,
+    _mm512_madd52lo_epu64, _mm512_mask_add_epi64, _mm512_mask_blend_epi64, _mm512_maskz_mov_epi64,
+    _mm512_permutexvar_epi64, _mm512_set1_epi64, _mm512_setr_epi64, _mm512_setzero_si512,
+    _mm512_srli_epi64, _mm512_storeu_si512, _mm_cvtsi128_si64,
 };
 
+use ark_bn254::Fr;
 use ark_ff::{AdditiveGroup, Field, PrimeField};
 
 use super::fast::Partial;
-use crate::field::Fr;
-use crate::mont_x86::{neg_inverse, to_fr, Cpu, Limbs};
+use crate::cpu::{Adx, Ifma};
+use crate::limb52::{self, join_wide, split, FrModulus, Modulus, LIMBS};
+use crate::scalar::{to_fr, Limbs};
 
-const LIMBS: usize = 5;
 const LANES: usize = 8;
-const MASK: u64 = (1 << 52) - 1;
 
 /// Five 52-bit limbs of eight lanes, limb-major.
 type Vector = [__m512i; LIMBS];
@@ -64,32 +64,10 @@ type Stored = [[u64; LANES]; LIMBS];
 /// The unreduced product: ten columns of 52-bit weight.
 type Columns = [__m512i; 2 * LIMBS];
 
-/// The 52-bit limbs of a 256-bit integer.
-const fn split(x: &Limbs) -> [u64; LIMBS] {
-    [
-        x[0] & MASK,
-        (x[0] >> 52 | x[1] << 12) & MASK,
-        (x[1] >> 40 | x[2] << 24) & MASK,
-        (x[2] >> 28 | x[3] << 36) & MASK,
-        x[3] >> 16,
-    ]
-}
-
-/// The 64-bit words of normalised 52-bit limbs: four words and what lies above `2^256`.
-fn join(l: &[u64; LIMBS]) -> [u64; 5] {
-    [
-        l[0] | l[1] << 52,
-        l[1] >> 12 | l[2] << 40,
-        l[2] >> 24 | l[3] << 28,
-        l[3] >> 36 | l[4] << 16,
-        l[4] >> 48,
-    ]
-}
-
 /// The modulus in 52-bit limbs.
-const P: [u64; LIMBS] = split(&Fr::MODULUS.0);
-/// `−p⁻¹ mod 2^52`: the low bits of `−p⁻¹ mod 2^64`.
-const P_INV: u64 = neg_inverse(P[0]) & MASK;
+const P: [u64; LIMBS] = FrModulus::P;
+/// `−p⁻¹ mod 2^52`.
+const P_INV: u64 = FrModulus::P_INV;
 
 /// The constants of the vector steps.
 pub(super) struct Lanes {
@@ -104,11 +82,10 @@ pub(super) struct Lanes {
 }
 
 impl Lanes {
-    /// The vector constants for width 3, where the CPU has AVX-512 IFMA.
-    pub(super) fn new(partial: &[Partial]) -> Option<Lanes> {
-        let ifma = std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512ifma");
-        if !ifma || partial.is_empty() {
+    /// The vector constants for width 3; only with an `Ifma` token, so that a `Lanes` shows
+    /// the CPU runs AVX-512F and AVX-512 IFMA. `None` without rounds.
+    pub(super) fn new(_ifma: Ifma, partial: &[Partial]) -> Option<Lanes> {
+        if partial.is_empty() {
             return None;
         }
         let r260 = Fr::from(2u64).pow([260u64]);
@@ -151,12 +128,12 @@ impl Lanes {
     /// `2p`.
     ///
     /// # Safety
-    /// The CPU must have AVX-512F and AVX-512 IFMA, which [`Lanes::new`] checked: call it only
-    /// on a value that `new` returned.
+    /// The CPU must have AVX-512F and AVX-512 IFMA, which the `Ifma` token given to
+    /// [`Lanes::new`] showed.
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub(super) unsafe fn partial_rounds(
         &self,
-        cpu: Cpu,
+        cpu: Adx,
         a: Limbs,
         s1: Limbs,
         s2: Limbs,
@@ -184,7 +161,7 @@ impl Lanes {
             r = upper(&t);
             let w: [u64; LIMBS] =
                 std::array::from_fn(|l| _mm_cvtsi128_si64(_mm512_castsi512_si128(r[l])) as u64);
-            let w = join(&w);
+            let w = join_wide(&w);
             let k = cpu.add(&[w[0], w[1], w[2], w[3]], &self.e[round + 1]);
             a = cpu.add(&z, &k);
             z_prev = z;
@@ -274,7 +251,7 @@ impl Lanes {
 
     /// A value below `2^260` (five words of 64 bits) brought below `2p`.
     fn below_2p(&self, limbs: &[u64; LIMBS]) -> Limbs {
-        let mut x = join(limbs);
+        let mut x = join_wide(limbs);
         for multiple in &self.multiples {
             let mut difference = [0u64; 5];
             let mut borrow = false;
@@ -324,12 +301,8 @@ fn pin(x: &mut Limbs, t: &mut Columns) {
 #[target_feature(enable = "avx512f,avx512ifma")]
 #[inline]
 fn normalise(mut t: Columns) -> Columns {
-    let mask = _mm512_set1_epi64(MASK as i64);
-    for l in LIMBS..2 * LIMBS - 1 {
-        let carry = _mm512_srli_epi64::<52>(t[l]);
-        t[l] = _mm512_and_si512(t[l], mask);
-        t[l + 1] = _mm512_add_epi64(t[l + 1], carry);
-    }
+    let upper = limb52::normalise(upper(&t));
+    t[LIMBS..].copy_from_slice(&upper);
     t
 }
 
@@ -339,14 +312,15 @@ fn upper(t: &Columns) -> Vector {
 }
 
 #[inline(always)]
-fn pow5(cpu: Cpu, a: &Limbs) -> Limbs {
+fn pow5(cpu: Adx, a: &Limbs) -> Limbs {
     cpu.mul(&cpu.square(&cpu.square(a)), a)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mont_x86::limbs;
+    use crate::limb52::MASK;
+    use crate::scalar::limbs;
 
     /// `k·p` as five 64-bit words.
     fn times_p(k: u64) -> [u64; 5] {
@@ -361,35 +335,28 @@ mod tests {
         x
     }
 
+    /// The constants for one all-zero round, or `None` with a note without the token.
+    fn one_round() -> Option<Lanes> {
+        let Some(ifma) = Ifma::detect() else {
+            eprintln!("skipped: no AVX-512 IFMA token (CPU or RLN_FORCE_PORTABLE)");
+            return None;
+        };
+        assert!(Lanes::new(ifma, &[]).is_none());
+        Lanes::new(ifma, &[Partial::zero()])
+    }
+
     #[test]
-    fn limb_regrouping_and_constants() {
-        let x = [
-            u64::MAX,
-            0x0123_4567_89ab_cdef,
-            1 << 63,
-            0x7fff_ffff_ffff_ffff,
-        ];
-        let back = join(&split(&x));
-        assert_eq!(&back[..4], &x);
-        assert_eq!(back[4], 0);
-        assert_eq!(P[0].wrapping_mul(P_INV) & MASK, MASK);
-        assert!(Lanes::new(&[]).is_none());
-        let partial = [Partial::zero()];
-        match Lanes::new(&partial) {
-            Some(lanes) => {
-                for (i, multiple) in lanes.multiples.iter().enumerate() {
-                    assert_eq!(*multiple, times_p(32 >> i));
-                }
+    fn multiples_of_p_for_the_final_reduction() {
+        if let Some(lanes) = one_round() {
+            for (i, multiple) in lanes.multiples.iter().enumerate() {
+                assert_eq!(*multiple, times_p(32 >> i));
             }
-            None => eprintln!("skipped: this CPU lacks AVX-512 IFMA"),
         }
     }
 
     #[test]
     fn large_sigma_comes_back_below_2p() {
-        let partial = [Partial::zero()];
-        let Some(lanes) = Lanes::new(&partial) else {
-            eprintln!("skipped: this CPU lacks AVX-512 IFMA");
+        let Some(lanes) = one_round() else {
             return;
         };
         // 63p + 5, in 52-bit limbs, reduces to 5 + p (below 2p, equal to 5 mod p).

@@ -1,6 +1,5 @@
 //! Multi-scalar multiplication over fixed bases in G1 and G2, with the field arithmetic of a
-//! batch of affine additions done eight lanes at a time (AVX-512 IFMA, see `field8` and
-//! `ext8`).
+//! batch of affine additions done eight lanes at a time (AVX-512 IFMA, see [`crate::lanes`]).
 //!
 //! The method is the one of [`crate::msm`]: window shifts precomputed, one set of signed
 //! buckets, affine bucket additions batched so that they share one inversion. What changes is
@@ -12,13 +11,14 @@
 //! A batch where some addition has equal x-coordinates (a doubling, or a point and its
 //! negation) has a zero product and no inverse. Such a batch is redone one addition at a time
 //! with arkworks' complete formulas: rare for real keys, but the answer stays right for any
-//! bases and scalars. Without IFMA, or with an identity point among the bases, a
-//! [`WideMsm`] is the portable [`FixedBaseMsm`].
+//! bases and scalars. Without an [`Ifma`] token, or with an identity point among the bases,
+//! a [`WideMsm`] is the portable [`FixedBaseMsm`].
 
 use ark_bn254::{g1::Config as G1Config, g2::Config as G2Config, Fq, Fq2, Fr};
 use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
 
-use crate::msm::FixedBaseMsm;
+use super::FixedBaseMsm;
+use crate::cpu::Ifma;
 
 /// A field whose elements have `K` components in the base field: `Fq` (`K = 1`) and `Fq2`
 /// (`K = 2`), the coordinate fields of G1 and G2.
@@ -67,7 +67,7 @@ where
 {
     Portable(FixedBaseMsm<C>),
     #[cfg(target_arch = "x86_64")]
-    Wide(wide::Table<C, K>),
+    Wide(table::Table<C, K>),
 }
 
 impl<C: SWCurveConfig<ScalarField = Fr>, const K: usize> std::fmt::Debug for WideMsm<C, K>
@@ -87,14 +87,22 @@ where
     C::BaseField: Coordinates<K>,
 {
     /// Precomputes the window shifts of `bases` for windows of `window` bits (4 to 16), for
-    /// the 8-lane path when the CPU has AVX-512 IFMA.
+    /// the 8-lane path where detection hands out an [`Ifma`] token.
     pub fn new(bases: &[Affine<C>], window: usize) -> Self {
+        Self::with_lanes(bases, window, Ifma::detect())
+    }
+
+    /// As [`WideMsm::new`], on the 8-lane path exactly when `ifma` is given (and no base is
+    /// the identity).
+    pub fn with_lanes(bases: &[Affine<C>], window: usize, ifma: Option<Ifma>) -> Self {
         #[cfg(target_arch = "x86_64")]
-        if let Some(table) = wide::Table::new(bases, window) {
+        if let Some(table) = ifma.and_then(|ifma| table::Table::new(ifma, bases, window)) {
             return Self {
                 inner: Inner::Wide(table),
             };
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = ifma;
         Self::portable(bases, window)
     }
 
@@ -125,7 +133,7 @@ where
 }
 
 #[cfg(target_arch = "x86_64")]
-mod wide {
+mod table {
     use ark_bn254::Fr;
     use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
     use ark_ec::{AffineRepr, CurveGroup};
@@ -133,13 +141,14 @@ mod wide {
     use rayon::prelude::*;
 
     use super::Coordinates;
-    use crate::ext8::{self, Element, Ext8, ExtColumns};
-    use crate::field8::{self, FqModulus, Modulus, LANES, LIMBS};
+    use crate::cpu::Ifma;
+    use crate::lanes::ext::{self as ext8, Element, Ext8, ExtColumns};
+    use crate::lanes::{FqModulus, Modulus, LANES, LIMBS};
     use crate::msm::{
         combine_buckets, for_each_digit, thread_ranges, window_shifts, SCALAR_BITS, TABLE_CHUNK,
     };
 
-    /// An affine point other than the identity, coordinates in [`ext8`]'s form.
+    /// An affine point other than the identity, coordinates in the form of [`ext8`].
     #[derive(Clone, Copy)]
     struct Point<const K: usize> {
         x: Element<K>,
@@ -198,6 +207,8 @@ mod wide {
     }
 
     pub(super) struct Table<C, const K: usize> {
+        /// What makes the 8-lane methods sound to call.
+        _ifma: Ifma,
         window: usize,
         windows: usize,
         len: usize,
@@ -210,10 +221,10 @@ mod wide {
     where
         C::BaseField: Coordinates<K>,
     {
-        /// `None` without IFMA, or with an identity point among `bases` (it has no affine
-        /// coordinates to store).
-        pub(super) fn new(bases: &[Affine<C>], window: usize) -> Option<Self> {
-            if !field8::available() || bases.iter().any(|b| b.is_zero()) {
+        /// `None` with an identity point among `bases` (it has no affine coordinates to
+        /// store). The token is kept: the table's methods run IFMA instructions on its word.
+        pub(super) fn new(ifma: Ifma, bases: &[Affine<C>], window: usize) -> Option<Self> {
+            if bases.iter().any(|b| b.is_zero()) {
                 return None;
             }
             let window = window.clamp(4, 16);
@@ -225,10 +236,11 @@ mod wide {
                 .for_each(|(out, chunk)| {
                     // Multiples of points of prime order are never the identity.
                     let shifts = window_shifts(chunk, window);
-                    // SAFETY: `field8::available()` said the CPU has the instructions.
+                    // SAFETY: the `Ifma` token shows the CPU has AVX-512F and AVX-512 IFMA.
                     unsafe { convert(&shifts, out) }
                 });
             Some(Self {
+                _ifma: ifma,
                 window,
                 windows,
                 len: bases.len(),
@@ -244,7 +256,8 @@ mod wide {
             }
             thread_ranges(n, self.window)
                 .into_par_iter()
-                // SAFETY: a `Table` exists only where `field8::available()` said yes.
+                // SAFETY: a `Table` holds an `Ifma` token, so the CPU has AVX-512F and
+                // AVX-512 IFMA.
                 .map(|(start, end)| unsafe { self.accumulate(&scalars[start..end], start) })
                 .sum()
         }
@@ -490,6 +503,7 @@ mod wide {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::Ifma;
     use crate::msm::tests::{pile_up, scalars};
     use ark_ec::{CurveGroup, VariableBaseMSM};
     use ark_ff::{One, UniformRand, Zero};
@@ -571,8 +585,9 @@ mod tests {
             .collect();
         #[cfg(target_arch = "x86_64")]
         {
-            assert_eq!(G1Msm::new(&g1, 4).is_wide(), crate::field8::available());
-            assert_eq!(G2Msm::new(&g2, 4).is_wide(), crate::field8::available());
+            assert_eq!(G1Msm::new(&g1, 4).is_wide(), Ifma::detect().is_some());
+            assert_eq!(G2Msm::new(&g2, 4).is_wide(), Ifma::detect().is_some());
+            assert!(!G1Msm::with_lanes(&g1, 4, None).is_wide());
         }
         assert!(!G1Msm::portable(&g1, 4).is_wide());
         assert!(!G2Msm::portable(&g2, 4).is_wide());

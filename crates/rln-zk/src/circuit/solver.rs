@@ -18,9 +18,9 @@
 use ark_ff::{Field, One, Zero};
 use rln_core::Fr;
 
-use crate::circuit::{CircuitInputs, CIRCUIT_DEPTH};
+use super::r1cs::{evaluate, Constraint, R1cs};
+use super::{CircuitInputs, CIRCUIT_DEPTH};
 use crate::error::ZkError;
-use crate::r1cs::{evaluate, Constraint, R1cs};
 
 /// The limit bits of the circuit (`RLN(20, 16)`).
 const LIMIT_BITS: u32 = 16;
@@ -151,7 +151,7 @@ fn bit_hints(names: &[String]) -> Result<Vec<BitHint>, ZkError> {
 
 impl WitnessSolver {
     /// Plans the solution of `r1cs`, whose wires are named by `names` (see
-    /// [`crate::r1cs::parse_wire_names`]).
+    /// [`super::r1cs::parse_wire_names`]).
     pub fn new(r1cs: R1cs, names: Vec<String>) -> Result<Self, ZkError> {
         let num_wires = r1cs.num_wires;
         if names.len() != num_wires {
@@ -319,7 +319,7 @@ impl WitnessSolver {
     /// The solver of the circuit in this repository.
     pub fn rln() -> Result<Self, ZkError> {
         let r1cs = R1cs::parse(crate::keys::RLN_R1CS)?;
-        let names = crate::r1cs::parse_wire_names(crate::keys::RLN_WIRES, r1cs.num_wires)?;
+        let names = super::r1cs::parse_wire_names(crate::keys::RLN_WIRES, r1cs.num_wires)?;
         Self::new(r1cs, names)
     }
 

@@ -1,4 +1,4 @@
-//! Poseidon's rounds on the assembly arithmetic of [`crate::mont_x86`], with the partial
+//! Poseidon's rounds on the assembly arithmetic of [`crate::scalar`], with the partial
 //! rounds rearranged so that fewer products sit between one S-box and the next.
 //!
 //! ## The partial rounds
@@ -23,10 +23,12 @@
 
 use ark_ff::{AdditiveGroup, Field};
 
+use ark_bn254::Fr;
+
 use super::lanes::Lanes;
 use super::{Params, FULL_ROUNDS, MAX_INPUTS};
-use crate::field::Fr;
-use crate::mont_x86::{limbs, to_fr, Cpu, Limbs};
+use crate::cpu::{Adx, Ifma};
+use crate::scalar::{limbs, to_fr, Limbs};
 
 /// The constants of one rearranged partial round (entries past `t − 1` unused).
 pub(super) struct Partial {
@@ -55,14 +57,15 @@ pub(super) struct Fast {
     offsets: [Limbs; MAX_INPUTS],
     /// `λ` after the last partial round.
     scale: Limbs,
-    /// The partial rounds' linear layer on the vector unit (width 3, CPUs with IFMA).
+    /// The partial rounds' linear layer on the vector unit (width 3, with an IFMA token).
     pub(super) lanes: Option<Lanes>,
 }
 
 impl Fast {
     /// The rearranged constants, or `None` if a scale would be zero (it is not, for the
-    /// circomlib parameters; the tests check that this path exists for every width).
-    pub(super) fn new(params: &Params) -> Option<Fast> {
+    /// circomlib parameters; the tests check that this path exists for every width). With an
+    /// `ifma` token, width 3 gets the vector linear layer too.
+    pub(super) fn new(params: &Params, ifma: Option<Ifma>) -> Option<Fast> {
         let t = params.t;
         let half = FULL_ROUNDS / 2;
         let mut partial = Vec::with_capacity(params.partial);
@@ -87,7 +90,10 @@ impl Fast {
             partial.push(round);
             scale = next;
         }
-        let lanes = if t == 3 { Lanes::new(&partial) } else { None };
+        let lanes = match ifma {
+            Some(ifma) if t == 3 => Lanes::new(ifma, &partial),
+            _ => None,
+        };
         Some(Fast {
             lanes,
             c: params.c.iter().map(limbs).collect(),
@@ -100,7 +106,7 @@ impl Fast {
     }
 
     /// The partial rounds on the scalar unit: the final `a` and `σ` (`σ₀` unused).
-    fn partial_rounds<const T: usize>(&self, cpu: Cpu, state: &[Limbs; T]) -> (Limbs, [Limbs; T]) {
+    fn partial_rounds<const T: usize>(&self, cpu: Adx, state: &[Limbs; T]) -> (Limbs, [Limbs; T]) {
         let mut a = state[0];
         let mut sigma = *state;
         for round in &self.partial {
@@ -115,10 +121,10 @@ impl Fast {
     }
 
     /// The hash of `inputs` (`T − 1` of them).
-    pub(super) fn hash<const T: usize>(&self, cpu: Cpu, inputs: &[Fr]) -> Fr {
+    pub(super) fn hash<const T: usize>(&self, cpu: Adx, inputs: &[Fr]) -> Fr {
         match &self.lanes {
-            // SAFETY: a `Lanes` exists only where the CPU has AVX-512F and AVX-512 IFMA
-            // (`Lanes::new` checks).
+            // SAFETY: a `Lanes` is built only with an `Ifma` token (`Lanes::new` takes one),
+            // so the CPU has AVX-512F and AVX-512 IFMA.
             Some(lanes) => unsafe { self.hash_with_lanes::<T>(cpu, lanes, inputs) },
             None => self.rounds::<T>(cpu, None, inputs),
         }
@@ -129,13 +135,13 @@ impl Fast {
     /// # Safety
     /// The CPU must have AVX-512F and AVX-512 IFMA.
     #[target_feature(enable = "avx512f,avx512ifma")]
-    unsafe fn hash_with_lanes<const T: usize>(&self, cpu: Cpu, lanes: &Lanes, inputs: &[Fr]) -> Fr {
+    unsafe fn hash_with_lanes<const T: usize>(&self, cpu: Adx, lanes: &Lanes, inputs: &[Fr]) -> Fr {
         self.rounds::<T>(cpu, Some(lanes), inputs)
     }
 
     /// The rounds; with `lanes` (width 3), the partial rounds' linear layer on the vector unit.
     #[inline(always)]
-    fn rounds<const T: usize>(&self, cpu: Cpu, lanes: Option<&Lanes>, inputs: &[Fr]) -> Fr {
+    fn rounds<const T: usize>(&self, cpu: Adx, lanes: Option<&Lanes>, inputs: &[Fr]) -> Fr {
         let (c, half) = (&self.c, FULL_ROUNDS / 2);
         let mut state = [c[0]; T];
         for (i, x) in inputs.iter().enumerate() {
@@ -172,14 +178,14 @@ impl Fast {
 }
 
 #[inline(always)]
-fn pow5(cpu: Cpu, a: &Limbs) -> Limbs {
+fn pow5(cpu: Adx, a: &Limbs) -> Limbs {
     let a2 = cpu.square(a);
     cpu.mul(&cpu.square(&a2), a)
 }
 
 /// S-boxes, the next round's constants (`c[..T]`), then `state ← state · matrix`.
 #[inline(always)]
-fn full_round<const T: usize>(cpu: Cpu, state: &mut [Limbs; T], c: &[Limbs], matrix: &[Limbs]) {
+fn full_round<const T: usize>(cpu: Adx, state: &mut [Limbs; T], c: &[Limbs], matrix: &[Limbs]) {
     for (s, c) in state.iter_mut().zip(c) {
         *s = cpu.add(&pow5(cpu, s), c);
     }
@@ -191,14 +197,14 @@ fn full_round<const T: usize>(cpu: Cpu, state: &mut [Limbs; T], c: &[Limbs], mat
 
 /// `Σ_j matrix[j][i] · state[j]` (row-major `matrix`, as circomlibjs indexes it).
 #[inline(always)]
-fn column<const T: usize>(cpu: Cpu, state: &[Limbs; T], matrix: &[Limbs], i: usize) -> Limbs {
+fn column<const T: usize>(cpu: Adx, state: &[Limbs; T], matrix: &[Limbs], i: usize) -> Limbs {
     dot(cpu, state, |j| &matrix[j * T + i])
 }
 
 /// `Σ_j values[j] · weight(j)` for at least one value, pairs sharing one reduction. The
 /// weights are constants below `p`.
 #[inline(always)]
-fn dot<'w>(cpu: Cpu, values: &[Limbs], weight: impl Fn(usize) -> &'w Limbs) -> Limbs {
+fn dot<'w>(cpu: Adx, values: &[Limbs], weight: impl Fn(usize) -> &'w Limbs) -> Limbs {
     let term = |j: usize| match values.get(j + 1) {
         Some(next) => cpu.dot2(&values[j], weight(j), next, weight(j + 1)),
         None => cpu.mul(&values[j], weight(j)),

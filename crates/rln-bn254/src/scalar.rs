@@ -11,19 +11,21 @@
 //! - Values are kept below `2p` instead of `p`. Since `4p < 2^256`, a Montgomery product of
 //!   two values below `2p` comes out below `2p` with no final subtraction
 //!   (`(a·b + m·p) / 2^256 < 4p²/2^256 + p < 2p`); this is the "no-carry" form of CIOS.
-//! - [`Cpu::add`] brings a sum back below `2p` with one branch-free subtraction, and
+//! - [`Adx::add`] brings a sum back below `2p` with one branch-free subtraction, and
 //!   [`to_fr`] brings a value below `p` when it leaves.
-//! - [`Cpu::dot2`] computes `a·b + c·d` with one reduction instead of two, for matrix rows.
+//! - [`Adx::dot2`] computes `a·b + c·d` with one reduction instead of two, for matrix rows.
 //!   Its accumulator stays below `a + c + p < 5p < 2^256` at every step.
 //!
-//! The arithmetic is reached through a [`Cpu`] token, which only [`Cpu::detect`] hands out,
-//! on a CPU that has both instruction-set extensions.
+//! The arithmetic is reached through an [`Adx`] token, which only [`Adx::detect`] hands out,
+//! on a CPU that has both instruction-set extensions (and when the portable path is not
+//! forced).
 
 use std::arch::asm;
 
+use ark_bn254::Fr;
 use ark_ff::BigInt;
 
-use crate::field::Fr;
+use crate::cpu::Adx;
 
 /// A field element's four 64-bit Montgomery limbs, least significant first, below `2p`.
 pub(crate) type Limbs = [u64; 4];
@@ -46,7 +48,7 @@ static MODULUS_2: [u64; 4] = [
 ];
 
 /// `−x⁻¹ mod 2^64` for odd `x`: Newton's iteration doubles the correct low bits each step.
-pub(crate) const fn neg_inverse(x: u64) -> u64 {
+const fn neg_inverse(x: u64) -> u64 {
     let mut inverse: u64 = 1;
     let mut i = 0;
     while i < 6 {
@@ -250,23 +252,14 @@ macro_rules! redc_step {
     };
 }
 
-/// Proof that this CPU has BMI2 (`mulx`) and ADX (`adcx`, `adox`): the arithmetic is its
-/// methods.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Cpu(());
-
-impl Cpu {
-    /// The token, where both extensions are present.
-    pub(crate) fn detect() -> Option<Cpu> {
-        (std::arch::is_x86_feature_detected!("bmi2") && std::arch::is_x86_feature_detected!("adx"))
-            .then_some(Cpu(()))
-    }
-
+/// The arithmetic is the methods of the token: holding an [`Adx`] is what makes the
+/// assembly sound to run.
+impl Adx {
     /// `a·b·2^-256 mod p`, below `2p`, for `a` and `b` below `2p`.
     #[inline(always)]
     pub(crate) fn mul(self, a: &Limbs, b: &Limbs) -> Limbs {
         let (r0, r1, r2, r4): (u64, u64, u64, u64);
-        // SAFETY: `self` shows the CPU runs mulx, adcx and adox. The block reads 32 bytes
+        // SAFETY: `self`, an `Adx` token, shows the CPU runs mulx, adcx and adox. The block reads 32 bytes
         // through each of `a` and `b` (references to four limbs) and the static MODULUS,
         // writes only its declared registers, and does not touch the stack.
         unsafe {
@@ -500,8 +493,8 @@ mod tests {
 
     #[test]
     fn arithmetic_matches_arkworks_over_the_whole_range() {
-        let Some(cpu) = Cpu::detect() else {
-            eprintln!("skipped: this CPU lacks BMI2 or ADX");
+        let Some(cpu) = Adx::detect() else {
+            eprintln!("skipped: no BMI2+ADX token (CPU or RLN_FORCE_PORTABLE)");
             return;
         };
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
@@ -539,8 +532,8 @@ mod tests {
 
     #[test]
     fn results_stay_below_2p_along_long_chains() {
-        let Some(cpu) = Cpu::detect() else {
-            eprintln!("skipped: this CPU lacks BMI2 or ADX");
+        let Some(cpu) = Adx::detect() else {
+            eprintln!("skipped: no BMI2+ADX token (CPU or RLN_FORCE_PORTABLE)");
             return;
         };
         let (mut a, mut x) = (plus_p(&Fr::from(3u64)), Fr::from(3u64));

@@ -9,11 +9,19 @@
 //! same buckets: one combination in all, and a wider window. For the 8,192 bases of the
 //! quotient query that is about 0.7× the additions of a fresh multiplication, at 20 stored
 //! points per base (about 12 MB).
+//!
+//! [`FixedBaseMsm`] is the portable form; [`WideMsm`] runs the same method with the field
+//! arithmetic of its batches eight lanes wide where an [`Ifma`](crate::cpu::Ifma) token
+//! allows, and falls back to a `FixedBaseMsm` otherwise.
 
 use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
 use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup};
 use ark_ff::{batch_inversion, Field, PrimeField, Zero};
 use rayon::prelude::*;
+
+mod wide;
+
+pub use wide::{Coordinates, G1Msm, G2Msm, WideMsm};
 
 /// Bits of the scalar field's modulus, plus one for the carry of signed digits.
 pub(crate) const SCALAR_BITS: usize = 255;
@@ -133,8 +141,9 @@ pub(crate) fn thread_ranges(n: usize, window: usize) -> Vec<(usize, usize)> {
 }
 
 /// Calls `f(window, digit)` for the non-zero signed digits of `scalar` in `c`-bit windows:
-/// `scalar = Σ digit·2^(c·window)` with `-2^(c-1) < digit ≤ 2^(c-1)`.
-pub(crate) fn for_each_digit<B: AsRef<[u64]>>(scalar: &B, c: usize, mut f: impl FnMut(usize, i64)) {
+/// `scalar = Σ digit·2^(c·window)` with `-2^(c-1) < digit ≤ 2^(c-1)`. `c` is 1 to 63, and
+/// the scalar below `2^254` (a canonical element of the scalar field).
+pub fn for_each_digit<B: AsRef<[u64]>>(scalar: &B, c: usize, mut f: impl FnMut(usize, i64)) {
     let limbs = scalar.as_ref();
     let mask = (1u64 << c) - 1;
     let half = 1u64 << (c - 1);
