@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use alloy::primitives::{keccak256, Address, U256};
-use alloy::providers::Provider;
+use alloy::network::EthereumWallet;
+use alloy::providers::{Provider, ProviderBuilder};
 use rln_chain::contract::{ContractParams, RlnMembership};
 use rln_chain::{MembershipSync, RetryPolicy, RpcPool, SyncConfig};
-use rln_core::{fr_to_le_bytes, Fr, Identity, MerkleTree, RlnIdentifier, TREE_DEPTH};
+use rln_core::{Fr, Identity, MerkleTree, RlnIdentifier, TREE_DEPTH};
 use rln_db::{DbConfig, RlnDb};
 use rln_zk::{ProofRequest, ProofVerdict as Verdict, Verifier};
 

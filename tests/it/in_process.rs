@@ -255,6 +255,9 @@ async fn the_rest_router_answers_with_status_codes_that_say_whose_fault_it_is() 
     let info: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(info["peerId"], node.handle().peer_id().to_string());
     assert_eq!(info["pubsubTopics"][0], TOPIC);
+    let backend = rln_bn254::backend_report();
+    assert_eq!(info["backend"]["scalar"], backend.scalar);
+    assert_eq!(info["backend"]["lanes"], backend.lanes);
 
     // The client's mistakes are 4xx.
     let topic = "%2Fwaku%2F2%2Frs%2F1%2F0";

@@ -1,10 +1,9 @@
 //! The relay node on loopback: real anvil, real libp2p sockets, real proofs.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::U256;
-use rln_core::{fr_to_le_bytes, Fr, Identity};
+use rln_core::{fr_to_le_bytes, Fr};
 use rln_node::config::SlashConfig;
 use rln_node::{Node, NodeConfig};
 use rln_relay::metrics::Metrics;

@@ -299,6 +299,7 @@ impl Node {
         tracing::info!(
             peer_id = %handle.peer_id(),
             publishing = handle.publisher().is_some(),
+            backend = %rln_bn254::backend_report(),
             "node started"
         );
         Ok(Self {
@@ -587,9 +588,14 @@ async fn watch_sync(
             metrics.synced_block.set(s.block.unwrap_or(0) as i64);
             metrics.registered_members.set(s.members as i64);
         }
-        tokio::select! {
-            r = status.changed() => if r.is_err() { let _ = shutdown.wait_for(|s| *s).await; return },
+        let closed = tokio::select! {
+            r = status.changed() => r.is_err(),
             _ = shutdown.wait_for(|s| *s) => return,
+        };
+        if closed {
+            // The sync task is gone; the supervisor reports it. Wait for the stop.
+            let _ = shutdown.wait_for(|s| *s).await;
+            return;
         }
     }
 }
@@ -616,9 +622,14 @@ async fn prepare_after_sync(
                 Err(_) => return,
             }
         }
-        tokio::select! {
-            r = status.changed() => if r.is_err() { let _ = shutdown.wait_for(|s| *s).await; return },
+        let closed = tokio::select! {
+            r = status.changed() => r.is_err(),
             _ = shutdown.wait_for(|s| *s) => return,
+        };
+        if closed {
+            // The sync task is gone; the supervisor reports it. Wait for the stop.
+            let _ = shutdown.wait_for(|s| *s).await;
+            return;
         }
     }
 }
