@@ -98,32 +98,54 @@ fn flag_of(key: &str) -> Option<&'static str> {
 
 /// Advice naming this binary's flags, for errors the libraries report in their own terms.
 fn hint(err: &anyhow::Error) -> Option<String> {
+    // `NodeError` wraps the others transparently, so they are matched inside it too: a
+    // transparent error's source chain skips the wrapped error itself.
     for cause in err.chain() {
-        if let Some(NodeError::Config { key, .. }) = cause.downcast_ref::<NodeError>() {
-            return flag_of(key).map(|flag| format!("set it with {flag} or `{key}` in the configuration file"));
-        }
-        if let Some(NodeError::Membership(_)) = cause.downcast_ref::<NodeError>() {
-            return Some("create a membership with `rln-node register`, or pick one with --membership".into());
-        }
-        if let Some(db) = cause.downcast_ref::<rln_db::DbError>() {
-            use rln_db::DbError::*;
-            if matches!(db, Mismatch { .. } | SchemaVersion { .. } | MissingColumnFamily { .. } | ReorgTooDeep { .. }) {
-                return Some("pass --reset to wipe the state (it re-syncs from the chain), or use another --data-dir".into());
-            }
-        }
-        if let Some(chain) = cause.downcast_ref::<rln_chain::ChainError>() {
-            use rln_chain::ChainError::*;
-            return Some(match chain {
-                Unreachable { .. } => "check --eth-rpc and that the execution node is running",
-                WrongChain { .. } => "check --eth-rpc and --eth-chain-id",
-                NoContract(_) => "check --eth-contract",
-                ReorgTooDeep { .. } => "pass --reset to wipe the state and re-sync",
-                _ => return None,
-            }
-            .into());
+        let found = match cause.downcast_ref::<NodeError>() {
+            Some(NodeError::Config { key, .. }) => flag_of(key)
+                .map(|flag| format!("set it with {flag} or `{key}` in the configuration file")),
+            Some(NodeError::Membership(_)) => Some(
+                "create a membership with `rln-node register`, or pick one with --membership"
+                    .into(),
+            ),
+            Some(NodeError::Db(db)) => db_hint(db),
+            Some(NodeError::Chain(chain)) => chain_hint(chain),
+            Some(_) => None,
+            None => cause
+                .downcast_ref::<rln_db::DbError>()
+                .and_then(db_hint)
+                .or_else(|| cause.downcast_ref::<rln_chain::ChainError>().and_then(chain_hint)),
+        };
+        if found.is_some() {
+            return found;
         }
     }
     None
+}
+
+fn db_hint(db: &rln_db::DbError) -> Option<String> {
+    use rln_db::DbError::*;
+    matches!(
+        db,
+        Mismatch { .. } | SchemaVersion { .. } | MissingColumnFamily { .. } | ReorgTooDeep { .. }
+    )
+    .then(|| {
+        "pass --reset to wipe the state (it re-syncs from the chain), or use another --data-dir"
+            .into()
+    })
+}
+
+fn chain_hint(chain: &rln_chain::ChainError) -> Option<String> {
+    use rln_chain::ChainError::*;
+    let hint = match chain {
+        Unreachable { .. } => "check --eth-rpc and that the execution node is running",
+        WrongChain { .. } => "check --eth-rpc and --eth-chain-id",
+        NoContract(_) => "check --eth-contract",
+        ReorgTooDeep { .. } => "pass --reset to wipe the state and re-sync",
+        Db(db) => return db_hint(db),
+        _ => return None,
+    };
+    Some(hint.into())
 }
 
 #[tokio::main]
