@@ -257,7 +257,7 @@ fn another_chain_contract_or_depth_is_refused_with_the_fix() {
         let message = err.to_string();
         assert!(matches!(err, DbError::Mismatch { .. }), "{message}");
         assert!(
-            message.contains(what) && message.contains("--reset"),
+            message.contains(what) && message.contains("wipe this one"),
             "{message}"
         );
         // --reset wipes it and starts over.
@@ -279,7 +279,7 @@ fn a_foreign_rocksdb_is_refused() {
     }
     let err = RlnDb::open(dir.path(), config()).unwrap_err();
     assert!(matches!(err, DbError::MissingColumnFamily { .. }), "{err}");
-    assert!(err.to_string().contains("--reset"));
+    assert!(err.to_string().contains("wipe this one"));
 }
 
 /// Writes some state, flushes it to SST files and returns the files.
