@@ -572,8 +572,24 @@ fn start_publisher(
     Some(publisher)
 }
 
-/// Runs until shutdown (a closed status channel means the sync task is gone, and the
-/// supervisor reports that one).
+/// Waits for the next sync status; `false` once the node stops. A closed status channel
+/// means the sync task is gone (the supervisor reports that one), so it waits for the stop.
+async fn next_status(
+    status: &mut watch::Receiver<SyncStatus>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let closed = tokio::select! {
+        r = status.changed() => r.is_err(),
+        _ = shutdown.wait_for(|s| *s) => return false,
+    };
+    if closed {
+        let _ = shutdown.wait_for(|s| *s).await;
+        return false;
+    }
+    true
+}
+
+/// Mirrors the sync status into the validator's flag and the metrics until shutdown.
 async fn watch_sync(
     mut status: watch::Receiver<SyncStatus>,
     synced: Arc<AtomicBool>,
@@ -588,13 +604,7 @@ async fn watch_sync(
             metrics.synced_block.set(s.block.unwrap_or(0) as i64);
             metrics.registered_members.set(s.members as i64);
         }
-        let closed = tokio::select! {
-            r = status.changed() => r.is_err(),
-            _ = shutdown.wait_for(|s| *s) => return,
-        };
-        if closed {
-            // The sync task is gone; the supervisor reports it. Wait for the stop.
-            let _ = shutdown.wait_for(|s| *s).await;
+        if !next_status(&mut status, &mut shutdown).await {
             return;
         }
     }
@@ -622,13 +632,7 @@ async fn prepare_after_sync(
                 Err(_) => return,
             }
         }
-        let closed = tokio::select! {
-            r = status.changed() => r.is_err(),
-            _ = shutdown.wait_for(|s| *s) => return,
-        };
-        if closed {
-            // The sync task is gone; the supervisor reports it. Wait for the stop.
-            let _ = shutdown.wait_for(|s| *s).await;
+        if !next_status(&mut status, &mut shutdown).await {
             return;
         }
     }
