@@ -81,8 +81,9 @@ check-artifacts: $(TOOLS_STAMP)
 	@$(WIRE_NAMES) circuits/build/tmp/rln.sym | cmp - circuits/build/rln.wires || { echo "circuits/build/rln.wires is stale: run 'make circuits'" >&2; exit 1; }
 	@rm -rf circuits/build/tmp
 	@cd zkeys && sha256sum --quiet -c SHA256SUMS
+	@cd zkeys/waku && sha256sum --quiet -c SHA256SUMS
 	@node tools/gen-poseidon-opt.mjs | cmp - crates/rln-bn254/src/poseidon/constants.rs || { echo "crates/rln-bn254/src/poseidon/constants.rs is stale: run 'make poseidon-constants'" >&2; exit 1; }
-	@echo "    circuit build, dev keys and Poseidon constants match their sources"
+	@echo "    circuit build, dev keys, Waku key set and Poseidon constants match their sources"
 
 # circomlibjs's optimised Poseidon constants as Rust (rln-bn254 parses them once).
 poseidon-constants: $(TOOLS_STAMP)

@@ -24,7 +24,12 @@ const EPOCH: u64 = 3_600;
 
 /// A loopback node for the bench: long epochs and clock gap (the proofs are made up front),
 /// no REST API.
-fn config(chain: &TestChain, dir: &std::path::Path, member: Option<&TestMember>, peers: Vec<String>) -> NodeConfig {
+fn config(
+    chain: &TestChain,
+    dir: &std::path::Path,
+    member: Option<&TestMember>,
+    peers: Vec<String>,
+) -> NodeConfig {
     let mut c = loopback_config(chain, dir, member, EPOCH);
     c.network.static_peers = peers;
     c.rln.max_clock_gap_secs = 3_600;
@@ -56,7 +61,9 @@ async fn main() {
     for (i, id) in members.iter().enumerate() {
         let member_dir = dir.path().join(format!("member{i}"));
         std::fs::create_dir_all(&member_dir).unwrap();
-        let m = chain.register_identity(id.clone(), &member_dir, limit).await;
+        let m = chain
+            .register_identity(id.clone(), &member_dir, limit)
+            .await;
         let index = m.index;
         keystores.push((m, index));
     }
@@ -95,7 +102,9 @@ async fn main() {
                 epoch_to_fr(epoch),
                 RlnIdentifier::waku(),
             );
-            m.rate_limit_proof = Some(encode_proof(&prover.prove(&req, &mut rand::rngs::OsRng).unwrap()));
+            m.rate_limit_proof = Some(encode_proof(
+                &prover.prove(&req, &mut rand::rngs::OsRng).unwrap(),
+            ));
             msgs.push(m.encode());
         }
         batches.push(msgs);
@@ -121,12 +130,18 @@ async fn main() {
             vc.validation.max_batch = max_batch;
             vc.validation.queue = 8_192;
             let validator = Node::start(vc).await.unwrap();
-            assert!(validator.handle().wait_synced(Duration::from_secs(30)).await);
+            assert!(
+                validator
+                    .handle()
+                    .wait_synced(Duration::from_secs(30))
+                    .await
+            );
             while validator.handle().listen_addrs().is_empty() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             let v_addr: Vec<String> = validator
-                .handle().listen_addrs()
+                .handle()
+                .listen_addrs()
                 .iter()
                 .map(|a| a.to_string())
                 .collect();
@@ -145,7 +160,8 @@ async fn main() {
             // Wait for the mesh.
             loop {
                 if validator
-                    .handle().peers()
+                    .handle()
+                    .peers()
                     .await
                     .iter()
                     .filter(|p| p.topics.iter().any(|t| t == TOPIC))
@@ -168,7 +184,11 @@ async fn main() {
                     if let Some(bytes) = msgs.get(k) {
                         let m = WakuMessage::decode(bytes, usize::MAX).unwrap();
                         sent_at.insert(m.hash(TOPIC), Instant::now());
-                        publishers[i].handle().send_raw(TOPIC, bytes.clone()).await.unwrap();
+                        publishers[i]
+                            .handle()
+                            .send_raw(TOPIC, bytes.clone())
+                            .await
+                            .unwrap();
                     }
                 }
             }

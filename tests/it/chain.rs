@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use alloy::primitives::{keccak256, Address, U256};
 use alloy::network::EthereumWallet;
+use alloy::primitives::{keccak256, Address, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use rln_chain::contract::{ContractParams, RlnMembership};
 use rln_chain::{MembershipSync, RetryPolicy, RpcPool, SyncConfig};
 use rln_core::{Fr, Identity, MerkleTree, RlnIdentifier, TREE_DEPTH};
 use rln_db::{DbConfig, RlnDb};
-use rln_zk::{ProofRequest, ProofVerdict as Verdict, Verifier};
+use rln_zk::{ProofRequest, ProofVerdict, Verifier};
 
 use rln_testkit::chain::{account, free_port, spawn_persistent_anvil as persistent_anvil, to_u256};
 
@@ -21,21 +21,21 @@ pub async fn chain() -> Chain {
 
 /// The root of the contract's leaves, computed here from its `leaves` view.
 pub async fn contract_root(chain: &Chain) -> Fr {
-        let count = chain.membership().memberCount().call().await.unwrap();
-        let leaves = chain.membership().leaves(0, count).call().await.unwrap();
-        let mut tree = MerkleTree::in_memory(TREE_DEPTH).unwrap();
-        let leaves: Vec<(u64, Fr)> = leaves
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                (
-                    i as u64,
-                    rln_core::fr_from_le_bytes(&v.to_le_bytes::<32>()).unwrap(),
-                )
-            })
-            .collect();
-        tree.set_leaves(&leaves).unwrap();
-        tree.root().unwrap()
+    let count = chain.membership().memberCount().call().await.unwrap();
+    let leaves = chain.membership().leaves(0, count).call().await.unwrap();
+    let mut tree = MerkleTree::in_memory(TREE_DEPTH).unwrap();
+    let leaves: Vec<(u64, Fr)> = leaves
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            (
+                i as u64,
+                rln_core::fr_from_le_bytes(&v.to_le_bytes::<32>()).unwrap(),
+            )
+        })
+        .collect();
+    tree.set_leaves(&leaves).unwrap();
+    tree.root().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,7 +80,7 @@ async fn two_hundred_registrations_sync_to_the_contract_root() {
         .prove(&request, &mut rand::thread_rng())
         .unwrap();
     assert_eq!(proof.merkle_root, db.root().unwrap());
-    assert_eq!(Verifier::dev().unwrap().verify(&proof), Verdict::Valid);
+    assert_eq!(Verifier::dev().unwrap().verify(&proof), ProofVerdict::Valid);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,11 +254,7 @@ async fn wrong_chain_and_missing_contract_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(RlnDb::open(dir.path(), chain.db_config()).unwrap());
     let rpc = RpcPool::new(&[chain.anvil.endpoint()], RetryPolicy::default()).unwrap();
-    let wrong_chain = MembershipSync::new(
-        rpc,
-        Arc::clone(&db),
-        SyncConfig::new(chain.contract, 1),
-    );
+    let wrong_chain = MembershipSync::new(rpc, Arc::clone(&db), SyncConfig::new(chain.contract, 1));
     let err = wrong_chain.check_chain().await.unwrap_err();
     assert!(err.to_string().contains("chain id 31337"), "{err}");
     let rpc = RpcPool::new(&[chain.anvil.endpoint()], RetryPolicy::default()).unwrap();
@@ -282,7 +278,6 @@ async fn wrong_chain_and_missing_contract_are_reported() {
     let err = dead.block_number().await.unwrap_err();
     assert!(err.to_string().contains("127.0.0.1:9"), "{err}");
 }
-
 
 async fn wait_for(
     status: &mut tokio::sync::watch::Receiver<rln_chain::SyncStatus>,

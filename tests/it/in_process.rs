@@ -104,10 +104,7 @@ fn the_validator_accepts_ignores_rejects_and_catches_a_double_signal_over_rocksd
     // Two valid messages in one batch, then the same first one again: a duplicate.
     let first = message(&state, &alice, 0, 2, 0, "one");
     let second = message(&state, &alice, 0, 2, 1, "two");
-    let outcomes = v.validate_batch(&[
-        candidate(first.clone(), peer),
-        candidate(second, peer),
-    ]);
+    let outcomes = v.validate_batch(&[candidate(first.clone(), peer), candidate(second, peer)]);
     assert_eq!(outcomes, vec![Outcome::Valid, Outcome::Valid]);
     assert_eq!(state.db.nullifier_count().unwrap(), 2);
     let again = v.validate_batch(&[candidate(first.clone(), peer)]);
@@ -207,7 +204,10 @@ fn a_full_validation_queue_ignores_the_message_without_blocking() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let refused = refused.expect("the queue fills up");
-    assert!(started.elapsed() < Duration::from_secs(5), "submit never blocks");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "submit never blocks"
+    );
     assert_eq!(refused, Outcome::Ignored(Reason::QueueFull));
     assert_eq!(refused.acceptance(), (Acceptance::Ignore, "queue_full"));
     assert_eq!(Metrics::reason(&metrics.ignored, "queue_full").get(), 1);

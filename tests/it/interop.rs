@@ -4,6 +4,7 @@ use rln_core::{
     compute_share, external_nullifier, fr_from_le_bytes, hash_to_field, rate_commitment,
     recover_secret, Fr, Identity, MerkleProof, MerkleTree, RlnIdentifier, Share, TREE_DEPTH,
 };
+use rln_relay::wire::{decode_proof, encode_proof};
 use rln_zk::proof::proof_from_bytes;
 use rln_zk::snarkjs::SnarkjsProof;
 use rln_zk::{ProofRequest, ProofVerdict, RateLimitProof, Verifier, ZkError};
@@ -138,7 +139,7 @@ fn reference_proofs_verify_with_the_reference_key() {
             case["name"]
         );
         // Through the Waku wire encoding and back.
-        let wire = RateLimitProof::decode(&proof.encode()).unwrap();
+        let wire = decode_proof(&encode_proof(&proof)).unwrap();
         assert_eq!(from_json.verify(&wire), ProofVerdict::Valid);
         // The snarkjs JSON of the same proof parses to the same points.
         let json: SnarkjsProof = serde_json::from_value(case["proof_snarkjs"].clone()).unwrap();
@@ -267,5 +268,66 @@ fn dev_key_proofs_of_reference_inputs() {
         // Keys are per setup: each proof verifies only under its own key.
         assert_eq!(reference.verify(&ours), ProofVerdict::Invalid);
         assert_eq!(dev.verify(&theirs), ProofVerdict::Invalid);
+    }
+}
+
+/// The reference key set: its witness graph and its `.arkzkey`.
+fn reference_prover() -> &'static rln_zk::Prover {
+    static PROVER: std::sync::OnceLock<rln_zk::Prover> = std::sync::OnceLock::new();
+    PROVER.get_or_init(|| {
+        let dir = interop_dir();
+        let graph = rln_zk::circuit::graph::WitnessGraph::from_path(&dir.join("graph.bin"))
+            .expect("the reference witness graph loads");
+        let zkey = rln_zk::ZkeyData::from_path(&dir.join("rln_final.arkzkey"))
+            .expect("the reference arkzkey loads");
+        rln_zk::Prover::new(graph, zkey).expect("graph and key belong together")
+    })
+}
+
+#[test]
+fn the_reference_key_gives_the_reference_proofs_byte_for_byte() {
+    let prover = reference_prover();
+    let verifier = reference_verifier();
+    assert!(prover.verifying_key() == verifier.verifying_key());
+    for case in cases() {
+        let name = case["name"].as_str().unwrap();
+        let expected = reference_proof(case);
+        let identity = Identity::from_secret(fr(&case["identity_secret"]));
+        let path = merkle_proof(case);
+        let request = ProofRequest {
+            identity: &identity,
+            user_message_limit: case["user_message_limit"].as_u64().unwrap(),
+            message_id: case["message_id"].as_u64().unwrap(),
+            merkle_proof: &path,
+            x: fr(&case["x"]),
+            epoch: expected.epoch,
+            rln_identifier: expected.rln_identifier,
+        };
+        let (r, s) = (fr(&case["groth16_r"]), fr(&case["groth16_s"]));
+        let proof = prover.prove_with_randomness(&request, r, s).unwrap();
+        assert_eq!(
+            hex::encode(proof.proof_bytes()),
+            case["proof_compressed_hex"].as_str().unwrap(),
+            "{name}"
+        );
+        assert_eq!(proof, expected, "{name}: public values");
+        // The precomputed membership gives the same bytes.
+        let prepared = prover
+            .prepare(&identity, request.user_message_limit, &path)
+            .unwrap();
+        let message = rln_zk::MessageRequest {
+            message_id: request.message_id,
+            x: request.x,
+            epoch: request.epoch,
+            rln_identifier: request.rln_identifier,
+        };
+        let warm = prover
+            .prove_message_with_randomness(&prepared, &message, r, s)
+            .unwrap();
+        assert_eq!(warm, expected, "{name}: prepared");
+        // Fresh randomness: a different proof that the reference key verifies.
+        let fresh = prover.prove(&request, &mut rand::rngs::OsRng).unwrap();
+        assert_ne!(fresh.proof, expected.proof, "{name}");
+        assert_eq!(verifier.verify(&fresh), ProofVerdict::Valid, "{name}");
     }
 }

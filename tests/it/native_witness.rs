@@ -134,7 +134,7 @@ fn a_prepared_membership_gives_the_same_proof_as_a_full_one() {
         let warm = prover
             .prove_message_with_randomness(&prepared, &message, r, s)
             .unwrap();
-        assert_eq!(warm.encode(), cold.encode());
+        assert_eq!(warm, cold);
         assert_eq!(warm.merkle_root, prepared.root());
         assert_eq!(verifier.verify(&warm), ProofVerdict::Valid);
         let fresh = prover.prove_message(&prepared, &message, &mut rng).unwrap();

@@ -54,7 +54,10 @@ async fn start_net(
         c.network.static_peers = peers;
         tweak(i, &chain, &mut c);
         let node = Node::start(c.clone()).await.unwrap();
-        wait_until(Duration::from_secs(10), || !node.handle().listen_addrs().is_empty()).await;
+        wait_until(Duration::from_secs(10), || {
+            !node.handle().listen_addrs().is_empty()
+        })
+        .await;
         assert!(
             node.handle().wait_synced(Duration::from_secs(30)).await,
             "node {i} syncs"
@@ -90,7 +93,8 @@ async fn wait_mesh(nodes: &[Node], peers: usize) {
         let mut ok = true;
         for n in nodes {
             let subscribed = n
-                .handle().peers()
+                .handle()
+                .peers()
                 .await
                 .iter()
                 .filter(|p| p.topics.iter().any(|t| t == TOPIC))
@@ -192,7 +196,8 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
     for i in 0..3 {
         for k in 0..2 {
             let (_, hash) = net.nodes[i]
-                .handle().publish(TOPIC, text(&format!("hello {i}.{k}")))
+                .handle()
+                .publish(TOPIC, text(&format!("hello {i}.{k}")))
                 .await
                 .unwrap();
             sent.push((i, hash));
@@ -219,8 +224,7 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
         }
         assert_eq!(got.len(), expected.len(), "node {j}: nothing else arrives");
         for d in &got {
-            let proof =
-                decode_proof(d.message.rate_limit_proof.as_ref().unwrap()).unwrap();
+            let proof = decode_proof(d.message.rate_limit_proof.as_ref().unwrap()).unwrap();
             assert!(
                 verifier.verify(&proof).is_valid(),
                 "delivered proofs verify"
@@ -252,7 +256,8 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
     for (j, node) in net.nodes.iter().enumerate().take(3) {
         assert!(
             wait_until(Duration::from_secs(20), || !node
-                .handle().spam_evidence()
+                .handle()
+                .spam_evidence()
                 .unwrap()
                 .is_empty())
             .await,
@@ -282,7 +287,8 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
         let deadline = Instant::now() + Duration::from_secs(20);
         let score = loop {
             let score = node
-                .handle().peers()
+                .handle()
+                .peers()
                 .await
                 .into_iter()
                 .find(|p| p.peer_id == spammer_peer)
@@ -332,7 +338,8 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let slashed = net.nodes[..3].iter().filter(|n| {
-        n.handle().spam_evidence()
+        n.handle()
+            .spam_evidence()
             .unwrap()
             .iter()
             .any(|e| e.slash_status.starts_with("slashed in block"))
@@ -341,7 +348,11 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
     for node in &net.nodes {
         let index = net.members[3].index;
         assert!(
-            wait_until(Duration::from_secs(20), || node.handle().db().leaf(index).unwrap()
+            wait_until(Duration::from_secs(20), || node
+                .handle()
+                .db()
+                .leaf(index)
+                .unwrap()
                 == Fr::from(0u64))
             .await,
             "every node erases the leaf"
@@ -350,7 +361,11 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
     // The spammer's own node refuses to publish; a message proved against the old root and
     // stamped after the revocation's grace (the clock gap, 5 s here) is refused by every
     // other node at the root check.
-    assert!(spammer.handle().publish(TOPIC, text("after slash")).await.is_err());
+    assert!(spammer
+        .handle()
+        .publish(TOPIC, text("after slash"))
+        .await
+        .is_err());
     tokio::time::sleep(Duration::from_secs(6)).await;
     // The message is injected by a fresh relay-only node, so that no honest node's score
     // suffers and every one of them validates it.
@@ -440,8 +455,7 @@ async fn every_bad_input_gets_its_verdict_and_the_node_keeps_running() {
     let prove = |m: WakuMessage| publisher.prove(m, MessageIdChoice::Next).unwrap();
 
     let base = prove(text("base"));
-    let proof_of =
-        |m: &WakuMessage| decode_proof(m.rate_limit_proof.as_ref().unwrap()).unwrap();
+    let proof_of = |m: &WakuMessage| decode_proof(m.rate_limit_proof.as_ref().unwrap()).unwrap();
     let mut non_canonical = base.encode();
     {
         // Replace the merkle root's 32 bytes by the field modulus (not canonical).
@@ -502,7 +516,10 @@ async fn every_bad_input_gets_its_verdict_and_the_node_keeps_running() {
     assert_eq!(got.len(), 1, "only the valid message is delivered");
     assert_eq!(got[0].message, good);
     let dup_before = ignored(b, "duplicate");
-    a.handle().send_raw(TOPIC, duplicate.encode()).await.unwrap();
+    a.handle()
+        .send_raw(TOPIC, duplicate.encode())
+        .await
+        .unwrap();
     assert!(
         wait_until(Duration::from_secs(10), || ignored(b, "duplicate")
             == dup_before + 1)
@@ -520,7 +537,11 @@ async fn every_bad_input_gets_its_verdict_and_the_node_keeps_running() {
     );
     assert!(drain(&mut rx, Duration::from_secs(1)).await.is_empty());
     // The node is still up and relays a fresh valid message.
-    let (_, h) = a.handle().publish(TOPIC, text("still alive")).await.unwrap();
+    let (_, h) = a
+        .handle()
+        .publish(TOPIC, text("still alive"))
+        .await
+        .unwrap();
     let got = drain(&mut rx, Duration::from_secs(10)).await;
     assert!(got.iter().any(|d| d.hash == h), "the node keeps relaying");
     assert!(b.handle().health().synced);
@@ -539,7 +560,8 @@ async fn a_restart_mid_epoch_continues_message_ids_and_keeps_state() {
     // Node 0 records node 1's first message in its nullifier log; node 1 uses ids 0 and 1.
     for k in 0..2 {
         net.nodes[1]
-            .handle().publish(TOPIC, text(&format!("before {k}")))
+            .handle()
+            .publish(TOPIC, text(&format!("before {k}")))
             .await
             .unwrap();
     }
@@ -547,11 +569,21 @@ async fn a_restart_mid_epoch_continues_message_ids_and_keeps_state() {
     assert_eq!(got.len(), 2);
     let logged = net.nodes[0].handle().db().nullifier_count().unwrap();
     assert!(logged >= 2);
-    let window: Vec<_> = net.nodes[1].handle().db().root_window().entries().copied().collect();
+    let window: Vec<_> = net.nodes[1]
+        .handle()
+        .db()
+        .root_window()
+        .entries()
+        .copied()
+        .collect();
     let commitment = net.members[1].identity.commitment();
     let epoch = rln_core::epoch_at(now_secs(), EPOCH);
     assert_eq!(
-        net.nodes[1].handle().db().message_ids_used(&commitment).unwrap(),
+        net.nodes[1]
+            .handle()
+            .db()
+            .message_ids_used(&commitment)
+            .unwrap(),
         Some((epoch, 2))
     );
 
@@ -565,7 +597,12 @@ async fn a_restart_mid_epoch_continues_message_ids_and_keeps_state() {
         "ids survive"
     );
     assert_eq!(
-        node.handle().db().root_window().entries().copied().collect::<Vec<_>>(),
+        node.handle()
+            .db()
+            .root_window()
+            .entries()
+            .copied()
+            .collect::<Vec<_>>(),
         window,
         "the window survives"
     );
@@ -575,7 +612,8 @@ async fn a_restart_mid_epoch_continues_message_ids_and_keeps_state() {
     // Three more: ids 2, 3, 4. Had an id been reused, node 0 would see a double signal.
     for k in 0..3 {
         net.nodes[1]
-            .handle().publish(TOPIC, text(&format!("after {k}")))
+            .handle()
+            .publish(TOPIC, text(&format!("after {k}")))
             .await
             .unwrap();
     }
@@ -587,7 +625,8 @@ async fn a_restart_mid_epoch_continues_message_ids_and_keeps_state() {
     );
     assert_eq!(invalid(&net.nodes[0], "spam"), 0);
     let err = net.nodes[1]
-        .handle().publish(TOPIC, text("one too many"))
+        .handle()
+        .publish(TOPIC, text("one too many"))
         .await
         .unwrap_err();
     assert!(
@@ -609,19 +648,29 @@ async fn nodes_known_only_through_a_bootstrap_node_find_each_other() {
         let mut c = loopback_config(&chain, dir.path(), None, 600);
         if i > 0 {
             c.network.bootstrap = nodes[0]
-                .handle().listen_addrs()
+                .handle()
+                .listen_addrs()
                 .iter()
                 .map(|a| a.to_string())
                 .collect();
         }
         let node = Node::start(c).await.unwrap();
-        wait_until(Duration::from_secs(10), || !node.handle().listen_addrs().is_empty()).await;
+        wait_until(Duration::from_secs(10), || {
+            !node.handle().listen_addrs().is_empty()
+        })
+        .await;
         nodes.push(node);
     }
     let target = nodes[2].handle().peer_id().to_string();
     let start = Instant::now();
     loop {
-        if nodes[1].handle().peers().await.iter().any(|p| p.peer_id == target) {
+        if nodes[1]
+            .handle()
+            .peers()
+            .await
+            .iter()
+            .any(|p| p.peer_id == target)
+        {
             break;
         }
         assert!(

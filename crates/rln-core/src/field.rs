@@ -130,11 +130,20 @@ mod tests {
         assert!(text.starts_with("0x0000"));
         assert!(text.ends_with("0102"));
         assert_eq!(fr_from_hex(&text), Ok(fr_from_u64(0x0102)));
-        assert_eq!(fr_from_hex(&text.to_uppercase().replace("0X", "0x")), Ok(fr_from_u64(0x0102)));
+        assert_eq!(
+            fr_from_hex(&text.to_uppercase().replace("0X", "0x")),
+            Ok(fr_from_u64(0x0102))
+        );
         assert_eq!(fr_from_hex(&text[2..]), Err(FieldError::NotHex));
         assert_eq!(fr_from_hex("0x0102"), Err(FieldError::WrongLength(2)));
-        assert_eq!(fr_from_hex(&format!("0x{}", "g".repeat(64))), Err(FieldError::NotHex));
-        assert_eq!(fr_from_hex(&format!("0x{}", "f".repeat(64))), Err(FieldError::NonCanonical));
+        assert_eq!(
+            fr_from_hex(&format!("0x{}", "g".repeat(64))),
+            Err(FieldError::NotHex)
+        );
+        assert_eq!(
+            fr_from_hex(&format!("0x{}", "f".repeat(64))),
+            Err(FieldError::NonCanonical)
+        );
     }
 
     proptest! {

@@ -25,7 +25,9 @@ mod tests {
         let addr = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooW";
         assert_eq!(listen_addr(&format!("{LISTENING}{addr}")), Some(addr));
         assert_eq!(
-            rest_url(&format!("{REST_API}http://127.0.0.1:8645  (health: /health)")),
+            rest_url(&format!(
+                "{REST_API}http://127.0.0.1:8645  (health: /health)"
+            )),
             Some("http://127.0.0.1:8645")
         );
         assert_eq!(listen_addr("peer id   x"), None);

@@ -339,7 +339,10 @@ impl NodeConfig {
             return Err(invalid("network.pubsub_topics", "lists no topic"));
         }
         if self.network.max_message_bytes < 1_024 {
-            return Err(invalid("network.max_message_bytes", "must be at least 1024"));
+            return Err(invalid(
+                "network.max_message_bytes",
+                "must be at least 1024",
+            ));
         }
         if self.network.seen_ttl_secs == 0 {
             return Err(invalid("network.seen_ttl_secs", "must be at least 1 s"));
@@ -351,7 +354,10 @@ impl NodeConfig {
             ));
         }
         if !self.network.invalid_message_weight.is_finite() {
-            return Err(invalid("network.invalid_message_weight", "must be a number"));
+            return Err(invalid(
+                "network.invalid_message_weight",
+                "must be a number",
+            ));
         }
         if self.rln.epoch_secs == 0 {
             return Err(invalid("rln.epoch_secs", "must be at least 1 s"));
@@ -368,12 +374,17 @@ impl NodeConfig {
             return Err(invalid("validation.max_batch", "must be at least 1"));
         }
         let slash_receiver = match self.slash.as_ref().and_then(|s| s.receiver.as_ref()) {
-            Some(r) => Some(Address::from_str(r.trim()).map_err(|_| {
-                invalid("slash.receiver", format!("`{r}` is not an address"))
-            })?),
+            Some(r) => Some(
+                Address::from_str(r.trim())
+                    .map_err(|_| invalid("slash.receiver", format!("`{r}` is not an address")))?,
+            ),
             None => None,
         };
-        if self.slash.as_ref().is_some_and(|s| s.private_key.is_empty()) {
+        if self
+            .slash
+            .as_ref()
+            .is_some_and(|s| s.private_key.is_empty())
+        {
             return Err(invalid("slash.private_key", "is empty"));
         }
         let workers = match self.validation.workers {
@@ -433,10 +444,19 @@ mod tests {
         assert_eq!(key(&|c| c.chain.contract.clear()), "chain.contract");
         assert_eq!(key(&|c| c.chain.contract = "0x12".into()), "chain.contract");
         assert_eq!(key(&|c| c.chain.rpc.clear()), "chain.rpc");
-        assert_eq!(key(&|c| c.chain.poll_interval_ms = 1), "chain.poll_interval_ms");
+        assert_eq!(
+            key(&|c| c.chain.poll_interval_ms = 1),
+            "chain.poll_interval_ms"
+        );
         assert_eq!(key(&|c| c.rln.epoch_secs = 0), "rln.epoch_secs");
-        assert_eq!(key(&|c| c.rln.rln_identifier = "x".repeat(32)), "rln.rln_identifier");
-        assert_eq!(key(&|c| c.network.listen = vec!["nonsense".into()]), "network.listen");
+        assert_eq!(
+            key(&|c| c.rln.rln_identifier = "x".repeat(32)),
+            "rln.rln_identifier"
+        );
+        assert_eq!(
+            key(&|c| c.network.listen = vec!["nonsense".into()]),
+            "network.listen"
+        );
         assert_eq!(key(&|c| c.network.heartbeat_ms = 0), "network.heartbeat_ms");
         assert_eq!(key(&|c| c.validation.queue = 0), "validation.queue");
         assert_eq!(

@@ -192,7 +192,13 @@ impl NodeHandle {
     /// Stops caching a topic (the node keeps relaying its configured topics).
     pub async fn unsubscribe_topic(&self, topic: &str) -> Result<(), RelayError> {
         self.hub().uncache_topic(topic);
-        if !self.config().network.pubsub_topics.iter().any(|t| t == topic) {
+        if !self
+            .config()
+            .network
+            .pubsub_topics
+            .iter()
+            .any(|t| t == topic)
+        {
             self.shared.net.unsubscribe(topic).await?;
         }
         Ok(())
@@ -255,7 +261,13 @@ impl Node {
             &metrics,
         )?;
         let hub = validation.hub.clone();
-        let net = start_network(&mut supervisor, &config, validation, &metrics, &mut registry)?;
+        let net = start_network(
+            &mut supervisor,
+            &config,
+            validation,
+            &metrics,
+            &mut registry,
+        )?;
         let publisher = start_publisher(
             &mut supervisor,
             &config,

@@ -72,10 +72,7 @@ impl RestMessage {
             ),
             None => None,
         };
-        if meta
-            .as_ref()
-            .is_some_and(|m| m.len() > MAX_META_BYTES)
-        {
+        if meta.as_ref().is_some_and(|m| m.len() > MAX_META_BYTES) {
             return Err(ApiError::bad("meta is longer than 64 bytes"));
         }
         if self.content_topic.is_empty() {

@@ -57,7 +57,12 @@ impl Supervisor {
         let failure = self.failure.clone();
         self.tasks.push(tokio::spawn(async move {
             let ended = AssertUnwindSafe(task).catch_unwind().await;
-            report(name, ended.map_err(|p| panic_text(&*p)), &shutdown, &failure);
+            report(
+                name,
+                ended.map_err(|p| panic_text(&*p)),
+                &shutdown,
+                &failure,
+            );
         }));
     }
 

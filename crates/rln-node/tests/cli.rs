@@ -303,15 +303,7 @@ async fn run_publish_and_subscribe_between_two_nodes() {
     }
 
     // A node without a membership cannot publish, and says why.
-    let (ok, out) = rln_node(
-        &[
-            "publish",
-            "--node",
-            &url_b,
-            "x",
-        ],
-        &[],
-    );
+    let (ok, out) = rln_node(&["publish", "--node", &url_b, "x"], &[]);
     assert!(!ok);
     assert!(out.contains("no RLN membership"), "{out}");
     // A node that is not running: one clear sentence.

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use libp2p::gossipsub::{
-    self, IdentTopic, MessageAcceptance, MessageAuthenticity, PeerScoreParams,
-    PeerScoreThresholds, TopicHash, TopicScoreParams, ValidationMode,
+    self, IdentTopic, MessageAcceptance, MessageAuthenticity, PeerScoreParams, PeerScoreThresholds,
+    TopicHash, TopicScoreParams, ValidationMode,
 };
 use libp2p::identity::Keypair;
 use libp2p::kad::{self, store::MemoryStore};

@@ -46,7 +46,10 @@ pub fn spawn_persistent_anvil(port: u16, state: &Path) -> Child {
         .expect("anvil starts");
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "anvil did not start on port {port}");
+        assert!(
+            Instant::now() < deadline,
+            "anvil did not start on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     child

@@ -35,7 +35,12 @@ impl TestChain {
     }
 
     /// Registers `identity` with `limit` and writes its keystore to `dir/keystore.json`.
-    pub async fn register_identity(&self, identity: Identity, dir: &Path, limit: u32) -> TestMember {
+    pub async fn register_identity(
+        &self,
+        identity: Identity,
+        dir: &Path,
+        limit: u32,
+    ) -> TestMember {
         let index = self.register(&identity, limit).await;
         let keystore = dir.join("keystore.json");
         let mut ks = Keystore::load_or_new(&keystore).expect("the keystore opens");

@@ -118,7 +118,10 @@ impl NodeProcess {
             if line.starts_with("publishing") || line.starts_with("relay only") {
                 break;
             }
-            assert!(Instant::now() < deadline, "the node took over 60 s to start");
+            assert!(
+                Instant::now() < deadline,
+                "the node took over 60 s to start"
+            );
         }
         // Keep reading so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});

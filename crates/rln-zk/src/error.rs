@@ -2,26 +2,12 @@
 
 use thiserror::Error;
 
-use rln_core::{FieldError, RlnError};
+use rln_core::RlnError;
 
-/// Why bytes claimed to be a `RateLimitProof` could not be read. Every variant means the
-/// sender is at fault.
+/// Why bytes claimed to be a proof or its public signals could not be read. Every variant
+/// means the sender is at fault.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DecodeError {
-    /// The protobuf framing is broken (bad varint, truncated field, unsupported wire type).
-    #[error("malformed protobuf: {0}")]
-    Protobuf(&'static str),
-    /// A required field is absent.
-    #[error("field `{0}` is missing")]
-    MissingField(&'static str),
-    /// A field element is not 32 canonical little-endian bytes.
-    #[error("field `{field}`: {source}")]
-    Field {
-        /// Which field.
-        field: &'static str,
-        /// What is wrong with it.
-        source: FieldError,
-    },
     /// A public signal (snarkjs JSON) is not a decimal below the scalar field modulus.
     #[error("invalid public signal: {0}")]
     PublicSignal(String),

@@ -10,8 +10,7 @@
 //!   [`PreparedMembership`] only the per-message part is computed); [`Verifier`] checks a
 //!   proof with a key prepared once and returns a [`ProofVerdict`]; batches of proofs share
 //!   one final exponentiation.
-//! - [`proof`]: the Waku `RateLimitProof` and its protobuf encoding.
-//! - [`protobuf`]: the protobuf primitives of the Waku wire types.
+//! - [`proof`]: the Waku `RateLimitProof` and the compressed form of its Groth16 proof.
 //!
 //! The heavy arithmetic (fixed-base MSMs in G1 and G2, the quotient's FFTs) is `rln-bn254`'s,
 //! which picks its fast or portable path at run time.
@@ -24,7 +23,6 @@ pub mod error;
 pub mod groth16;
 pub mod keys;
 pub mod proof;
-pub mod protobuf;
 
 pub use error::{DecodeError, ZkError};
 pub use groth16::batch::BatchItem;
@@ -32,6 +30,3 @@ pub use groth16::prover::{MessageRequest, PreparedMembership, ProofRequest, Prov
 pub use groth16::verifier::{ProofVerdict, Verifier};
 pub use keys::{snarkjs, ZkeyData};
 pub use proof::{Groth16Proof, RateLimitProof, PROOF_BYTES};
-
-/// The former name of [`ProofVerdict`], kept while code outside this crate moves over.
-pub use groth16::verifier::ProofVerdict as Verdict;

@@ -53,9 +53,10 @@ pub fn encode_proof(proof: &RateLimitProof) -> Vec<u8> {
 /// Decodes and validates a `RateLimitProof` protobuf message. Unknown fields are skipped, as
 /// protobuf requires; a repeated field keeps its last value.
 pub fn decode_proof(bytes: &[u8]) -> Result<RateLimitProof, ProofDecodeError> {
-    let raw =
-        RateLimitProofProto::decode(bytes).map_err(|e| ProofDecodeError::Protobuf(e.to_string()))?;
-    let present = |value: Option<Vec<u8>>, field| value.ok_or(ProofDecodeError::MissingField(field));
+    let raw = RateLimitProofProto::decode(bytes)
+        .map_err(|e| ProofDecodeError::Protobuf(e.to_string()))?;
+    let present =
+        |value: Option<Vec<u8>>, field| value.ok_or(ProofDecodeError::MissingField(field));
     let fr = |value: Option<Vec<u8>>, field| {
         fr_from_le_slice(&present(value, field)?)
             .map_err(|source| ProofDecodeError::Field { field, source })
@@ -69,10 +70,13 @@ pub fn decode_proof(bytes: &[u8]) -> Result<RateLimitProof, ProofDecodeError> {
     let nullifier = fr(raw.nullifier, "nullifier")?;
     let tag = present(raw.rln_identifier, "rln_identifier")?;
     let field = "rln_identifier";
-    let tag: [u8; 32] = tag.as_slice().try_into().map_err(|_| ProofDecodeError::Field {
-        field,
-        source: FieldError::WrongLength(tag.len()),
-    })?;
+    let tag: [u8; 32] = tag
+        .as_slice()
+        .try_into()
+        .map_err(|_| ProofDecodeError::Field {
+            field,
+            source: FieldError::WrongLength(tag.len()),
+        })?;
     let rln_identifier = RlnIdentifier::from_bytes(tag)
         .map_err(|source| ProofDecodeError::Field { field, source })?;
     Ok(RateLimitProof {
@@ -130,7 +134,10 @@ mod tests {
             let at = 3 + PROOF_BYTES + 34 * k;
             assert_eq!(&bytes[at..at + 2], &[number << 3 | 2, 32]);
         }
-        assert_eq!(&bytes[3 + PROOF_BYTES + 2..3 + PROOF_BYTES + 34], &fr_to_le_bytes(&Fr::from(1u64)));
+        assert_eq!(
+            &bytes[3 + PROOF_BYTES + 2..3 + PROOF_BYTES + 34],
+            &fr_to_le_bytes(&Fr::from(1u64))
+        );
     }
 
     #[test]

@@ -3,12 +3,20 @@
 //!
 //! - [`r1cs`]: circom's `.r1cs` constraint system and wire names.
 //! - [`solver`]: the native witness, solved from the constraint system.
+//! - [`graph`]: the witness computed from a witness graph (iden3 circom-witnesscalc), the
+//!   form the reference implementation ships for Waku's circuit.
+//! - [`Witness`]: either of the two, as a [`crate::Prover`] uses it.
 //! - `WitnessGenerator` (feature `wasm-witness`): circom's WebAssembly witness generator,
 //!   run by wasmer through `ark-circom`; kept as the oracle the native witness is tested
 //!   against, and off by default so the node does not link a WebAssembly runtime.
 
 use rln_core::{Fr, MerkleProof};
 
+use crate::error::ZkError;
+use graph::WitnessGraph;
+use solver::{MessageInputs, WitnessSolver};
+
+pub mod graph;
 pub mod r1cs;
 pub mod solver;
 #[cfg(feature = "wasm-witness")]
@@ -38,4 +46,65 @@ pub struct CircuitInputs {
     pub x: Fr,
     /// `externalNullifier`.
     pub external_nullifier: Fr,
+}
+
+/// How a prover computes the witness of its circuit.
+#[derive(Debug, Clone)]
+pub enum Witness {
+    /// Solved from circom's `.r1cs` and wire names (the circuit in this repository).
+    Solver(WitnessSolver),
+    /// Evaluated from a witness graph (the reference implementation's circuit).
+    Graph(WitnessGraph),
+}
+
+impl Witness {
+    /// Wires of the circuit, including the constant one.
+    pub fn num_wires(&self) -> usize {
+        match self {
+            Self::Solver(s) => s.num_wires(),
+            Self::Graph(g) => g.num_wires(),
+        }
+    }
+
+    /// The wires that change from one message to the next, ascending.
+    pub fn message_wires(&self) -> &[usize] {
+        match self {
+            Self::Solver(s) => s.message_wires(),
+            Self::Graph(g) => g.message_wires(),
+        }
+    }
+
+    /// The full witness (wire 0 is the constant one, then the public signals).
+    pub fn solve(&self, inputs: &CircuitInputs) -> Result<Vec<Fr>, ZkError> {
+        match self {
+            Self::Solver(s) => s.solve(inputs),
+            Self::Graph(g) => g.solve(inputs),
+        }
+    }
+
+    /// Recomputes the per-message wires of `witness`, solved before from `membership` (whose
+    /// message fields are ignored), for `message`.
+    pub fn solve_message(
+        &self,
+        witness: &mut [Fr],
+        membership: &CircuitInputs,
+        message: &MessageInputs,
+    ) -> Result<(), ZkError> {
+        match self {
+            Self::Solver(s) => s.solve_message(witness, message, membership.user_message_limit),
+            Self::Graph(g) => g.solve_message(witness, membership, message),
+        }
+    }
+}
+
+impl From<WitnessSolver> for Witness {
+    fn from(solver: WitnessSolver) -> Self {
+        Self::Solver(solver)
+    }
+}
+
+impl From<WitnessGraph> for Witness {
+    fn from(graph: WitnessGraph) -> Self {
+        Self::Graph(graph)
+    }
 }

@@ -23,7 +23,7 @@ use rln_core::{
 
 use super::quotient::QuotientDomain;
 use crate::circuit::solver::{MessageInputs, WitnessSolver};
-use crate::circuit::{CircuitInputs, PUBLIC_INPUTS};
+use crate::circuit::{CircuitInputs, Witness, PUBLIC_INPUTS};
 use crate::error::ZkError;
 use crate::keys::ZkeyData;
 use crate::proof::RateLimitProof;
@@ -223,7 +223,7 @@ impl Queries {
 /// Loading precomputes the window shifts of the proving key's queries (about 50 MB, a second
 /// or two), which makes every multi-scalar multiplication of a proof about 1.4× cheaper.
 pub struct Prover {
-    solver: WitnessSolver,
+    solver: Witness,
     zkey: ZkeyData,
     /// Queries over every wire but the constant one: full proofs and preparation.
     full: Queries,
@@ -245,7 +245,8 @@ impl std::fmt::Debug for Prover {
 impl Prover {
     /// Combines the circuit's witness solver with a proving key, checking that they describe
     /// the same circuit.
-    pub fn new(solver: WitnessSolver, zkey: ZkeyData) -> Result<Self, ZkError> {
+    pub fn new(solver: impl Into<Witness>, zkey: ZkeyData) -> Result<Self, ZkError> {
+        let solver = solver.into();
         let wires = solver.num_wires();
         let pk = &zkey.proving_key;
         let aux = zkey.num_wires.checked_sub(zkey.num_instance_variables);
@@ -307,8 +308,8 @@ impl Prover {
         &self.zkey.proving_key.vk
     }
 
-    /// The witness solver.
-    pub fn solver(&self) -> &WitnessSolver {
+    /// How the witness is computed.
+    pub fn solver(&self) -> &Witness {
         &self.solver
     }
 
@@ -433,9 +434,16 @@ impl Prover {
             x: request.x,
             external_nullifier: external_nullifier(request.epoch, request.rln_identifier.to_fr()),
         };
+        let membership = CircuitInputs {
+            identity_secret: prepared.identity_secret,
+            user_message_limit: prepared.user_message_limit,
+            message_id: 0,
+            merkle_proof: prepared.merkle_proof.clone(),
+            x: Fr::zero(),
+            external_nullifier: Fr::zero(),
+        };
         let mut z = prepared.witness.clone();
-        self.solver
-            .solve_message(&mut z, &message, prepared.user_message_limit)?;
+        self.solver.solve_message(&mut z, &membership, &message)?;
 
         let fixed = Sums {
             a: prepared.a,

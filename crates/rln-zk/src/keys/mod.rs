@@ -2,6 +2,7 @@
 //! JSON or arkworks bytes, and the INSECURE development keys compiled into this crate.
 //!
 //! - [`zkey_format`]: the layout of snarkjs's binary `.zkey`, checked before arkworks reads it.
+//! - [`arkzkey`]: the reference implementation's `.arkzkey` (arkworks serialization).
 //! - [`snarkjs`]: JSON forms of keys and proofs for interop with the circom tool chain.
 
 use std::path::Path;
@@ -14,6 +15,7 @@ use ark_serialize::CanonicalDeserialize;
 use crate::circuit::PUBLIC_INPUTS;
 use crate::error::ZkError;
 
+pub mod arkzkey;
 pub mod snarkjs;
 pub mod zkey_format;
 
@@ -51,8 +53,18 @@ pub struct ZkeyData {
 }
 
 impl ZkeyData {
-    /// Parses a snarkjs `.zkey` (Groth16, bn128) from memory.
+    /// Parses a proving key from memory: a snarkjs `.zkey` (it starts with the magic `zkey`)
+    /// or else an `.arkzkey`.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ZkError> {
+        if bytes.starts_with(b"zkey") {
+            Self::from_zkey_bytes(bytes)
+        } else {
+            arkzkey::parse(bytes)
+        }
+    }
+
+    /// Parses a snarkjs `.zkey` (Groth16, bn128) from memory.
+    pub fn from_zkey_bytes(bytes: &[u8]) -> Result<Self, ZkError> {
         let header = zkey_format::check(bytes)?;
         if header.n_public != PUBLIC_INPUTS as u64 {
             return Err(ZkError::PublicInputCount {
@@ -71,7 +83,7 @@ impl ZkeyData {
         })
     }
 
-    /// Reads a snarkjs `.zkey` file.
+    /// Reads a proving key file, snarkjs `.zkey` or `.arkzkey` (see [`Self::from_bytes`]).
     pub fn from_path(path: &Path) -> Result<Self, ZkError> {
         Self::from_bytes(&read(path)?)
     }

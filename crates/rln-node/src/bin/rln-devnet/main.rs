@@ -26,8 +26,8 @@ use base64::Engine;
 use clap::Parser;
 use rln_chain::keystore::{Keystore, KeystoreMembership};
 use rln_chain::ContractParams;
-use rln_core::Identity;
 use rln_core::fr_to_hex;
+use rln_core::Identity;
 use rln_node::config::defaults::PUBSUB_TOPIC as DEFAULT_PUBSUB_TOPIC;
 use rln_node::config::MembershipConfig;
 use rln_node::rest::RestMessage;
@@ -262,7 +262,10 @@ async fn run(args: Args) -> Result<()> {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(log)
-            .env("RUST_LOG", "warn,rln_node=info,rln_relay=info,rln_chain=info")
+            .env(
+                "RUST_LOG",
+                "warn,rln_node=info,rln_relay=info,rln_chain=info",
+            )
             .spawn()?;
         let stdout = child.stdout.take().context("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();

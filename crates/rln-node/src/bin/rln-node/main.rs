@@ -114,7 +114,11 @@ fn hint(err: &anyhow::Error) -> Option<String> {
             None => cause
                 .downcast_ref::<rln_db::DbError>()
                 .and_then(db_hint)
-                .or_else(|| cause.downcast_ref::<rln_chain::ChainError>().and_then(chain_hint)),
+                .or_else(|| {
+                    cause
+                        .downcast_ref::<rln_chain::ChainError>()
+                        .and_then(chain_hint)
+                }),
         };
         if found.is_some() {
             return found;
