@@ -197,6 +197,22 @@ fn zk(c: &mut Criterion) {
     group.bench_function("proof from a prepared membership", |bench| {
         bench.iter(|| prover.prove_message(&prepared, &message, &mut rng).unwrap())
     });
+    // The same on Waku's circuit and key (the default key set): its witness comes from the
+    // witness graph.
+    let waku = rln_zk::KeySet::Waku.prover().unwrap();
+    group.bench_function("waku key: witness generation (graph)", |bench| {
+        bench.iter(|| waku.solver().solve(&inputs).unwrap())
+    });
+    group.bench_function("waku key: proof generation", |bench| {
+        bench.iter(|| waku.prove(&request, &mut rng).unwrap())
+    });
+    let waku_prepared = waku.prepare(&identity, 10, &path).unwrap();
+    group.bench_function("waku key: proof from a prepared membership", |bench| {
+        bench.iter(|| {
+            waku.prove_message(&waku_prepared, &message, &mut rng)
+                .unwrap()
+        })
+    });
     let proof = prover.prove(&request, &mut rng).unwrap();
     group.bench_function("verification (prepared key)", |bench| {
         bench.iter(|| verifier.verify(&proof))

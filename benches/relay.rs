@@ -17,7 +17,7 @@ use rln_relay::{SignalMode, WakuMessage};
 use rln_testkit::chain::CHEAP;
 use rln_testkit::node::loopback_config;
 use rln_testkit::{TestChain, TestMember};
-use rln_zk::{ProofRequest, Prover};
+use rln_zk::ProofRequest;
 
 const TOPIC: &str = "/waku/2/rs/1/0";
 const EPOCH: u64 = 3_600;
@@ -70,7 +70,8 @@ async fn main() {
 
     // Proofs made beforehand and sent to a fresh validator in every run (its nullifier log
     // starts empty), against the tree of the two registrations.
-    let prover = Prover::dev().unwrap();
+    // The nodes verify with their default key set, Waku's.
+    let prover = rln_zk::KeySet::Waku.prover().unwrap();
     let mut tree = MerkleTree::in_memory(TREE_DEPTH).unwrap();
     let leaves: Vec<(u64, rln_core::Fr)> = members
         .iter()

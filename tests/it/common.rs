@@ -26,6 +26,16 @@ pub fn prover() -> &'static Prover {
     PROVER.get_or_init(|| Prover::dev().expect("the dev prover loads"))
 }
 
+/// The prover of the Waku key set (the one nodes use by default), built once.
+pub fn waku_prover() -> &'static Prover {
+    static PROVER: OnceLock<Prover> = OnceLock::new();
+    PROVER.get_or_init(|| {
+        rln_zk::KeySet::Waku
+            .prover()
+            .expect("the Waku prover loads")
+    })
+}
+
 /// A field element given as `{le_hex, be_hex, dec}`.
 pub fn fr(value: &Value) -> Fr {
     let hex = value["le_hex"].as_str().expect("le_hex");

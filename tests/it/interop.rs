@@ -289,6 +289,9 @@ fn the_reference_key_gives_the_reference_proofs_byte_for_byte() {
     let prover = reference_prover();
     let verifier = reference_verifier();
     assert!(prover.verifying_key() == verifier.verifying_key());
+    // The compiled-in Waku key set is the reference key.
+    assert!(&rln_zk::KeySet::Waku.verifying_key().unwrap() == verifier.verifying_key());
+    assert!(crate::common::waku_prover().verifying_key() == verifier.verifying_key());
     for case in cases() {
         let name = case["name"].as_str().unwrap();
         let expected = reference_proof(case);
@@ -329,5 +332,80 @@ fn the_reference_key_gives_the_reference_proofs_byte_for_byte() {
         let fresh = prover.prove(&request, &mut rand::rngs::OsRng).unwrap();
         assert_ne!(fresh.proof, expected.proof, "{name}");
         assert_eq!(verifier.verify(&fresh), ProofVerdict::Valid, "{name}");
+    }
+}
+
+/// The witness of Waku's circuit, evaluated from its graph, against values computed without
+/// any circuit: on random members, limits (near 2^16 too), message ids (at limit − 1 too),
+/// leaf indices and paths, its public outputs equal rln-core's y, nullifier and root, the
+/// proof made from it verifies under the reference key, and the prepared path gives the
+/// same witness as the full one.
+#[test]
+fn the_graph_witness_agrees_with_the_native_arithmetic_on_random_inputs() {
+    use rand::{Rng, SeedableRng};
+    let prover = reference_prover();
+    let verifier = reference_verifier();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(20_261_201);
+    for round in 0..200u64 {
+        let identity = Identity::from_secret(Fr::from(rng.gen::<u64>()) * Fr::from(rng.gen::<u64>()));
+        let limit = match round % 4 {
+            0 => 65_535,
+            1 => 65_535 - rng.gen_range(0..4),
+            2 => 1 + rng.gen_range(0..4),
+            _ => rng.gen_range(1..=65_535),
+        };
+        let message_id = if round % 3 == 0 { limit - 1 } else { rng.gen_range(0..limit) };
+        let path = MerkleProof {
+            leaf_index: rng.gen_range(0..1u64 << TREE_DEPTH),
+            siblings: (0..TREE_DEPTH).map(|_| Fr::from(rng.gen::<u64>())).collect(),
+        };
+        let x = Fr::from(rng.gen::<u64>());
+        let epoch = Fr::from(rng.gen::<u64>());
+        let tag = RlnIdentifier::waku();
+        let en = external_nullifier(epoch, tag.to_fr());
+        let inputs = rln_zk::circuit::CircuitInputs {
+            identity_secret: identity.secret(),
+            user_message_limit: limit,
+            message_id,
+            merkle_proof: path.clone(),
+            x,
+            external_nullifier: en,
+        };
+        let witness = prover.solver().solve(&inputs).unwrap();
+        let expected = compute_share(identity.secret(), en, message_id, limit, x).unwrap();
+        let leaf = rate_commitment(identity.commitment(), limit).unwrap();
+        assert_eq!(witness[0], Fr::from(1u64), "round {round}");
+        assert_eq!(witness[1], expected.share.y, "round {round}: y");
+        assert_eq!(witness[2], path.compute_root(leaf), "round {round}: root");
+        assert_eq!(witness[3], expected.nullifier, "round {round}: nullifier");
+        assert_eq!(witness[4], x, "round {round}: x");
+        assert_eq!(witness[5], en, "round {round}: external nullifier");
+        // Every tenth round: a proof from this witness verifies, and the prepared path
+        // gives the same one.
+        if round % 10 == 0 {
+            let request = ProofRequest {
+                identity: &identity,
+                user_message_limit: limit,
+                message_id,
+                merkle_proof: &path,
+                x,
+                epoch,
+                rln_identifier: tag,
+            };
+            let (r, s) = (Fr::from(rng.gen::<u64>()), Fr::from(rng.gen::<u64>()));
+            let cold = prover.prove_with_randomness(&request, r, s).unwrap();
+            assert_eq!(verifier.verify(&cold), ProofVerdict::Valid, "round {round}");
+            let prepared = prover.prepare(&identity, limit, &path).unwrap();
+            let message = rln_zk::MessageRequest {
+                message_id,
+                x,
+                epoch,
+                rln_identifier: tag,
+            };
+            let warm = prover
+                .prove_message_with_randomness(&prepared, &message, r, s)
+                .unwrap();
+            assert_eq!(warm, cold, "round {round}: prepared path");
+        }
     }
 }

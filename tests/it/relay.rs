@@ -20,6 +20,11 @@ use crate::chain::{chain, Chain};
 
 const TOPIC: &str = "/waku/2/rs/1/0";
 
+/// The reference implementation's verifying key file (Waku's key).
+fn waku_vk_file() -> std::path::PathBuf {
+    rln_testkit::paths::interop_dir().join("verification_key.json")
+}
+
 struct Net {
     chain: Chain,
     _dirs: Vec<TempDir>,
@@ -184,11 +189,16 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
             });
         }
         c.rln.max_clock_gap_secs = 5;
+        if i == 1 {
+            // Waku's verifying key as a file, as an operator would configure it: the other
+            // nodes prove with the compiled-in Waku key set.
+            c.rln.verifying_key = Some(waku_vk_file());
+        }
     })
     .await;
     wait_mesh(&net.nodes, 3).await;
     fresh_epoch(EPOCH, 120).await;
-    let verifier = Verifier::dev().unwrap();
+    let verifier = Verifier::from_path(&waku_vk_file()).unwrap();
 
     // Honest traffic: nodes 0..3 publish two messages each.
     let mut receivers: Vec<_> = net.nodes.iter().map(|n| n.handle().messages()).collect();
@@ -423,7 +433,7 @@ fn crafted(net: &Net, path: &rln_core::MerkleProof, payload: &str) -> Vec<u8> {
         rln_core::epoch_to_fr(epoch),
         rln_core::RlnIdentifier::waku(),
     );
-    let proof = crate::common::prover()
+    let proof = crate::common::waku_prover()
         .prove(&request, &mut rand::rngs::OsRng)
         .unwrap();
     m.rate_limit_proof = Some(encode_proof(&proof));

@@ -48,6 +48,8 @@ pub mod defaults {
     pub const MAX_CLOCK_GAP_SECS: u64 = 20;
     /// `rln.root_window`.
     pub const ROOT_WINDOW: usize = rln_core::DEFAULT_ROOT_WINDOW;
+    /// `rln.keys`: the circuit and key Waku's nodes use.
+    pub const KEYS: rln_zk::KeySet = rln_zk::KeySet::Waku;
     /// `rln.rln_identifier`: Waku's.
     pub const RLN_IDENTIFIER: &str = "rln/waku-rln-relay/v2.0.0";
     /// `validation.workers`: 0 is one per core.
@@ -189,10 +191,20 @@ pub struct RlnConfig {
     pub rln_identifier: String,
     /// What the signal covers.
     pub signal: SignalMode,
-    /// A ceremony `.zkey` (the INSECURE development key when absent).
+    /// The compiled-in key set: `waku` (Waku's circuit and key) or `dev` (this repository's
+    /// circuit with the INSECURE development key, refused off a development chain unless
+    /// `insecure_dev_keys`). The files below replace parts of it.
+    pub keys: rln_zk::KeySet,
+    /// A proving key file (snarkjs `.zkey` or `.arkzkey`) instead of the set's.
     pub zkey: Option<PathBuf>,
-    /// A verifying key (snarkjs JSON or arkworks bytes); taken from the zkey when absent.
+    /// The witness graph of `zkey`'s circuit; without it `zkey` must be for this repository's
+    /// circuit.
+    pub witness_graph: Option<PathBuf>,
+    /// A verifying key file (snarkjs JSON or arkworks bytes); the proving key's when absent.
     pub verifying_key: Option<PathBuf>,
+    /// Accept the INSECURE development key on a chain other than a local development chain
+    /// (anvil's chain id 31337). Anyone can forge proofs against that key.
+    pub insecure_dev_keys: bool,
 }
 
 impl Default for RlnConfig {
@@ -203,8 +215,11 @@ impl Default for RlnConfig {
             root_window: defaults::ROOT_WINDOW,
             rln_identifier: defaults::RLN_IDENTIFIER.into(),
             signal: SignalMode::Timestamped,
+            keys: defaults::KEYS,
             zkey: None,
+            witness_graph: None,
             verifying_key: None,
+            insecure_dev_keys: false,
         }
     }
 }

@@ -2,11 +2,10 @@
 //! (only with a membership) and the verifying key.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use rln_chain::Keystore;
 use rln_relay::Member;
-use rln_zk::{Prover, Verifier, ZkeyData};
+use rln_zk::{KeyFiles, LoadedKeys};
 
 use crate::config::{MembershipConfig, RlnConfig};
 use crate::error::NodeError;
@@ -53,28 +52,45 @@ pub fn choose(keystore: &Keystore, wanted: Option<&str>, path: &Path) -> Result<
     }
 }
 
-/// The prover (when the node publishes) and the verifier, loaded off the async threads: a
-/// proving key takes a second or two to parse and precompute.
-pub async fn load_keys(
-    rln: &RlnConfig,
-    need_prover: bool,
-) -> Result<(Option<Arc<Prover>>, Verifier), NodeError> {
-    let zkey = rln.zkey.clone();
-    let vk_path = rln.verifying_key.clone();
-    tokio::task::spawn_blocking(move || {
-        let prover = match (need_prover, &zkey) {
-            (false, _) => None,
-            (true, Some(path)) => Some(Arc::new(Prover::with_zkey_path(path)?)),
-            (true, None) => Some(Arc::new(Prover::dev()?)),
-        };
-        let verifier = match (&vk_path, &prover, &zkey) {
-            (Some(path), _, _) => Verifier::from_path(path)?,
-            (None, Some(p), _) => Verifier::new(p.verifying_key())?,
-            (None, None, Some(path)) => Verifier::new(&ZkeyData::from_path(path)?.proving_key.vk)?,
-            (None, None, None) => Verifier::dev()?,
-        };
-        Ok::<_, NodeError>((prover, verifier))
-    })
-    .await
-    .map_err(|_| NodeError::Stopped)?
+/// The chain id of anvil and Hardhat: a local development chain, where the INSECURE
+/// development key is acceptable.
+pub const DEV_CHAIN_ID: u64 = 31_337;
+
+/// The prover (when the node publishes) and the verifier, loaded off the async threads and
+/// checked to belong together: a proving key takes a second or two to parse and precompute.
+pub async fn load_keys(rln: &RlnConfig, need_prover: bool) -> Result<LoadedKeys, NodeError> {
+    let set = rln.keys;
+    let files = KeyFiles {
+        zkey: rln.zkey.clone(),
+        witness_graph: rln.witness_graph.clone(),
+        verifying_key: rln.verifying_key.clone(),
+    };
+    tokio::task::spawn_blocking(move || rln_zk::key_set::load(set, &files, need_prover))
+        .await
+        .map_err(|_| NodeError::Stopped)?
+        .map_err(NodeError::from)
+}
+
+/// Refuses the INSECURE development key on a chain that is not a local development chain,
+/// unless the operator insists; warns loudly whenever it is in use.
+pub fn check_dev_keys(keys: &LoadedKeys, chain_id: u64, allowed: bool) -> Result<(), NodeError> {
+    if !keys.insecure {
+        return Ok(());
+    }
+    if chain_id != DEV_CHAIN_ID && !allowed {
+        return Err(NodeError::Config {
+            key: "rln.keys",
+            problem: format!(
+                "selects the INSECURE development key on chain {chain_id}, which is not a local \
+                 development chain ({DEV_CHAIN_ID}): anyone can forge proofs against that key, \
+                 so the rate limit would not hold; use the `waku` key set or a ceremony key"
+            ),
+        });
+    }
+    tracing::warn!(
+        "INSECURE: proving and verifying with the development key ({}); anyone can forge \
+         proofs against it and the rate limit does not hold. Never use it on a real network.",
+        keys.source
+    );
+    Ok(())
 }

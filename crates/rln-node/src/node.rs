@@ -23,7 +23,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::config::{Checked, NodeConfig};
 use crate::error::NodeError;
-use crate::keys::{load_keys, load_member};
+use crate::keys::{check_dev_keys, load_keys, load_member};
 use crate::supervisor::Supervisor;
 
 /// What the node reports about itself (`/health`).
@@ -247,7 +247,10 @@ impl Node {
         let db = open_state(&config, &chain)?;
         let (mut registry, metrics) = new_metrics();
         let member = config.membership.as_ref().map(load_member).transpose()?;
-        let (prover, verifier) = load_keys(&config.rln, member.is_some()).await?;
+        let keys = load_keys(&config.rln, member.is_some()).await?;
+        check_dev_keys(&keys, chain.chain_id, config.rln.insecure_dev_keys)?;
+        tracing::info!("keys: {}", keys.source);
+        let (prover, verifier) = (keys.prover.map(Arc::new), keys.verifier);
 
         let mut supervisor = Supervisor::new();
         let (sync_status, synced) = start_sync(&mut supervisor, &config, chain, &db, &metrics);

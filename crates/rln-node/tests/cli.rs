@@ -464,3 +464,137 @@ async fn run_explains_every_setup_error_in_one_sentence() {
     assert!(!ok);
     assert!(out.contains("is the port in use?"), "{out}");
 }
+
+/// Key refusals need no chain: the chain id is given and the RPC endpoint is down, so the
+/// node gets as far as its keys. Each case gets its own data directory.
+#[test]
+fn run_refuses_keys_that_are_forgeable_or_do_not_belong_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let zkeys = rln_testkit::paths::repo().join("zkeys");
+    let path = |p: PathBuf| p.to_str().unwrap().to_string();
+    let waku_zkey = path(zkeys.join("waku/rln_final.arkzkey"));
+    let waku_graph = path(zkeys.join("waku/graph.bin"));
+    let waku_vk = path(zkeys.join("waku/verification_key.json"));
+    let dev_zkey = path(zkeys.join("rln_dev_insecure.zkey"));
+    let full = std::fs::read(&waku_zkey).unwrap();
+    // Damaged copies of the Waku proving key.
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        path(p)
+    };
+    let truncated = write("truncated.arkzkey", &full[..full.len() / 3]);
+    let mut bytes = full.clone();
+    bytes[100_000] ^= 0x5a; // inside the a_query points
+    let corrupted = write("corrupted.arkzkey", &bytes);
+    // One coefficient of matrix A changed: the first entry of its first row, right after
+    // the proving key, the six counts, the row count and the row's length. It is −1; clearing
+    // one of its bits keeps it a canonical field element.
+    let pk_end = proving_key_len(&full);
+    let mut bytes = full.clone();
+    let coefficient = pk_end + 6 * 8 + 8 + 8;
+    assert_eq!(bytes[coefficient + 3], 0xf0, "the coefficient is -1");
+    bytes[coefficient + 3] ^= 0x10;
+    let other_matrices = write("other-matrices.arkzkey", &bytes);
+
+    let mut case = 0;
+    let mut run = |extra: &[&str]| -> String {
+        case += 1;
+        let data = path(dir.path().join(format!("data{case}")));
+        let mut args = vec![
+            "run",
+            "--data-dir",
+            &data,
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-rest",
+            "--eth-rpc",
+            "http://127.0.0.1:9",
+            "--eth-contract",
+            "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        ];
+        args.extend_from_slice(extra);
+        let (ok, out) = rln_node(&args, &[]);
+        assert!(!ok, "{extra:?} must fail:\n{out}");
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("error:")).count(),
+            1,
+            "{extra:?}:\n{out}"
+        );
+        assert!(!out.contains("panicked"), "{out}");
+        out
+    };
+    let expect = |out: String, wanted: &[&str]| {
+        for w in wanted {
+            assert!(out.contains(w), "expected `{w}` in:\n{out}");
+        }
+    };
+    expect(
+        run(&["--eth-chain-id", "11155111", "--keys", "dev"]),
+        &[
+            "INSECURE development key on chain 11155111",
+            "--insecure-dev-keys",
+        ],
+    );
+    expect(
+        run(&[
+            "--eth-chain-id",
+            "31337",
+            "--zkey",
+            &dev_zkey,
+            "--verifying-key",
+            &waku_vk,
+        ]),
+        &["come from different setups"],
+    );
+    expect(
+        run(&[
+            "--eth-chain-id",
+            "31337",
+            "--zkey",
+            &truncated,
+            "--witness-graph",
+            &waku_graph,
+        ]),
+        &["truncated"],
+    );
+    expect(
+        run(&[
+            "--eth-chain-id",
+            "31337",
+            "--zkey",
+            &corrupted,
+            "--witness-graph",
+            &waku_graph,
+        ]),
+        &["invalid value in a_query"],
+    );
+    expect(
+        run(&[
+            "--eth-chain-id",
+            "31337",
+            "--zkey",
+            &other_matrices,
+            "--witness-graph",
+            &waku_graph,
+        ]),
+        &["does not verify", "constraint matrices do not match"],
+    );
+    expect(
+        run(&["--eth-chain-id", "31337", "--zkey", &waku_zkey]),
+        &["5844 wires", "--witness-graph"],
+    );
+}
+
+/// Where an arkzkey's proving key ends (arkworks uncompressed: G1 64 bytes, G2 128, vectors
+/// a u64 length first).
+fn proving_key_len(file: &[u8]) -> usize {
+    let u64_at = |at: usize| u64::from_le_bytes(file[at..at + 8].try_into().unwrap()) as usize;
+    let mut at = 64 + 3 * 128; // alpha_g1, beta_g2, gamma_g2, delta_g2
+    at += 8 + 64 * u64_at(at); // gamma_abc_g1
+    at += 2 * 64; // beta_g1, delta_g1
+    for point in [64, 64, 128, 64, 64] {
+        at += 8 + point * u64_at(at); // a, b_g1, b_g2, h, l queries
+    }
+    at
+}

@@ -10,6 +10,8 @@
 //!   [`PreparedMembership`] only the per-message part is computed); [`Verifier`] checks a
 //!   proof with a key prepared once and returns a [`ProofVerdict`]; batches of proofs share
 //!   one final exponentiation.
+//! - [`key_set`]: the compiled-in key sets (Waku's circuit and key; the INSECURE dev key) and
+//!   key files, loaded and checked to belong together.
 //! - [`proof`]: the Waku `RateLimitProof` and the compressed form of its Groth16 proof.
 //!
 //! The heavy arithmetic (fixed-base MSMs in G1 and G2, the quotient's FFTs) is `rln-bn254`'s,
@@ -21,6 +23,7 @@
 pub mod circuit;
 pub mod error;
 pub mod groth16;
+pub mod key_set;
 pub mod keys;
 pub mod proof;
 
@@ -28,5 +31,6 @@ pub use error::{DecodeError, ZkError};
 pub use groth16::batch::BatchItem;
 pub use groth16::prover::{MessageRequest, PreparedMembership, ProofRequest, Prover};
 pub use groth16::verifier::{ProofVerdict, Verifier};
+pub use key_set::{KeyFiles, KeySet, LoadedKeys};
 pub use keys::{snarkjs, ZkeyData};
 pub use proof::{Groth16Proof, RateLimitProof, PROOF_BYTES};

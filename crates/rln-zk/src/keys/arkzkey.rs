@@ -68,7 +68,11 @@ impl<'a> Cursor<'a> {
         usize::try_from(len)
             .ok()
             .filter(|n| n.checked_mul(size).is_some_and(|bytes| bytes <= left))
-            .ok_or_else(|| error(format!("{what}: {len} elements cannot fit in the file")))
+            .ok_or_else(|| {
+                error(format!(
+                    "{what}: {len} elements do not fit in the rest of the file (truncated or corrupt)"
+                ))
+            })
     }
 
     fn point<P: CanonicalDeserialize>(&mut self, size: usize, what: &str) -> Result<P, ZkError> {

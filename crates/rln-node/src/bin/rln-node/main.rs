@@ -86,7 +86,10 @@ fn flag_of(key: &str) -> Option<&'static str> {
         "network.pubsub_topics" => "--pubsub-topic",
         "rln.epoch_secs" => "--epoch-secs",
         "rln.root_window" => "--root-window",
+        "rln.keys" => "--keys",
         "rln.zkey" => "--zkey",
+        "rln.witness_graph" => "--witness-graph",
+        "rln.verifying_key" => "--verifying-key",
         "validation.workers" => "--validation-workers",
         "membership.id" => "--membership",
         "slash.receiver" => "--slash-receiver",
@@ -102,8 +105,20 @@ fn hint(err: &anyhow::Error) -> Option<String> {
     // transparent error's source chain skips the wrapped error itself.
     for cause in err.chain() {
         let found = match cause.downcast_ref::<NodeError>() {
+            Some(NodeError::Config {
+                key: "rln.keys", ..
+            }) => Some(
+                "choose the key set with --keys or `rln.keys`; --insecure-dev-keys overrides \
+                 this check on a test network"
+                    .into(),
+            ),
             Some(NodeError::Config { key, .. }) => flag_of(key)
                 .map(|flag| format!("set it with {flag} or `{key}` in the configuration file")),
+            Some(NodeError::Zk(rln_zk::ZkError::KeyMismatch(why)))
+                if why.contains("witness graph of its circuit") =>
+            {
+                Some("give it with --witness-graph or `rln.witness_graph`".into())
+            }
             Some(NodeError::Membership(_)) => Some(
                 "create a membership with `rln-node register`, or pick one with --membership"
                     .into(),

@@ -79,9 +79,22 @@ pub(crate) struct RlnFlags {
     /// Recent roots a proof may be made against.
     #[arg(long, default_value_t = defaults::ROOT_WINDOW)]
     pub(crate) root_window: usize,
-    /// Ceremony proving key (.zkey); the INSECURE development key when absent.
+    /// Key set: `waku` (the circuit and key Waku's nodes use) or `dev` (the INSECURE
+    /// development key, refused off a local development chain without --insecure-dev-keys).
+    #[arg(long, default_value_t = defaults::KEYS)]
+    pub(crate) keys: rln_zk::KeySet,
+    /// Proving key file (.zkey or .arkzkey) instead of the key set's.
     #[arg(long)]
     pub(crate) zkey: Option<PathBuf>,
+    /// Witness graph of the --zkey circuit (when it is not this repository's circuit).
+    #[arg(long)]
+    pub(crate) witness_graph: Option<PathBuf>,
+    /// Verifying key file (snarkjs JSON or arkworks bytes); the proving key's when absent.
+    #[arg(long)]
+    pub(crate) verifying_key: Option<PathBuf>,
+    /// Accept the INSECURE development key on a chain that is not a local development chain.
+    #[arg(long)]
+    pub(crate) insecure_dev_keys: bool,
     /// Validation worker threads (0: one per core).
     #[arg(long, default_value_t = defaults::VALIDATION_WORKERS)]
     pub(crate) validation_workers: usize,
@@ -209,8 +222,20 @@ pub(crate) fn merged_config(args: &RunArgs, given: &Given<'_>) -> Result<NodeCon
     if given.has("root_window") {
         c.rln.root_window = r.root_window;
     }
+    if given.has("keys") {
+        c.rln.keys = r.keys;
+    }
     if let Some(v) = &r.zkey {
         c.rln.zkey = Some(v.clone());
+    }
+    if let Some(v) = &r.witness_graph {
+        c.rln.witness_graph = Some(v.clone());
+    }
+    if let Some(v) = &r.verifying_key {
+        c.rln.verifying_key = Some(v.clone());
+    }
+    if r.insecure_dev_keys {
+        c.rln.insecure_dev_keys = true;
     }
     if given.has("validation_workers") {
         c.validation.workers = r.validation_workers;
