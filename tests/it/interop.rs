@@ -347,17 +347,24 @@ fn the_graph_witness_agrees_with_the_native_arithmetic_on_random_inputs() {
     let verifier = reference_verifier();
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(20_261_201);
     for round in 0..200u64 {
-        let identity = Identity::from_secret(Fr::from(rng.gen::<u64>()) * Fr::from(rng.gen::<u64>()));
+        let identity =
+            Identity::from_secret(Fr::from(rng.gen::<u64>()) * Fr::from(rng.gen::<u64>()));
         let limit = match round % 4 {
             0 => 65_535,
             1 => 65_535 - rng.gen_range(0..4),
             2 => 1 + rng.gen_range(0..4),
             _ => rng.gen_range(1..=65_535),
         };
-        let message_id = if round % 3 == 0 { limit - 1 } else { rng.gen_range(0..limit) };
+        let message_id = if round % 3 == 0 {
+            limit - 1
+        } else {
+            rng.gen_range(0..limit)
+        };
         let path = MerkleProof {
             leaf_index: rng.gen_range(0..1u64 << TREE_DEPTH),
-            siblings: (0..TREE_DEPTH).map(|_| Fr::from(rng.gen::<u64>())).collect(),
+            siblings: (0..TREE_DEPTH)
+                .map(|_| Fr::from(rng.gen::<u64>()))
+                .collect(),
         };
         let x = Fr::from(rng.gen::<u64>());
         let epoch = Fr::from(rng.gen::<u64>());
