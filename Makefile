@@ -148,11 +148,12 @@ bench-compare: tools
 NODES ?= 4
 DURATION ?=
 DEVNET_ARGS ?=
-# The devnet is built in the profile `make test` uses (dependencies and the arithmetic fully
-# optimised), so the two commands share one build of RocksDB and the rest.
+# The devnet is built exactly as `make test` builds (same profile, every target, so cargo
+# resolves the same features), so the two commands share one build of RocksDB and the rest:
+# `--bins` alone resolves the build tools' features differently and rebuilds RocksDB.
 devnet: tools
 	@echo "==> building rln-node and rln-devnet (the first build takes many minutes)"
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace --all-targets
 	$(CARGO_TARGET_DIR)/debug/rln-devnet --nodes $(NODES) $(if $(DURATION),--duration $(DURATION)) \
 	  --anvil $(ANVIL) $(DEVNET_ARGS)
 
