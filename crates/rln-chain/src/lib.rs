@@ -1,4 +1,3 @@
-#![forbid(unsafe_code)]
 //! The chain side of an rln-node; the only crate that links alloy (ethers-rs is deprecated in
 //! favour of alloy, its successor).
 //!

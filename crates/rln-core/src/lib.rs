@@ -1,4 +1,3 @@
-#![forbid(unsafe_code)]
 //! The pure core of rln-node: RLN v2 ("RLN-Diff") arithmetic without I/O.
 //!
 //! - [`field`]: BN254 scalar field elements and their 32-byte little-endian wire encoding.

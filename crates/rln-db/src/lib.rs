@@ -1,4 +1,3 @@
-#![forbid(unsafe_code)]
 //! The persistent state of an rln-node, in RocksDB. This is the only crate that links RocksDB.
 //!
 //! - [`RlnDb`] ([`db`]): opening, the settings a data directory is bound to (schema, chain id,

@@ -7,7 +7,6 @@
 //! - [`node`]: loopback node configurations and `rln-node run` child processes.
 //! - [`state`]: a node's state in a temporary directory with leaves set directly, no chain.
 
-#![forbid(unsafe_code)]
 // Fixtures fail loudly: a broken fixture is a broken test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,4 +1,3 @@
-#![forbid(unsafe_code)]
 //! Zero-knowledge proving and verification for RLN v2 over the circom circuit in `circuits/`.
 //!
 //! - [`circuit`]: the circuit's inputs, its constraint system ([`circuit::r1cs`]) and the
