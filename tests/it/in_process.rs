@@ -258,6 +258,8 @@ async fn the_rest_router_answers_with_status_codes_that_say_whose_fault_it_is() 
     let backend = rln_bn254::backend_report();
     assert_eq!(info["backend"]["scalar"], backend.scalar);
     assert_eq!(info["backend"]["lanes"], backend.lanes);
+    assert_eq!(info["keys"]["source"], "key set `waku`");
+    assert_eq!(info["keys"]["insecure"], false);
 
     // The client's mistakes are 4xx.
     let topic = "%2Fwaku%2F2%2Frs%2F1%2F0";

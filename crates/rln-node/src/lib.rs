@@ -14,7 +14,6 @@
 //!
 //! ARCHITECTURE.md at the repository root shows how the crates fit together.
 
-
 pub mod banner;
 pub mod config;
 pub mod error;
@@ -25,4 +24,4 @@ mod supervisor;
 
 pub use config::NodeConfig;
 pub use error::NodeError;
-pub use node::{Health, Node, NodeHandle};
+pub use node::{Health, KeysInfo, Node, NodeHandle};

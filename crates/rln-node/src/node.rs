@@ -60,6 +60,16 @@ struct Shared {
     registry: Mutex<Registry>,
     net: NetworkHandle,
     sync_status: watch::Receiver<SyncStatus>,
+    keys: KeysInfo,
+}
+
+/// Which keys the node proves and verifies with (`/debug/v1/info`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeysInfo {
+    /// The key set's name or the key files.
+    pub source: String,
+    /// The verifying key is the INSECURE development key's.
+    pub insecure: bool,
 }
 
 impl std::fmt::Debug for NodeHandle {
@@ -74,6 +84,11 @@ impl NodeHandle {
     /// The settings the node runs with.
     pub fn config(&self) -> &NodeConfig {
         &self.shared.config
+    }
+
+    /// The keys the node proves and verifies with.
+    pub fn keys(&self) -> &KeysInfo {
+        &self.shared.keys
     }
 
     /// The node's state.
@@ -250,6 +265,10 @@ impl Node {
         let keys = load_keys(&config.rln, member.is_some()).await?;
         check_dev_keys(&keys, chain.chain_id, config.rln.insecure_dev_keys)?;
         tracing::info!("keys: {}", keys.source);
+        let keys_info = KeysInfo {
+            source: keys.source,
+            insecure: keys.insecure,
+        };
         let (prover, verifier) = (keys.prover.map(Arc::new), keys.verifier);
 
         let mut supervisor = Supervisor::new();
@@ -300,6 +319,7 @@ impl Node {
                 registry: Mutex::new(registry),
                 net,
                 sync_status,
+                keys: keys_info,
             }),
         };
         let rest_addr = match rest {

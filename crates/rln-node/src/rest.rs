@@ -173,6 +173,7 @@ async fn info(State(node): Node) -> impl IntoResponse {
         "listenAddresses": node.listen_addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         "pubsubTopics": node.config().network.pubsub_topics,
         "backend": rln_bn254::backend_report(),
+        "keys": node.keys(),
     }))
 }
 

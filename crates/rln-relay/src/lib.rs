@@ -12,7 +12,6 @@
 //! tree into `rln-db`, and validation reads it from there. ARCHITECTURE.md draws the path of a
 //! message through these modules.
 
-
 pub mod error;
 pub mod handle;
 pub mod hub;

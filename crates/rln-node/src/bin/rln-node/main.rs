@@ -3,7 +3,6 @@
 //! `rln_node` library; this binary parses flags, prints, and turns errors into advice that
 //! names flags.
 
-
 mod client;
 mod membership;
 mod run;
