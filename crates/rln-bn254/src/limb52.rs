@@ -22,6 +22,7 @@ pub(crate) const MASK: u64 = (1 << 52) - 1;
 pub(crate) type Limbs = [u64; LIMBS];
 
 /// 256 bits in four 64-bit words as five 52-bit limbs.
+#[inline]
 pub(crate) const fn split(x: &[u64; 4]) -> Limbs {
     [
         x[0] & MASK,
@@ -33,6 +34,7 @@ pub(crate) const fn split(x: &[u64; 4]) -> Limbs {
 }
 
 /// Normalised limbs of a value below `2^256` as four 64-bit words.
+#[inline]
 pub(crate) fn join(x: &Limbs) -> [u64; 4] {
     let [w0, w1, w2, w3, _] = join_wide(x);
     [w0, w1, w2, w3]
@@ -40,6 +42,7 @@ pub(crate) fn join(x: &Limbs) -> [u64; 4] {
 
 /// Limbs whose lower four are normalised, the top one of any size, as five 64-bit words:
 /// the four low words and what lies above `2^256`.
+#[inline]
 pub(crate) fn join_wide(x: &Limbs) -> [u64; 5] {
     [
         x[0] | (x[1] << 52),
@@ -189,8 +192,13 @@ impl Modulus for FrModulus {
 /// Carries from each limb into the next, so that limbs 0–3 hold 52 bits and the top limb the
 /// rest. Limbs may be negative (the shifts are arithmetic): for a value in `0..2^260` every
 /// limb ends in `0..2^52`, and for a negative value the top limb ends negative.
+///
+/// `#[inline]`: it is called from generic code that other crates instantiate (the MSMs'
+/// lanes), where a call across the crate boundary per field operation costs a fifth of a
+/// proof.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512ifma")]
+#[inline]
 pub(crate) fn normalise(
     mut t: [std::arch::x86_64::__m512i; LIMBS],
 ) -> [std::arch::x86_64::__m512i; LIMBS] {
