@@ -584,6 +584,34 @@ fn run_refuses_keys_that_are_forgeable_or_do_not_belong_together() {
         run(&["--eth-chain-id", "31337", "--zkey", &waku_zkey]),
         &["5844 wires", "--witness-graph"],
     );
+    // On a local development chain the dev key is accepted, with a warning in the log.
+    let log = dir.path().join("dev-keys.log");
+    let data = path(dir.path().join("data-dev"));
+    let mut node = NodeProcess::start_logged(
+        &binary(),
+        &[
+            "--data-dir",
+            &data,
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-rest",
+            "--eth-rpc",
+            "http://127.0.0.1:9",
+            "--eth-contract",
+            "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+            "--eth-chain-id",
+            "31337",
+            "--keys",
+            "dev",
+        ],
+        Some(log.clone()),
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    node.kill();
+    assert!(
+        text.contains("INSECURE: proving and verifying with the development key"),
+        "{text}"
+    );
 }
 
 /// Where an arkzkey's proving key ends (arkworks uncompressed: G1 64 bytes, G2 128, vectors
