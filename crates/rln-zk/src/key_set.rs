@@ -159,8 +159,10 @@ fn prover_from_files(zkey: &Path, graph: Option<&Path>) -> Result<Prover, ZkErro
 }
 
 /// Loads the keys of `set` with `files` replacing its parts, and checks that they belong
-/// together. Without `need_prover` only the verifying key is loaded (and checked against
-/// the proving key only when a proving key file is given).
+/// together. Without `need_prover` only the verifying key is loaded, except that a proving
+/// key file is always loaded and checked whole (its setup against the verifying key, its
+/// matrices by a test proof): a key that does not fit is refused at start, not at the
+/// first publication after a membership is added.
 pub fn load(set: KeySet, files: &KeyFiles, need_prover: bool) -> Result<LoadedKeys, ZkError> {
     if files.witness_graph.is_some() && files.zkey.is_none() {
         return Err(mismatch(

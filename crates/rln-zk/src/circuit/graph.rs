@@ -207,20 +207,14 @@ fn read_delimited<M: Message + Default>(bytes: &[u8], at: &mut usize) -> Result<
     Ok(message)
 }
 
+/// A constant: up to 32 little-endian bytes, canonical.
 fn fr_from_le(bytes: &[u8]) -> Result<Fr, ZkError> {
-    if bytes.len() > 32 {
-        return Err(graph_error("a constant longer than 32 bytes"));
-    }
     let mut le = [0u8; 32];
-    le[..bytes.len()].copy_from_slice(bytes);
-    let mut limbs = [0u64; 4];
-    for (limb, chunk) in limbs.iter_mut().zip(le.chunks_exact(8)) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        *limb = u64::from_le_bytes(word);
-    }
-    Fr::from_bigint(BigInteger256::new(limbs))
-        .ok_or_else(|| graph_error("a constant not below the field modulus"))
+    le.get_mut(..bytes.len())
+        .ok_or_else(|| graph_error("a constant longer than 32 bytes"))?
+        .copy_from_slice(bytes);
+    rln_core::fr_from_le_bytes(&le)
+        .map_err(|_| graph_error("a constant not below the field modulus"))
 }
 
 impl WitnessGraph {
@@ -356,11 +350,6 @@ impl WitnessGraph {
         self.wires.len()
     }
 
-    /// Nodes of the graph.
-    pub fn num_nodes(&self) -> usize {
-        self.nodes.len()
-    }
-
     /// The wires that change from one message to the next, ascending.
     pub fn message_wires(&self) -> &[usize] {
         &self.message_wires
@@ -368,12 +357,7 @@ impl WitnessGraph {
 
     /// The full witness (wire 0 is the constant one, then the public signals).
     pub fn solve(&self, inputs: &CircuitInputs) -> Result<Vec<Fr>, ZkError> {
-        if inputs.merkle_proof.siblings.len() != CIRCUIT_DEPTH {
-            return Err(ZkError::PathDepth {
-                expected: CIRCUIT_DEPTH,
-                got: inputs.merkle_proof.siblings.len(),
-            });
-        }
+        inputs.check_depth()?;
         let mut buffer = vec![Fr::zero(); self.input_len];
         buffer[0] = Fr::one();
         let s = &self.slots;

@@ -48,6 +48,20 @@ pub struct CircuitInputs {
     pub external_nullifier: Fr,
 }
 
+impl CircuitInputs {
+    /// Refuses a Merkle path whose depth is not the circuit's.
+    pub(crate) fn check_depth(&self) -> Result<(), ZkError> {
+        let got = self.merkle_proof.siblings.len();
+        if got != CIRCUIT_DEPTH {
+            return Err(ZkError::PathDepth {
+                expected: CIRCUIT_DEPTH,
+                got,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// How a prover computes the witness of its circuit.
 #[derive(Debug, Clone)]
 pub enum Witness {

@@ -335,12 +335,7 @@ impl WitnessSolver {
 
     /// The full witness (wire 0 is the constant one, then the public signals).
     pub fn solve(&self, inputs: &CircuitInputs) -> Result<Vec<Fr>, ZkError> {
-        if inputs.merkle_proof.siblings.len() != CIRCUIT_DEPTH {
-            return Err(ZkError::PathDepth {
-                expected: CIRCUIT_DEPTH,
-                got: inputs.merkle_proof.siblings.len(),
-            });
-        }
+        inputs.check_depth()?;
         let mut z = vec![Fr::zero(); self.num_wires];
         z[0] = Fr::one();
         z[self.inputs.identity_secret] = inputs.identity_secret;

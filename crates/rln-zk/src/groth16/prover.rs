@@ -293,11 +293,6 @@ impl Prover {
         Self::new(WitnessSolver::rln()?, ZkeyData::dev()?)
     }
 
-    /// The circuit in this repository with a proving key loaded from a `.zkey` file.
-    pub fn with_zkey_path(path: &std::path::Path) -> Result<Self, ZkError> {
-        Self::new(WitnessSolver::rln()?, ZkeyData::from_path(path)?)
-    }
-
     /// The proving key.
     pub fn proving_key(&self) -> &ProvingKey<Bn254> {
         &self.zkey.proving_key

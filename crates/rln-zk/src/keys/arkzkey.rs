@@ -19,6 +19,7 @@ use ark_relations::utils::matrix::Matrix;
 use ark_serialize::{CanonicalDeserialize, Compress, Validate};
 use rayon::prelude::*;
 
+use super::cursor::Cursor;
 use super::ZkeyData;
 use crate::circuit::PUBLIC_INPUTS;
 use crate::error::ZkError;
@@ -28,43 +29,28 @@ const G2: usize = 128;
 const FR: usize = 32;
 const ENTRY: usize = FR + 8;
 
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
+/// The shared bounded cursor, with errors that name the part of the key being read.
+struct Reader<'a>(Cursor<'a>);
 
 fn error(message: impl Into<String>) -> ZkError {
     ZkError::Zkey(format!("arkzkey: {}", message.into()))
 }
 
-impl<'a> Cursor<'a> {
+impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ZkError> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|end| *end <= self.bytes.len())
-            .ok_or_else(|| {
-                error(format!(
-                    "truncated: {what} needs {n} bytes at offset {}, the file has {}",
-                    self.at,
-                    self.bytes.len()
-                ))
-            })?;
-        let out = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(out)
+        self.0
+            .take(n as u64)
+            .map_err(|e| error(format!("{what}: {e}")))
     }
 
     fn u64(&mut self, what: &str) -> Result<u64, ZkError> {
-        let mut le = [0u8; 8];
-        le.copy_from_slice(self.take(8, what)?);
-        Ok(u64::from_le_bytes(le))
+        self.0.u64().map_err(|e| error(format!("{what}: {e}")))
     }
 
     /// A vector length whose elements of `size` bytes fit in the rest of the file.
     fn len(&mut self, size: usize, what: &str) -> Result<usize, ZkError> {
         let len = self.u64(what)?;
-        let left = self.bytes.len() - self.at;
+        let left = self.0.remaining();
         usize::try_from(len)
             .ok()
             .filter(|n| n.checked_mul(size).is_some_and(|bytes| bytes <= left))
@@ -76,7 +62,7 @@ impl<'a> Cursor<'a> {
     }
 
     fn point<P: CanonicalDeserialize>(&mut self, size: usize, what: &str) -> Result<P, ZkError> {
-        point(self.take(size, what)?, what)
+        value(self.take(size, what)?, what)
     }
 
     fn points<P: CanonicalDeserialize + Send>(
@@ -87,7 +73,7 @@ impl<'a> Cursor<'a> {
         let len = self.len(size, what)?;
         self.take(len * size, what)?
             .par_chunks_exact(size)
-            .map(|bytes| point(bytes, what))
+            .map(|bytes| value(bytes, what))
             .collect()
     }
 
@@ -103,13 +89,13 @@ impl<'a> Cursor<'a> {
             let entries = self.len(ENTRY, what)?;
             let mut row = Vec::with_capacity(entries);
             for _ in 0..entries {
-                let value = point::<Fr>(self.take(FR, what)?, what)?;
+                let coefficient = value::<Fr>(self.take(FR, what)?, what)?;
                 let wire = self.u64(what)?;
                 let wire = usize::try_from(wire)
                     .ok()
                     .filter(|w| *w < wires)
                     .ok_or_else(|| error(format!("{what} refers to wire {wire} of {wires}")))?;
-                row.push((value, wire));
+                row.push((coefficient, wire));
             }
             matrix.push(row);
         }
@@ -117,15 +103,15 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// One arkworks value in uncompressed form, validated.
-fn point<P: CanonicalDeserialize>(bytes: &[u8], what: &str) -> Result<P, ZkError> {
+/// One arkworks value (point or field element) in uncompressed form, validated.
+fn value<P: CanonicalDeserialize>(bytes: &[u8], what: &str) -> Result<P, ZkError> {
     P::deserialize_with_mode(bytes, Compress::No, Validate::Yes)
         .map_err(|e| error(format!("invalid value in {what}: {e}")))
 }
 
 /// Parses an `.arkzkey` held in memory.
 pub(crate) fn parse(bytes: &[u8]) -> Result<ZkeyData, ZkError> {
-    let mut c = Cursor { bytes, at: 0 };
+    let mut c = Reader(Cursor { bytes, at: 0 });
     let alpha_g1: G1Affine = c.point(G1, "alpha_g1")?;
     let beta_g2: G2Affine = c.point(G2, "beta_g2")?;
     let gamma_g2: G2Affine = c.point(G2, "gamma_g2")?;
@@ -167,7 +153,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<ZkeyData, ZkError> {
     // Each row takes at least its 8-byte length.
     let rows = usize::try_from(num_constraints)
         .ok()
-        .filter(|n| *n <= (bytes.len() - c.at) / 8)
+        .filter(|n| *n <= c.0.remaining() / 8)
         .ok_or_else(|| {
             error(format!(
                 "{num_constraints} constraints cannot fit in the file"
@@ -182,10 +168,10 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<ZkeyData, ZkError> {
             "matrix C is not empty; only circom keys are supported",
         ));
     }
-    if c.at != bytes.len() {
+    if c.0.remaining() != 0 {
         return Err(error(format!(
             "{} bytes after the matrices",
-            bytes.len() - c.at
+            c.0.remaining()
         )));
     }
     Ok(ZkeyData {

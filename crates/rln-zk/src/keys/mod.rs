@@ -16,6 +16,7 @@ use crate::circuit::PUBLIC_INPUTS;
 use crate::error::ZkError;
 
 pub mod arkzkey;
+mod cursor;
 pub mod snarkjs;
 pub mod zkey_format;
 

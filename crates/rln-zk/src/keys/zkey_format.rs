@@ -16,6 +16,8 @@ use ark_groth16::{ProvingKey, VerifyingKey};
 use ark_relations::utils::matrix::Matrix;
 use rayon::prelude::*;
 
+use super::cursor::Cursor;
+
 /// Bytes of one G1 point in a zkey (two 32-byte coordinates).
 const G1: u64 = 64;
 /// Bytes of one G2 point.
@@ -34,43 +36,6 @@ pub struct ZkeyHeader {
     pub n_public: u64,
     /// Size of the evaluation domain, a power of two.
     pub domain_size: u64,
-}
-
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: u64) -> Result<&'a [u8], String> {
-        let n = usize::try_from(n).map_err(|_| "size does not fit in memory".to_string())?;
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|end| *end <= self.bytes.len());
-        let end = end.ok_or_else(|| {
-            format!(
-                "truncated: needs {n} bytes at offset {}, file has {}",
-                self.at,
-                self.bytes.len()
-            )
-        })?;
-        let out = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(out)
-    }
-
-    fn u32(&mut self) -> Result<u64, String> {
-        let b = self.take(4)?;
-        Ok(u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
-    }
-
-    fn u64(&mut self) -> Result<u64, String> {
-        let b = self.take(8)?;
-        let mut w = [0u8; 8];
-        w.copy_from_slice(b);
-        Ok(u64::from_le_bytes(w))
-    }
 }
 
 /// Checks the layout of a Groth16 BN254 zkey and returns its header.
