@@ -30,8 +30,29 @@ pub mod defaults {
     pub const MAX_BLOCK_RANGE: u64 = rln_chain::sync::DEFAULT_MAX_BLOCK_RANGE;
     /// `chain.poll_interval_ms`.
     pub const POLL_INTERVAL_MS: u64 = rln_chain::sync::DEFAULT_POLL_INTERVAL.as_millis() as u64;
-    /// `network.listen`.
+    /// `network.listen`: TCP for relay peers, WebSocket for light clients (js-waku dials
+    /// nothing else).
     pub const LISTEN: &str = "/ip4/0.0.0.0/tcp/60000";
+    /// `network.listen`, second address.
+    pub const LISTEN_WS: &str = "/ip4/0.0.0.0/tcp/8000/ws";
+    /// `network.cluster_id`: Waku's public cluster.
+    pub const CLUSTER_ID: u32 = 1;
+    /// `lightpush.requests_per_minute`.
+    pub const LIGHTPUSH_REQUESTS_PER_MINUTE: u32 = 60;
+    /// `filter.max_content_topics_per_request` (as nwaku).
+    pub const FILTER_MAX_CONTENT_TOPICS: usize = 100;
+    /// `filter.max_criteria_per_peer` (as nwaku).
+    pub const FILTER_MAX_CRITERIA_PER_PEER: usize = 1_000;
+    /// `filter.max_peers`.
+    pub const FILTER_MAX_PEERS: usize = 1_000;
+    /// `filter.subscription_ttl_secs` (as nwaku; js-waku pings every 60 s).
+    pub const FILTER_TTL_SECS: u64 = 300;
+    /// `filter.requests_per_minute` (as nwaku).
+    pub const FILTER_REQUESTS_PER_MINUTE: u32 = 30;
+    /// `filter.push_queue`.
+    pub const FILTER_PUSH_QUEUE: usize = 64;
+    /// `filter.push_timeout_secs` (as nwaku).
+    pub const FILTER_PUSH_TIMEOUT_SECS: u64 = 20;
     /// `network.pubsub_topics`: cluster 1, shard 0.
     pub const PUBSUB_TOPIC: &str = rln_relay::DEFAULT_PUBSUB_TOPIC;
     /// `network.max_message_bytes` (150 KiB, as Waku).
@@ -88,6 +109,10 @@ pub struct NodeConfig {
     pub slash: Option<SlashConfig>,
     /// The REST API and `/metrics`.
     pub rest: RestConfig,
+    /// Light push service for light clients.
+    pub lightpush: LightPushConfig,
+    /// Filter service for light clients.
+    pub filter: FilterConfig,
 }
 
 impl Default for NodeConfig {
@@ -101,6 +126,72 @@ impl Default for NodeConfig {
             membership: None,
             slash: None,
             rest: RestConfig::default(),
+            lightpush: LightPushConfig::default(),
+            filter: FilterConfig::default(),
+        }
+    }
+}
+
+/// Light push (`/vac/waku/lightpush/3.0.0` and `2.0.0-beta1`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LightPushConfig {
+    /// Serve it.
+    pub enabled: bool,
+    /// Prove messages that arrive without a proof, with the node's membership.
+    pub rln_proofs: bool,
+    /// Messages each client may have proved per epoch (absent: an equal share of the
+    /// membership's limit among the clients of this epoch and the previous one).
+    pub client_share: Option<u64>,
+    /// Requests per client per minute (0: no limit).
+    pub requests_per_minute: u32,
+}
+
+impl Default for LightPushConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            rln_proofs: true,
+            client_share: None,
+            requests_per_minute: defaults::LIGHTPUSH_REQUESTS_PER_MINUTE,
+        }
+    }
+}
+
+/// Filter (`/vac/waku/filter-subscribe/2.0.0-beta1`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilterConfig {
+    /// Serve it.
+    pub enabled: bool,
+    /// Content topics in one request.
+    pub max_content_topics_per_request: usize,
+    /// Criteria (pubsub topic, content topic) one peer may hold.
+    pub max_criteria_per_peer: usize,
+    /// Peers that may hold subscriptions at once.
+    pub max_peers: usize,
+    /// A subscription not refreshed by a request for this long is dropped.
+    pub subscription_ttl_secs: u64,
+    /// Requests per peer per minute (0: no limit).
+    pub requests_per_minute: u32,
+    /// Pushes waiting per subscriber; a subscriber that lets this many drop in a row is
+    /// unsubscribed.
+    pub push_queue: usize,
+    /// Longest wait to open a push stream or write one push.
+    pub push_timeout_secs: u64,
+}
+
+impl Default for FilterConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_content_topics_per_request: defaults::FILTER_MAX_CONTENT_TOPICS,
+            max_criteria_per_peer: defaults::FILTER_MAX_CRITERIA_PER_PEER,
+            max_peers: defaults::FILTER_MAX_PEERS,
+            subscription_ttl_secs: defaults::FILTER_TTL_SECS,
+            requests_per_minute: defaults::FILTER_REQUESTS_PER_MINUTE,
+            push_queue: defaults::FILTER_PUSH_QUEUE,
+            push_timeout_secs: defaults::FILTER_PUSH_TIMEOUT_SECS,
         }
     }
 }
@@ -140,8 +231,10 @@ impl Default for ChainConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NetworkConfig {
-    /// Multiaddresses to listen on.
+    /// Multiaddresses to listen on (`/tcp/N` for relay peers, `/tcp/N/ws` for light clients).
     pub listen: Vec<String>,
+    /// The Waku cluster; the shards announced to peers are those of `pubsub_topics` in it.
+    pub cluster_id: u32,
     /// Peers to dial at start and keep connected (multiaddresses with `/p2p/<peer id>`).
     pub static_peers: Vec<String>,
     /// Peers to bootstrap Kademlia discovery from (multiaddresses with `/p2p/<peer id>`).
@@ -164,7 +257,8 @@ pub struct NetworkConfig {
 impl Default for NetworkConfig {
     fn default() -> Self {
         Self {
-            listen: vec![defaults::LISTEN.into()],
+            listen: vec![defaults::LISTEN.into(), defaults::LISTEN_WS.into()],
+            cluster_id: defaults::CLUSTER_ID,
             static_peers: Vec::new(),
             bootstrap: Vec::new(),
             pubsub_topics: vec![defaults::PUBSUB_TOPIC.into()],
@@ -352,6 +446,17 @@ impl NodeConfig {
             .map_err(|e| invalid("network.bootstrap", e.to_string()))?;
         if self.network.pubsub_topics.is_empty() {
             return Err(invalid("network.pubsub_topics", "lists no topic"));
+        }
+        rln_relay::protocols::metadata::shards_of(
+            self.network.cluster_id,
+            &self.network.pubsub_topics,
+        )
+        .map_err(|e| invalid("network.pubsub_topics", e))?;
+        if self.filter.push_queue == 0 || self.filter.subscription_ttl_secs == 0 {
+            return Err(invalid(
+                "filter",
+                "push_queue and subscription_ttl_secs must be at least 1",
+            ));
         }
         if self.network.max_message_bytes < 1_024 {
             return Err(invalid(

@@ -13,7 +13,11 @@ use rln_db::{DbConfig, RlnDb, SpamEvidence};
 use rln_relay::hub::{Delivered, Hub};
 use rln_relay::metrics::{Metrics, ResultLabel};
 use rln_relay::network::{self, NetworkParts, NetworkSettings, SwarmSettings};
+use rln_relay::protocols::filter::{Filter, FilterSettings};
+use rln_relay::protocols::lightpush::{LightPush, LightPushSettings};
+use rln_relay::protocols::metadata;
 use rln_relay::protocols::relay::pipeline::{Pipeline, Sinks, Validated};
+use rln_relay::wire::metadata::Metadata;
 use rln_relay::{
     Member, MessageIdChoice, Multiaddr, NetworkHandle, PeerId, PeerSummary, Publisher, Reason,
     RelayError, Rules, Validator, WakuMessage,
@@ -195,7 +199,7 @@ impl NodeHandle {
 
     /// Publishes bytes as they are, without proof or checks (for tests of bad input).
     pub async fn send_raw(&self, topic: &str, data: Vec<u8>) -> Result<(), RelayError> {
-        self.shared.net.publish_bytes(topic, data).await
+        self.shared.net.publish_bytes(topic, data).await.map(|_| ())
     }
 
     /// Joins a pubsub topic and caches its messages for polling.
@@ -251,6 +255,9 @@ struct Validation {
     pipeline: Pipeline,
     verdicts: mpsc::Receiver<Validated>,
     hub: Arc<Hub>,
+    /// The validator and sinks again, for the light push service.
+    validator: Arc<Validator>,
+    sinks: Sinks,
 }
 
 impl Node {
@@ -283,13 +290,15 @@ impl Node {
             &metrics,
         )?;
         let hub = validation.hub.clone();
+        let (validator, sinks) = (validation.validator.clone(), validation.sinks.clone());
         let net = start_network(
             &mut supervisor,
             &config,
             validation,
             &metrics,
             &mut registry,
-        )?;
+        )
+        .await?;
         let publisher = start_publisher(
             &mut supervisor,
             &config,
@@ -299,6 +308,14 @@ impl Node {
             &metrics,
             &sync_status,
         );
+        start_light_services(
+            &mut supervisor,
+            &config,
+            &net,
+            validator,
+            publisher.clone(),
+            sinks,
+        )?;
         supervisor.spawn(
             "nullifier pruning",
             prune_nullifiers(
@@ -508,18 +525,19 @@ fn start_validation(
         }
         None => None,
     };
+    let sinks = Sinks {
+        verdicts: verdict_tx,
+        hub: hub.clone(),
+        spam,
+        db: db.clone(),
+        metrics: metrics.clone(),
+    };
     let (pipeline, workers) = Pipeline::start(
-        validator,
+        validator.clone(),
         checked.workers,
         config.validation.queue,
         config.validation.max_batch,
-        Sinks {
-            verdicts: verdict_tx,
-            hub: hub.clone(),
-            spam,
-            db: db.clone(),
-            metrics: metrics.clone(),
-        },
+        sinks.clone(),
     )
     .map_err(|source| NodeError::Io {
         what: "starting validation workers".into(),
@@ -532,6 +550,8 @@ fn start_validation(
         pipeline,
         verdicts,
         hub,
+        validator,
+        sinks,
     })
 }
 
@@ -539,7 +559,7 @@ fn start_validation(
 const SLASH_QUEUE: usize = 1_024;
 
 /// Step 6: the swarm, listening, with the relay protocol's queue behind it.
-fn start_network(
+async fn start_network(
     supervisor: &mut Supervisor,
     config: &NodeConfig,
     validation: Validation,
@@ -558,6 +578,17 @@ fn start_network(
             seen_ttl: Duration::from_secs(config.network.seen_ttl_secs),
             heartbeat: Duration::from_millis(config.network.heartbeat_ms),
             invalid_message_weight: config.network.invalid_message_weight,
+            metadata: Metadata {
+                cluster_id: Some(config.network.cluster_id),
+                shards: metadata::shards_of(
+                    config.network.cluster_id,
+                    &config.network.pubsub_topics,
+                )
+                .map_err(|problem| NodeError::Config {
+                    key: "network.pubsub_topics",
+                    problem,
+                })?,
+            },
         },
         listen: config.network.listen.clone(),
         static_peers: config.network.static_peers.clone(),
@@ -570,9 +601,58 @@ fn start_network(
         metrics: metrics.clone(),
         shutdown: supervisor.signal(),
     };
-    let (net, swarm_task) = network::start(&settings, parts, registry)?;
+    let (net, swarm_task) = network::start(&settings, parts, registry).await?;
     supervisor.spawn("swarm", swarm_task);
     Ok(net)
+}
+
+/// Step 8: the services of light clients, light push and filter, each when enabled.
+fn start_light_services(
+    supervisor: &mut Supervisor,
+    config: &NodeConfig,
+    net: &NetworkHandle,
+    validator: Arc<Validator>,
+    publisher: Option<Arc<Publisher>>,
+    sinks: Sinks,
+) -> Result<(), NodeError> {
+    let topics = config.network.pubsub_topics.clone();
+    if config.lightpush.enabled {
+        let lightpush = Arc::new(LightPush::new(
+            LightPushSettings {
+                topics: topics.clone(),
+                requests_per_minute: config.lightpush.requests_per_minute,
+                rln_proofs: config.lightpush.rln_proofs,
+                client_share: config.lightpush.client_share,
+                epoch_secs: config.rln.epoch_secs,
+                max_clock_gap: Duration::from_secs(config.rln.max_clock_gap_secs),
+                max_message_bytes: config.network.max_message_bytes,
+            },
+            net.clone(),
+            validator,
+            publisher,
+            sinks.clone(),
+        ));
+        supervisor.spawn("light push", lightpush.serve(supervisor.signal())?);
+    }
+    if config.filter.enabled {
+        let f = &config.filter;
+        let filter = Filter::new(
+            FilterSettings {
+                topics,
+                max_content_topics_per_request: f.max_content_topics_per_request,
+                max_criteria_per_peer: f.max_criteria_per_peer,
+                max_peers: f.max_peers,
+                subscription_ttl: Duration::from_secs(f.subscription_ttl_secs),
+                requests_per_minute: f.requests_per_minute,
+                push_queue: f.push_queue,
+                push_timeout: Duration::from_secs(f.push_timeout_secs),
+            },
+            net.clone(),
+            sinks.metrics.clone(),
+        );
+        supervisor.spawn("filter", filter.serve(&sinks.hub, supervisor.signal())?);
+    }
+    Ok(())
 }
 
 /// Step 7: the publisher, when the node has a membership, with its membership part of the

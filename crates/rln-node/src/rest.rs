@@ -117,9 +117,10 @@ impl From<RelayError> for ApiError {
             ),
             RelayError::InvalidMessage(_) => (StatusCode::BAD_REQUEST, None),
             RelayError::NoMembership => (StatusCode::CONFLICT, None),
-            RelayError::NotInTree { .. } | RelayError::Publish(_) | RelayError::Stopped => {
-                (StatusCode::SERVICE_UNAVAILABLE, None)
-            }
+            RelayError::NotInTree { .. }
+            | RelayError::Publish(_)
+            | RelayError::NoPeers(_)
+            | RelayError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, None),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, None),
         };
         Self {

@@ -16,6 +16,9 @@ pub enum RelayError {
     /// GossipSub refused to publish (for instance, no peer on the topic yet).
     #[error("publishing failed: {0}")]
     Publish(String),
+    /// No connected peer relays the topic.
+    #[error("no connected peer relays {0}")]
+    NoPeers(String),
     /// The node has no membership configured.
     #[error("this node has no RLN membership; start it with a keystore to publish")]
     NoMembership,

@@ -1,7 +1,7 @@
 //! How the rest of a node talks to the swarm task: commands over a bounded channel and the
 //! state the task publishes (listen addresses, connected peers). Cheap to clone.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use libp2p::multiaddr::Protocol;
@@ -9,6 +9,7 @@ use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::RelayError;
+use crate::wire::metadata::Metadata;
 
 /// A peer as the REST API and tests see it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -30,8 +31,8 @@ pub enum Command {
         topic: String,
         /// The encoded `WakuMessage`.
         data: Vec<u8>,
-        /// Where the result goes.
-        reply: oneshot::Sender<Result<(), RelayError>>,
+        /// Where the result goes: the number of peers on the topic it went to.
+        reply: oneshot::Sender<Result<usize, RelayError>>,
     },
     /// Join a topic.
     Subscribe {
@@ -48,6 +49,11 @@ pub enum Command {
         /// Its address (with `/p2p/…` to keep it as a static peer).
         addr: Multiaddr,
     },
+    /// Close every connection to a peer.
+    Disconnect {
+        /// The peer.
+        peer: PeerId,
+    },
     /// The connected peers with their scores.
     Peers {
         /// Where the answer goes.
@@ -62,6 +68,8 @@ pub struct NetState {
     pub listen: Vec<Multiaddr>,
     /// Connected peers.
     pub connected: HashSet<PeerId>,
+    /// What connected peers said of themselves on the metadata protocol.
+    pub metadata: HashMap<PeerId, Metadata>,
 }
 
 /// Shared view of [`NetState`].
@@ -82,12 +90,21 @@ pub(crate) fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
 }
 
 /// The node's side of the swarm task.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NetworkHandle {
     commands: mpsc::Sender<Command>,
     state: SharedNet,
     peer_id: PeerId,
     max_message_bytes: usize,
+    streams: libp2p_stream::Control,
+}
+
+impl std::fmt::Debug for NetworkHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkHandle")
+            .field("peer_id", &self.peer_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NetworkHandle {
@@ -96,12 +113,42 @@ impl NetworkHandle {
         state: SharedNet,
         peer_id: PeerId,
         max_message_bytes: usize,
+        streams: libp2p_stream::Control,
     ) -> Self {
         Self {
             commands,
             state,
             peer_id,
             max_message_bytes,
+            streams,
+        }
+    }
+
+    /// Opens and accepts streams of the request-response protocols (metadata, light push,
+    /// filter), which run outside the swarm task.
+    pub fn streams(&self) -> libp2p_stream::Control {
+        self.streams.clone()
+    }
+
+    /// What a connected peer said of itself on the metadata protocol.
+    pub fn peer_metadata(&self, peer: &PeerId) -> Option<Metadata> {
+        lock(&self.state).metadata.get(peer).cloned()
+    }
+
+    /// Whether a peer is connected.
+    pub fn is_connected(&self, peer: &PeerId) -> bool {
+        lock(&self.state).connected.contains(peer)
+    }
+
+    /// Closes the connections to a peer.
+    pub async fn disconnect(&self, peer: PeerId) -> Result<(), RelayError> {
+        self.send(Command::Disconnect { peer }).await
+    }
+
+    pub(crate) fn record_metadata(&self, peer: PeerId, metadata: Metadata) {
+        let mut state = lock(&self.state);
+        if state.connected.contains(&peer) {
+            state.metadata.insert(peer, metadata);
         }
     }
 
@@ -129,8 +176,9 @@ impl NetworkHandle {
         lock(&self.state).connected.len()
     }
 
-    /// Publishes bytes as they are, without proof or checks.
-    pub async fn publish_bytes(&self, topic: &str, data: Vec<u8>) -> Result<(), RelayError> {
+    /// Publishes bytes as they are, without proof or checks; returns the number of peers
+    /// on the topic.
+    pub async fn publish_bytes(&self, topic: &str, data: Vec<u8>) -> Result<usize, RelayError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Publish {
             topic: topic.to_string(),

@@ -22,6 +22,15 @@ pub struct ResultLabel {
     pub result: String,
 }
 
+/// A light protocol and the status code of an answer.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabel {
+    /// `lightpush_v3`, `lightpush_v2`, `filter`.
+    pub protocol: String,
+    /// The status code answered.
+    pub code: String,
+}
+
 /// The node's own metrics.
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -61,6 +70,18 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     /// Connected peers.
     pub peers: Gauge,
+    /// Light-protocol requests by protocol and answered code.
+    pub edge_requests: Family<RequestLabel, Counter>,
+    /// Proofs made for light-push clients with the node's membership.
+    pub lightpush_proofs: Counter,
+    /// Light pushes refused because the client used its share of the membership's limit.
+    pub lightpush_quota_refusals: Counter,
+    /// Filter subscribers (peers) and their criteria.
+    pub filter_subscribers: Gauge,
+    /// Filter criteria (pubsub topic, content topic) over all subscribers.
+    pub filter_criteria: Gauge,
+    /// Filter pushes by result (`sent`, `dropped` for a full queue, `failed` stream).
+    pub filter_pushes: Family<ResultLabel, Counter>,
 }
 
 impl Metrics {
@@ -85,6 +106,12 @@ impl Metrics {
             synced: Gauge::default(),
             queue_depth: Gauge::default(),
             peers: Gauge::default(),
+            edge_requests: Family::default(),
+            lightpush_proofs: Counter::default(),
+            lightpush_quota_refusals: Counter::default(),
+            filter_subscribers: Gauge::default(),
+            filter_criteria: Gauge::default(),
+            filter_pushes: Family::default(),
         };
         let r = registry;
         r.register(
@@ -173,7 +200,47 @@ impl Metrics {
             m.queue_depth.clone(),
         );
         r.register("rln_node_peers", "Connected peers", m.peers.clone());
+        r.register(
+            "rln_node_light_requests",
+            "Light-protocol requests by protocol and status code",
+            m.edge_requests.clone(),
+        );
+        r.register(
+            "rln_node_lightpush_proofs",
+            "Proofs made for light-push clients",
+            m.lightpush_proofs.clone(),
+        );
+        r.register(
+            "rln_node_lightpush_quota_refusals",
+            "Light pushes refused: the client's share of the limit is used",
+            m.lightpush_quota_refusals.clone(),
+        );
+        r.register(
+            "rln_node_filter_subscribers",
+            "Peers with filter subscriptions",
+            m.filter_subscribers.clone(),
+        );
+        r.register(
+            "rln_node_filter_criteria",
+            "Filter criteria over all subscribers",
+            m.filter_criteria.clone(),
+        );
+        r.register(
+            "rln_node_filter_pushes",
+            "Filter pushes by result",
+            m.filter_pushes.clone(),
+        );
         m
+    }
+
+    /// Counts a light-protocol answer.
+    pub fn request(&self, protocol: &str, code: u32) {
+        self.edge_requests
+            .get_or_create(&RequestLabel {
+                protocol: protocol.to_string(),
+                code: code.to_string(),
+            })
+            .inc();
     }
 
     /// A counter of `invalid` or `ignored` by reason.

@@ -1,4 +1,5 @@
-//! The libp2p side: TCP + Noise + Yamux, identify, ping, Kademlia discovery and GossipSub with
+//! The libp2p side: TCP and WebSocket, Noise, Yamux and Mplex (js-waku has only Mplex),
+//! identify, ping, Kademlia discovery, raw streams for the light protocols, and GossipSub with
 //! Waku's relay protocol id, anonymous (StrictNoSign) messages, message id = sha256(data),
 //! explicit validation and peer scoring that graylists peers who forward invalid messages.
 //!
@@ -27,8 +28,10 @@ use tokio::sync::{mpsc, watch};
 use crate::error::RelayError;
 use crate::handle::{lock, peer_of, Command, NetState, NetworkHandle, PeerSummary, SharedNet};
 use crate::metrics::Metrics;
+use crate::protocols;
 use crate::protocols::relay::pipeline::{Job, Pipeline, Validated};
 use crate::protocols::relay::validation::{Acceptance, Candidate, Outcome, Reason};
+use crate::wire::metadata::Metadata;
 use crate::wire::{self, WakuMessage, WireError};
 
 /// Waku relay's GossipSub protocol id.
@@ -60,6 +63,7 @@ mod behaviour {
         pub(crate) identify: identify::Behaviour,
         pub(crate) ping: ping::Behaviour,
         pub(crate) kad: kad::Behaviour<MemoryStore>,
+        pub(crate) stream: libp2p_stream::Behaviour,
     }
 }
 
@@ -76,6 +80,8 @@ pub struct SwarmSettings {
     pub heartbeat: Duration,
     /// Score weight of invalid messages (negative).
     pub invalid_message_weight: f64,
+    /// What the node says of itself on the metadata protocol.
+    pub metadata: Metadata,
 }
 
 fn score_params(topics: &[String], invalid_message_weight: f64) -> PeerScoreParams {
@@ -153,11 +159,13 @@ fn behaviour(
         ),
         ping: ping::Behaviour::default(),
         kad,
+        stream: libp2p_stream::Behaviour::new(),
     })
 }
 
-/// Builds a swarm listening on nothing yet.
-pub fn build_swarm(
+/// Builds a swarm listening on nothing yet. Both transports (TCP, and WebSocket over TCP for
+/// `/ws` addresses) offer Yamux first and Mplex second.
+pub async fn build_swarm(
     key: Keypair,
     settings: &SwarmSettings,
     registry: &mut Registry,
@@ -168,9 +176,15 @@ pub fn build_swarm(
         .with_tcp(
             tcp::Config::default().nodelay(true),
             noise::Config::new,
-            yamux::Config::default,
+            (yamux::Config::default, libp2p_mplex::Config::new),
         )
         .map_err(|e| RelayError::Network(format!("transport: {e}")))?
+        .with_websocket(
+            noise::Config::new,
+            (yamux::Config::default, libp2p_mplex::Config::new),
+        )
+        .await
+        .map_err(|e| RelayError::Network(format!("websocket transport: {e}")))?
         .with_behaviour(|_| behaviour)
         .map_err(|e| RelayError::Network(format!("behaviour: {e}")))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
@@ -203,6 +217,10 @@ struct SwarmTask {
     max_message_bytes: usize,
     /// Published state.
     state: SharedNet,
+    /// The node's own handle, for the tasks the swarm task starts (metadata exchanges).
+    handle: NetworkHandle,
+    /// What the node says of itself on the metadata protocol.
+    metadata: Metadata,
     /// Metrics.
     metrics: Metrics,
     /// Set to `true` to stop.
@@ -238,8 +256,8 @@ pub struct NetworkParts {
 }
 
 /// Builds the swarm and starts listening; returns the handle the rest of the node uses and the
-/// swarm task, for the caller to spawn (and supervise).
-pub fn start(
+/// swarm task (with the metadata service beside it), for the caller to spawn (and supervise).
+pub async fn start(
     settings: &NetworkSettings,
     parts: NetworkParts,
     registry: &mut Registry,
@@ -247,7 +265,7 @@ pub fn start(
     let peer_id = parts.key.public().to_peer_id();
     let static_peers = parse_addrs(&settings.static_peers, "static peer")?;
     let bootstrap = parse_addrs(&settings.bootstrap, "bootstrap peer")?;
-    let mut swarm = build_swarm(parts.key, &settings.swarm, registry)?;
+    let mut swarm = build_swarm(parts.key, &settings.swarm, registry).await?;
     for addr in parse_addrs(&settings.listen, "listen address")? {
         swarm.listen_on(addr.clone()).map_err(|e| {
             RelayError::Network(format!("cannot listen on {addr}: {e}; is the port in use?"))
@@ -260,8 +278,12 @@ pub fn start(
         state.clone(),
         peer_id,
         settings.swarm.max_message_bytes,
+        swarm.behaviour().stream.new_control(),
     );
-    let task = run_swarm(SwarmTask {
+    let metadata = settings.swarm.metadata.clone();
+    let metadata_service =
+        protocols::metadata::serve(&handle, metadata.clone(), parts.shutdown.clone())?;
+    let swarm_task = run_swarm(SwarmTask {
         swarm,
         commands: commands_rx,
         verdicts: parts.verdicts,
@@ -270,9 +292,14 @@ pub fn start(
         bootstrap,
         max_message_bytes: settings.swarm.max_message_bytes,
         state,
+        handle: handle.clone(),
+        metadata,
         metrics: parts.metrics,
         shutdown: parts.shutdown,
     });
+    let task = async move {
+        tokio::join!(swarm_task, metadata_service);
+    };
     Ok((handle, task))
 }
 
@@ -363,13 +390,23 @@ fn report(swarm: &mut Swarm<RelayBehaviour>, id: &MessageId, source: &PeerId, a:
 fn handle_command(swarm: &mut Swarm<RelayBehaviour>, command: Command) {
     match command {
         Command::Publish { topic, data, reply } => {
-            let result = swarm
-                .behaviour_mut()
-                .gossipsub
-                .publish(IdentTopic::new(topic), data)
-                .map(|_| ())
-                .map_err(|e| RelayError::Publish(e.to_string()));
+            let ident = IdentTopic::new(topic.clone());
+            let hash = ident.hash();
+            let gossipsub = &mut swarm.behaviour_mut().gossipsub;
+            let result = match gossipsub.publish(ident, data) {
+                Ok(_) => Ok(gossipsub
+                    .all_peers()
+                    .filter(|(_, topics)| topics.contains(&&hash))
+                    .count()),
+                Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                    Err(RelayError::NoPeers(topic))
+                }
+                Err(e) => Err(RelayError::Publish(e.to_string())),
+            };
             let _ = reply.send(result);
+        }
+        Command::Disconnect { peer } => {
+            let _ = swarm.disconnect_peer_id(peer);
         }
         Command::Subscribe { topic } => {
             let _ = swarm
@@ -448,10 +485,23 @@ fn handle_event(t: &mut SwarmTask, event: SwarmEvent<RelayBehaviourEvent>) {
             tracing::info!("listening on {address}/p2p/{}", t.swarm.local_peer_id());
             lock(&t.state).listen.push(address);
         }
-        SwarmEvent::ConnectionEstablished { peer_id, .. } => {
-            let mut state = lock(&t.state);
-            state.connected.insert(peer_id);
-            t.metrics.peers.set(state.connected.len() as i64);
+        SwarmEvent::ConnectionEstablished {
+            peer_id,
+            num_established,
+            ..
+        } => {
+            {
+                let mut state = lock(&t.state);
+                state.connected.insert(peer_id);
+                t.metrics.peers.set(state.connected.len() as i64);
+            }
+            if num_established.get() == 1 {
+                tokio::spawn(protocols::metadata::ask(
+                    t.handle.clone(),
+                    t.metadata.clone(),
+                    peer_id,
+                ));
+            }
         }
         SwarmEvent::ConnectionClosed {
             peer_id,
@@ -460,6 +510,7 @@ fn handle_event(t: &mut SwarmTask, event: SwarmEvent<RelayBehaviourEvent>) {
         } => {
             let mut state = lock(&t.state);
             state.connected.remove(&peer_id);
+            state.metadata.remove(&peer_id);
             t.metrics.peers.set(state.connected.len() as i64);
         }
         _ => {}

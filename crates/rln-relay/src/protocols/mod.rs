@@ -1,4 +1,13 @@
-//! The protocols a node serves, one folder each. Each follows the relay's shape: decode in the
-//! swarm task, work on a bounded queue, and one place that maps outcomes to what the wire says.
+//! The protocols a node serves, one module (or folder) each.
+//!
+//! - [`relay`]: GossipSub with RLN validation: decode in the swarm task, validate on a bounded
+//!   queue, one place that maps outcomes to what the wire says.
+//! - [`metadata`], [`lightpush`], [`filter`]: the request-response protocols of Waku's light
+//!   clients, on raw libp2p streams ([`framing`], [`service`]) served outside the swarm task.
 
+pub mod filter;
+pub mod framing;
+pub mod lightpush;
+pub mod metadata;
 pub mod relay;
+pub mod service;

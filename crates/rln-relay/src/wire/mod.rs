@@ -1,9 +1,13 @@
 //! Waku wire types, encoded with prost: the `WakuMessage` ([`message`]) and the
 //! `RateLimitProof` it carries ([`proof`]), the RLN signal, the deterministic message hash and
-//! the gossipsub message id. The store, filter, light push and metadata messages go beside
-//! them in this folder, derived the same way.
+//! the gossipsub message id; beside them the messages of the light protocols: [`metadata`],
+//! [`lightpush`] and [`filter`]; and the payload encryption of Waku applications ([`payload`]).
 
+pub mod filter;
+pub mod lightpush;
 pub mod message;
+pub mod metadata;
+pub mod payload;
 pub mod proof;
 mod proto;
 

@@ -131,7 +131,8 @@ fn work(validator: &Validator, rx: &Receiver<Job>, max_batch: usize, sinks: &Sin
     }
 }
 
-fn handle_spam(evidence: &SpamEvidence, sinks: &Sinks) {
+/// Persists spam evidence and hands it to the slasher, once per member and epoch.
+pub(crate) fn handle_spam(evidence: &SpamEvidence, sinks: &Sinks) {
     tracing::warn!(
         epoch = evidence.epoch,
         member = %rln_core::fr_to_hex(&evidence.id_commitment),

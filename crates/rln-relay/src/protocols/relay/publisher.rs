@@ -59,7 +59,7 @@ pub enum MessageIdChoice {
 /// What a `RateLimitProof` and its framing add to a message, at most (seven fields of at most
 /// 128 bytes, with tags and lengths): checked before proving so a message id is not spent on a
 /// message the network would refuse.
-const PROOF_OVERHEAD_BYTES: usize = 400;
+pub(crate) const PROOF_OVERHEAD_BYTES: usize = 400;
 
 fn now_nanos() -> i64 {
     SystemTime::now()
