@@ -78,6 +78,8 @@ pub struct NodeProcess {
     child: Child,
     /// Its first libp2p address (with `/p2p/<peer id>`).
     pub p2p: String,
+    /// Every libp2p address it printed, in order (TCP and WebSocket ones).
+    pub addrs: Vec<String>,
     /// Its REST base URL, when the API is on.
     pub rest: Option<String>,
 }
@@ -103,7 +105,7 @@ impl NodeProcess {
             .expect("rln-node starts");
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
-        let (mut p2p, mut rest) = (None, None);
+        let (mut p2p, mut rest, mut addrs) = (None, None, Vec::new());
         let deadline = Instant::now() + Duration::from_secs(60);
         // The listen address comes first, then the REST line (absent with --no-rest), then
         // the publishing line: read up to the publishing line.
@@ -111,6 +113,7 @@ impl NodeProcess {
             let line = line.expect("stdout is text");
             if let Some(addr) = banner::listen_addr(&line) {
                 p2p.get_or_insert_with(|| addr.to_string());
+                addrs.push(addr.to_string());
             }
             if let Some(url) = banner::rest_url(&line) {
                 rest = Some(url.to_string());
@@ -126,7 +129,20 @@ impl NodeProcess {
         // Keep reading so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         let p2p = p2p.expect("the node printed a listen address before it exited");
-        Self { child, p2p, rest }
+        Self {
+            child,
+            p2p,
+            addrs,
+            rest,
+        }
+    }
+
+    /// Its first WebSocket address (`…/ws/p2p/<peer id>`), the one light clients dial.
+    pub fn ws_addr(&self) -> Option<&str> {
+        self.addrs
+            .iter()
+            .map(String::as_str)
+            .find(|a| a.contains("/ws/"))
     }
 
     /// Stops the process with SIGKILL and waits for it.

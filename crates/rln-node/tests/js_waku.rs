@@ -1,0 +1,319 @@
+//! Real Waku light clients against rln-node: the pinned js-waku SDK (`tools/package.json`),
+//! run under Node.js by `tests/scripts/edge-clients.mjs`, against two `rln-node run`
+//! processes and anvil on loopback.
+//!
+//! Client A light-pushes messages without proofs to node 1 over WebSocket + mplex; node 1
+//! proves them with its membership and relays them to node 2; client B, filter-subscribed
+//! through node 2, receives each once. Encrypted messages cross in both directions between
+//! the SDK and rln-node's payload encryption. Client A's pushes past the membership's limit
+//! are refused, and no node ever sees spam.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine as _;
+use rln_relay::wire::payload::{self, DecryptionKey, PayloadKey};
+use rln_testkit::node::NodeProcess;
+use rln_testkit::{paths, TestChain};
+use serde_json::Value;
+
+const TOPIC: &str = "/waku/2/rs/1/0";
+const CONTENT_TOPIC: &str = "/rln-test/1/edge/proto";
+/// Node 1's membership: every message of the run fits, and the extras do not.
+const LIMIT: u32 = 6;
+/// Plain pushes of client A.
+const PLAIN: usize = 2;
+/// Pushes after the limit is used.
+const EXTRA: usize = 2;
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_rln-node"))
+}
+
+fn b64(text: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap_or_default()
+}
+
+async fn get_json(url: &str) -> Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+/// Waits until `node` has a relay peer on the topic (light push answers 505 before).
+async fn wait_for_relay_peer(rest: &str) {
+    for _ in 0..120 {
+        let peers = get_json(&format!("{rest}/admin/v1/peers")).await;
+        let on_topic = peers.as_array().is_some_and(|list| {
+            list.iter().any(|p| {
+                p["topics"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t == TOPIC))
+            })
+        });
+        if on_topic {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("node at {rest} never got a relay peer on {TOPIC}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_waku_light_clients_push_through_one_node_and_filter_through_another() {
+    let chain = TestChain::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let member = chain.register_member(dir.path(), LIMIT).await;
+    let rpc = chain.rpc();
+    let contract = chain.contract.to_string();
+    let (data1, data2) = (dir.path().join("n1"), dir.path().join("n2"));
+    let (log1, log2) = (dir.path().join("n1.log"), dir.path().join("n2.log"));
+    let keystore = member.keystore.to_str().unwrap().to_string();
+    // A day-long epoch: the run never crosses into a fresh quota.
+    let common = [
+        "--eth-rpc",
+        rpc.as_str(),
+        "--eth-contract",
+        contract.as_str(),
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0/ws",
+        "--rest-address",
+        "127.0.0.1:0",
+        "--epoch-secs",
+        "86400",
+    ];
+    let mut args1 = common.to_vec();
+    args1.extend([
+        "--data-dir",
+        data1.to_str().unwrap(),
+        "--keystore",
+        &keystore,
+        "--keystore-password",
+        rln_testkit::member::PASSWORD,
+    ]);
+    let node1 = NodeProcess::start_logged(&binary(), &args1, Some(log1.clone()));
+    let mut args2 = common.to_vec();
+    args2.extend([
+        "--data-dir",
+        data2.to_str().unwrap(),
+        "--static-peer",
+        node1.p2p.as_str(),
+    ]);
+    let node2 = NodeProcess::start_logged(&binary(), &args2, Some(log2.clone()));
+    let ws1 = node1.ws_addr().expect("node 1 listens on WebSocket").to_string();
+    let ws2 = node2.ws_addr().expect("node 2 listens on WebSocket").to_string();
+    let rest1 = node1.rest.clone().unwrap();
+    let rest2 = node2.rest.clone().unwrap();
+    wait_for_relay_peer(&rest1).await;
+
+    // The keys of the encrypted messages.
+    let sym_key = [7u8; 32];
+    let b_secret = k256::SecretKey::from_slice(&[0x42; 32]).unwrap();
+    let rust_secret = k256::SecretKey::from_slice(&[0x24; 32]).unwrap();
+    let rust_public = payload::public_key_hex(&rust_secret);
+
+    let mut script = Command::new("node")
+        .arg(paths::repo().join("tests/scripts/edge-clients.mjs"))
+        .current_dir(paths::repo())
+        .env("NODE1_WS", &ws1)
+        .env("NODE2_WS", &ws2)
+        .env("CONTENT_TOPIC", CONTENT_TOPIC)
+        .env("PUSH_COUNT", PLAIN.to_string())
+        .env("EXTRA_PUSHES", EXTRA.to_string())
+        .env("SYM_KEY", hex::encode(sym_key))
+        .env("B_PRIVATE_KEY", hex::encode(b_secret.to_bytes()))
+        .env("RUST_PUBLIC_KEY", rust_public.trim_start_matches("0x"))
+        .env("TIMEOUT_MS", "150000")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("js.log")).unwrap(),
+        ))
+        .spawn()
+        .expect("node (Node.js) runs; `make tools` installs the SDK");
+    let mut stdin = script.stdin.take().unwrap();
+    let stdout = BufReader::new(script.stdout.take().unwrap());
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let value = serde_json::from_str(&line)
+                .unwrap_or_else(|_| panic!("the script's stdout is JSON lines: {line}"));
+            if lines_tx.send(value).is_err() {
+                return;
+            }
+        }
+    });
+
+    let mut pushes = Vec::new();
+    let mut report = None;
+    let mut rust_sent = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    while report.is_none() {
+        let event = tokio::time::timeout_at(deadline, lines.recv())
+            .await
+            .expect("the script reports within 180 s")
+            .expect("the script reports before it exits");
+        match event["event"].as_str() {
+            Some("subscribed") => {
+                // From rln-node to client B: one message under each of B's keys.
+                let to_b = k256::PublicKey::from_secret_scalar(&b_secret.to_nonzero_scalar());
+                for (text, key) in [
+                    ("from-rust-sym", PayloadKey::Symmetric(sym_key)),
+                    ("from-rust-ecies", PayloadKey::Asymmetric(to_b)),
+                ] {
+                    let data = payload::encrypt(
+                        text.as_bytes(),
+                        &key,
+                        Some(&rust_secret),
+                        &mut rand::rngs::OsRng,
+                    )
+                    .unwrap();
+                    publish_encrypted(&rest1, &data).await;
+                    rust_sent += 1;
+                }
+            }
+            Some("pushes-done") => {
+                let ok = pushes.iter().filter(|p: &&Value| p["ok"] == true).count();
+                // Client B reads every pushed message but the one encrypted to rln-node's
+                // key, and rln-node's two.
+                let expect = ok - 1 + rust_sent;
+                writeln!(stdin, "{{\"expect\":{expect}}}").unwrap();
+            }
+            Some("pushed") => pushes.push(event),
+            Some("report") | Some("error") => report = Some(event),
+            _ => {}
+        }
+    }
+    let report = report.unwrap();
+    let status = script.wait().unwrap();
+    let logs = || {
+        format!(
+            "node 1:\n{}\nnode 2:\n{}\njs:\n{}",
+            std::fs::read_to_string(&log1).unwrap_or_default(),
+            std::fs::read_to_string(&log2).unwrap_or_default(),
+            std::fs::read_to_string(dir.path().join("js.log")).unwrap_or_default()
+        )
+    };
+    assert!(
+        status.success() && report["event"] == "report",
+        "{report}\n{}",
+        logs()
+    );
+
+    // Every push within the limit succeeded, through node 1's proofs; the extras did not.
+    let by_kind = |kind: &str| -> Vec<&Value> { pushes.iter().filter(|p| p["kind"] == kind).collect() };
+    for p in by_kind("plain")
+        .into_iter()
+        .chain(by_kind("symmetric"))
+        .chain(by_kind("ecies"))
+    {
+        assert_eq!(p["ok"], true, "{p}\n{}", logs());
+        assert_eq!(p["status_code"], 200, "{p}");
+        assert!(p["relay_peer_count"].as_u64() >= Some(1), "{p}");
+    }
+    let extras = by_kind("extra");
+    assert_eq!(extras.len(), EXTRA);
+    // rln-node's own two, two plain and two encrypted: the limit of six leaves nothing.
+    for p in &extras {
+        assert_eq!(p["ok"], false, "{p}");
+        assert_eq!(p["status_code"], 504, "{p}");
+        assert!(
+            p["status_desc"]
+                .as_str()
+                .is_some_and(|d| d.contains("next epoch starts in")),
+            "{p}"
+        );
+    }
+
+    // Client B got each message it can read exactly once, with the payloads sent.
+    let received: Vec<(String, String)> = report["received"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["decoder"].as_str().unwrap().to_string(),
+                m["payload"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut expected: Vec<(String, String)> = (0..PLAIN)
+        .map(|i| ("plain".to_string(), format!("edge-{i}")))
+        .chain([
+            ("symmetric".into(), "from-js-sym".into()),
+            ("symmetric".into(), "from-rust-sym".into()),
+            ("ecies".into(), "from-rust-ecies".into()),
+        ])
+        .collect();
+    let mut got = received.clone();
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected, "{report}");
+
+    // The message client A encrypted to rln-node's key reached node 2 and opens with it.
+    let cached = get_json(&format!(
+        "{rest2}/relay/v1/messages/{}",
+        TOPIC.replace('/', "%2F")
+    ))
+    .await;
+    let opened: Vec<String> = cached
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["version"] == 1)
+        .filter_map(|m| {
+            payload::decrypt(
+                &b64(m["payload"].as_str()?),
+                &DecryptionKey::Private(rust_secret.clone()),
+            )
+            .ok()
+        })
+        .map(|d| String::from_utf8_lossy(&d.payload).into_owned())
+        .collect();
+    assert_eq!(opened, vec!["from-js-ecies".to_string()], "{cached}");
+
+    // No node saw spam: the limit held for light clients too.
+    for rest in [&rest1, &rest2] {
+        let spam = get_json(&format!("{rest}/rln/v1/spam")).await;
+        assert_eq!(spam.as_array().map(Vec::len), Some(0), "{spam}");
+    }
+    let metrics = reqwest::get(format!("{rest1}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("rln_node_lightpush_proofs_total 4"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("rln_node_light_requests_total{protocol=\"lightpush_v3\",code=\"504\"} 2"));
+}
+
+/// Publishes an encrypted payload (version 1) through a node's REST API, retrying while
+/// the mesh forms.
+async fn publish_encrypted(rest: &str, data: &[u8]) {
+    let body = serde_json::json!({
+        "payload": base64::engine::general_purpose::STANDARD.encode(data),
+        "contentTopic": CONTENT_TOPIC,
+        "version": 1,
+    });
+    let url = format!("{rest}/relay/v1/messages/{}", TOPIC.replace('/', "%2F"));
+    for _ in 0..40 {
+        let response = reqwest::Client::new()
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        if response.status().is_success() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("node at {rest} did not publish");
+}
