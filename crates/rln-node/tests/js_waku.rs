@@ -13,8 +13,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use base64::Engine as _;
-use rln_relay::wire::payload::{self, DecryptionKey, PayloadKey};
+use rln_relay::wire::payload;
 use rln_testkit::node::NodeProcess;
 use rln_testkit::{paths, TestChain};
 use serde_json::Value;
@@ -30,12 +29,6 @@ const EXTRA: usize = 2;
 
 fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_rln-node"))
-}
-
-fn b64(text: &str) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .unwrap_or_default()
 }
 
 async fn get_json(url: &str) -> Value {
@@ -104,8 +97,14 @@ async fn js_waku_light_clients_push_through_one_node_and_filter_through_another(
         node1.p2p.as_str(),
     ]);
     let node2 = NodeProcess::start_logged(&binary(), &args2, Some(log2.clone()));
-    let ws1 = node1.ws_addr().expect("node 1 listens on WebSocket").to_string();
-    let ws2 = node2.ws_addr().expect("node 2 listens on WebSocket").to_string();
+    let ws1 = node1
+        .ws_addr()
+        .expect("node 1 listens on WebSocket")
+        .to_string();
+    let ws2 = node2
+        .ws_addr()
+        .expect("node 2 listens on WebSocket")
+        .to_string();
     let rest1 = node1.rest.clone().unwrap();
     let rest2 = node2.rest.clone().unwrap();
     wait_for_relay_peer(&rest1).await;
@@ -159,20 +158,18 @@ async fn js_waku_light_clients_push_through_one_node_and_filter_through_another(
             .expect("the script reports before it exits");
         match event["event"].as_str() {
             Some("subscribed") => {
-                // From rln-node to client B: one message under each of B's keys.
-                let to_b = k256::PublicKey::from_secret_scalar(&b_secret.to_nonzero_scalar());
-                for (text, key) in [
-                    ("from-rust-sym", PayloadKey::Symmetric(sym_key)),
-                    ("from-rust-ecies", PayloadKey::Asymmetric(to_b)),
+                // From `rln-node publish` to client B: one message under each of B's keys,
+                // signed with rln-node's key.
+                let to_b = hex::encode(
+                    k256::PublicKey::from_secret_scalar(&b_secret.to_nonzero_scalar())
+                        .to_sec1_bytes(),
+                );
+                let sign = hex::encode(rust_secret.to_bytes());
+                for (text, key_flag, key) in [
+                    ("from-rust-sym", "--symmetric-key", hex::encode(sym_key)),
+                    ("from-rust-ecies", "--public-key", to_b),
                 ] {
-                    let data = payload::encrypt(
-                        text.as_bytes(),
-                        &key,
-                        Some(&rust_secret),
-                        &mut rand::rngs::OsRng,
-                    )
-                    .unwrap();
-                    publish_encrypted(&rest1, &data).await;
+                    publish_with_cli(&rest1, &[key_flag, &key, "--sign-key", &sign, text]);
                     rust_sent += 1;
                 }
             }
@@ -205,7 +202,8 @@ async fn js_waku_light_clients_push_through_one_node_and_filter_through_another(
     );
 
     // Every push within the limit succeeded, through node 1's proofs; the extras did not.
-    let by_kind = |kind: &str| -> Vec<&Value> { pushes.iter().filter(|p| p["kind"] == kind).collect() };
+    let by_kind =
+        |kind: &str| -> Vec<&Value> { pushes.iter().filter(|p| p["kind"] == kind).collect() };
     for p in by_kind("plain")
         .into_iter()
         .chain(by_kind("symmetric"))
@@ -254,27 +252,27 @@ async fn js_waku_light_clients_push_through_one_node_and_filter_through_another(
     expected.sort();
     assert_eq!(got, expected, "{report}");
 
-    // The message client A encrypted to rln-node's key reached node 2 and opens with it.
-    let cached = get_json(&format!(
-        "{rest2}/relay/v1/messages/{}",
-        TOPIC.replace('/', "%2F")
-    ))
-    .await;
-    let opened: Vec<String> = cached
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["version"] == 1)
-        .filter_map(|m| {
-            payload::decrypt(
-                &b64(m["payload"].as_str()?),
-                &DecryptionKey::Private(rust_secret.clone()),
-            )
-            .ok()
-        })
-        .map(|d| String::from_utf8_lossy(&d.payload).into_owned())
-        .collect();
-    assert_eq!(opened, vec!["from-js-ecies".to_string()], "{cached}");
+    // The message client A encrypted to rln-node's key reached node 2, and `rln-node
+    // subscribe` opens it with that key (and skips the symmetric one it has no key for).
+    let (ok, out) = rln_node(&[
+        "subscribe",
+        "--node",
+        &rest2,
+        "--private-key",
+        &hex::encode(rust_secret.to_bytes()),
+        "--timeout",
+        "2",
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.ends_with(&format!("{CONTENT_TOPIC} from-js-ecies"))),
+        "{out}"
+    );
+    assert!(
+        out.contains("edge-0") && !out.contains("from-js-sym"),
+        "{out}"
+    );
 
     // No node saw spam: the limit held for light clients too.
     for rest in [&rest1, &rest2] {
@@ -291,29 +289,42 @@ async fn js_waku_light_clients_push_through_one_node_and_filter_through_another(
         metrics.contains("rln_node_lightpush_proofs_total 4"),
         "{metrics}"
     );
-    assert!(metrics.contains("rln_node_light_requests_total{protocol=\"lightpush_v3\",code=\"504\"} 2"));
+    assert!(
+        metrics.contains("rln_node_light_requests_total{protocol=\"lightpush_v3\",code=\"504\"} 2")
+    );
 }
 
-/// Publishes an encrypted payload (version 1) through a node's REST API, retrying while
-/// the mesh forms.
-async fn publish_encrypted(rest: &str, data: &[u8]) {
-    let body = serde_json::json!({
-        "payload": base64::engine::general_purpose::STANDARD.encode(data),
-        "contentTopic": CONTENT_TOPIC,
-        "version": 1,
-    });
-    let url = format!("{rest}/relay/v1/messages/{}", TOPIC.replace('/', "%2F"));
+/// Runs the `rln-node` binary; returns whether it succeeded and its output.
+fn rln_node(args: &[&str]) -> (bool, String) {
+    let out = Command::new(binary()).args(args).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// `rln-node publish` through a node, retried while the mesh forms (503).
+fn publish_with_cli(rest: &str, extra: &[&str]) {
+    let mut args = vec![
+        "publish",
+        "--node",
+        rest,
+        "--pubsub-topic",
+        TOPIC,
+        "--content-topic",
+        CONTENT_TOPIC,
+    ];
+    args.extend_from_slice(extra);
     for _ in 0..40 {
-        let response = reqwest::Client::new()
-            .post(&url)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        if response.status().is_success() {
+        let (ok, out) = rln_node(&args);
+        if ok {
+            assert!(out.starts_with("published 0x"), "{out}");
             return;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(out.contains("503"), "{out}");
+        std::thread::sleep(Duration::from_millis(500));
     }
-    panic!("node at {rest} did not publish");
+    panic!("rln-node publish never succeeded");
 }

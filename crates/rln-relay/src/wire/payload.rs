@@ -441,7 +441,8 @@ pub fn public_key_hex(sk: &SecretKey) -> String {
     public_hex(&sk.public_key())
 }
 
-fn public_hex(pk: &PublicKey) -> String {
+/// A public key as uncompressed hex, `0x04…`.
+pub fn public_hex(pk: &PublicKey) -> String {
     format!("0x{}", hex::encode(pk.to_encoded_point(false).as_bytes()))
 }
 

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use clap::Args;
 use rln_node::rest::RestMessage;
+use rln_relay::wire::payload::{self, DecryptionKey, PayloadKey};
 
 /// Which node.
 #[derive(Debug, Clone, Args)]
@@ -33,6 +34,17 @@ pub(crate) struct PublishArgs {
     pub(crate) content_topic: String,
     /// The payload (UTF-8 text).
     pub(crate) payload: String,
+    /// Encrypt the payload with this 32-byte symmetric key (hex; AES-256-GCM, Waku payload
+    /// version 1, as js-waku's symmetric encoder).
+    #[arg(long, env = "RLN_PAYLOAD_SYMMETRIC_KEY", conflicts_with = "public_key")]
+    pub(crate) symmetric_key: Option<String>,
+    /// Encrypt the payload to this secp256k1 public key (hex, 33 or 65 bytes; ECIES, as
+    /// js-waku's ecies encoder).
+    #[arg(long)]
+    pub(crate) public_key: Option<String>,
+    /// Sign the encrypted payload with this secp256k1 private key (hex).
+    #[arg(long, env = "RLN_PAYLOAD_SIGNING_KEY", hide_env_values = true)]
+    pub(crate) sign_key: Option<String>,
 }
 
 /// `rln-node subscribe`.
@@ -46,6 +58,79 @@ pub(crate) struct SubscribeArgs {
     /// Exit after this many seconds.
     #[arg(long)]
     pub(crate) timeout: Option<u64>,
+    /// Decrypt version-1 payloads with this symmetric key (hex); repeatable.
+    #[arg(long, env = "RLN_PAYLOAD_SYMMETRIC_KEY", value_delimiter = ',')]
+    pub(crate) symmetric_key: Vec<String>,
+    /// Decrypt version-1 payloads encrypted to this secp256k1 private key (hex).
+    #[arg(long, env = "RLN_PAYLOAD_PRIVATE_KEY", hide_env_values = true)]
+    pub(crate) private_key: Option<String>,
+}
+
+/// The payload as it goes on the wire: encrypted (version 1) when a key is given.
+fn outgoing_payload(args: &PublishArgs) -> Result<(Vec<u8>, Option<u32>)> {
+    let key = match (&args.symmetric_key, &args.public_key) {
+        (Some(k), _) => {
+            PayloadKey::Symmetric(payload::parse_symmetric_key(k).context("--symmetric-key")?)
+        }
+        (None, Some(k)) => {
+            PayloadKey::Asymmetric(payload::parse_public_key(k).context("--public-key")?)
+        }
+        (None, None) => {
+            if args.sign_key.is_some() {
+                bail!(
+                    "--sign-key signs encrypted payloads; give --symmetric-key or --public-key too"
+                );
+            }
+            return Ok((args.payload.as_bytes().to_vec(), None));
+        }
+    };
+    let signer = args
+        .sign_key
+        .as_deref()
+        .map(payload::parse_secret_key)
+        .transpose()
+        .context("--sign-key")?;
+    let data = payload::encrypt(
+        args.payload.as_bytes(),
+        &key,
+        signer.as_ref(),
+        &mut rand::rngs::OsRng,
+    )
+    .context("encrypting the payload")?;
+    Ok((data, Some(payload::ENCRYPTED_VERSION)))
+}
+
+/// The keys `subscribe` tries on encrypted payloads.
+fn decryption_keys(args: &SubscribeArgs) -> Result<Vec<DecryptionKey>> {
+    let mut keys = Vec::new();
+    for k in &args.symmetric_key {
+        keys.push(DecryptionKey::Symmetric(
+            payload::parse_symmetric_key(k).context("--symmetric-key")?,
+        ));
+    }
+    if let Some(k) = &args.private_key {
+        keys.push(DecryptionKey::Private(
+            payload::parse_secret_key(k).context("--private-key")?,
+        ));
+    }
+    Ok(keys)
+}
+
+/// How `subscribe` prints a payload: the text, decrypted when it is encrypted and a key
+/// opens it (with the signer, if signed); `None` for an encrypted payload no key opens.
+fn shown_payload(bytes: Vec<u8>, version: Option<u32>, keys: &[DecryptionKey]) -> Option<String> {
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap_or_else(|e| B64.encode(e.as_bytes()));
+    if version != Some(payload::ENCRYPTED_VERSION) || keys.is_empty() {
+        return Some(text(bytes));
+    }
+    keys.iter().find_map(|key| {
+        let opened = payload::decrypt(&bytes, key).ok()?;
+        let signer = opened
+            .signer
+            .map(|pk| format!(" [signed by {}]", payload::public_hex(&pk)))
+            .unwrap_or_default();
+        Some(format!("{}{signer}", text(opened.payload)))
+    })
 }
 
 fn encode_topic(topic: &str) -> String {
@@ -82,9 +167,11 @@ pub(crate) async fn publish(args: PublishArgs) -> Result<()> {
         args.target.url.trim_end_matches('/'),
         encode_topic(&args.target.topic)
     );
+    let (bytes, version) = outgoing_payload(&args)?;
     let message = RestMessage {
-        payload: B64.encode(args.payload.as_bytes()),
+        payload: B64.encode(bytes),
         content_topic: args.content_topic,
+        version,
         ..Default::default()
     };
     let response = client
@@ -111,6 +198,7 @@ pub(crate) async fn publish(args: PublishArgs) -> Result<()> {
 
 /// Subscribes and prints messages as they arrive.
 pub(crate) async fn subscribe(args: SubscribeArgs) -> Result<()> {
+    let keys = decryption_keys(&args)?;
     let client = reqwest::Client::new();
     let base = args.target.url.trim_end_matches('/').to_string();
     let response = client
@@ -152,8 +240,11 @@ pub(crate) async fn subscribe(args: SubscribeArgs) -> Result<()> {
             .await
             .context("the node's answer is not a message list")?;
         for m in messages {
-            let payload = B64.decode(&m.payload).unwrap_or_default();
-            let text = String::from_utf8(payload).unwrap_or_else(|e| B64.encode(e.as_bytes()));
+            let bytes = B64.decode(&m.payload).unwrap_or_default();
+            // An encrypted message that none of the keys opens is someone else's.
+            let Some(text) = shown_payload(bytes, m.version, &keys) else {
+                continue;
+            };
             println!("{} {} {}", m.timestamp.unwrap_or(0), m.content_topic, text);
             seen += 1;
             if args.count.is_some_and(|c| seen >= c) {
