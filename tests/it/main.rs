@@ -6,6 +6,7 @@ mod common;
 mod cross_tool;
 mod db;
 mod db_crash;
+mod edge;
 mod in_process;
 mod interop;
 mod native_witness;

@@ -25,16 +25,16 @@ fn waku_vk_file() -> std::path::PathBuf {
     rln_testkit::paths::interop_dir().join("verification_key.json")
 }
 
-struct Net {
-    chain: Chain,
+pub(crate) struct Net {
+    pub(crate) chain: Chain,
     _dirs: Vec<TempDir>,
-    members: Vec<TestMember>,
-    nodes: Vec<Node>,
-    configs: Vec<NodeConfig>,
+    pub(crate) members: Vec<TestMember>,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) configs: Vec<NodeConfig>,
 }
 
 /// Starts `limits.len()` nodes, each with its own membership; node i dials every earlier node.
-async fn start_net(
+pub(crate) async fn start_net(
     limits: &[u32],
     epoch_secs: u64,
     tweak: impl Fn(usize, &Chain, &mut NodeConfig),
@@ -79,7 +79,7 @@ async fn start_net(
     }
 }
 
-async fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+pub(crate) async fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < timeout {
         if f() {
@@ -92,7 +92,7 @@ async fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 /// Waits until every node has `peers` peers subscribed to the topic, and a few heartbeats
 /// more so the meshes form.
-async fn wait_mesh(nodes: &[Node], peers: usize) {
+pub(crate) async fn wait_mesh(nodes: &[Node], peers: usize) {
     let start = Instant::now();
     loop {
         let mut ok = true;
@@ -142,7 +142,7 @@ fn text(s: &str) -> WakuMessage {
 }
 
 /// Everything `rx` delivers within `window`.
-async fn drain(
+pub(crate) async fn drain(
     rx: &mut broadcast::Receiver<rln_relay::hub::Delivered>,
     window: Duration,
 ) -> Vec<rln_relay::hub::Delivered> {

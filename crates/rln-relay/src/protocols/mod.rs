@@ -5,6 +5,7 @@
 //! - [`metadata`], [`lightpush`], [`filter`]: the request-response protocols of Waku's light
 //!   clients, on raw libp2p streams ([`framing`], [`service`]) served outside the swarm task.
 
+pub mod client;
 pub mod filter;
 pub mod framing;
 pub mod lightpush;

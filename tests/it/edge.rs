@@ -1,0 +1,364 @@
+//! The light protocols (metadata, light push, filter) served by in-process nodes to Rust light
+//! clients over real loopback sockets, mplex-muxed as js-waku's are: every status code, the
+//! limits, and that only valid messages get relayed or pushed.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rln_node::Node;
+use rln_relay::protocols::client::{next_push, LightClient};
+use rln_relay::protocols::{filter, lightpush};
+use rln_relay::wire::filter::{FilterRequest, FilterRequestType};
+use rln_relay::wire::metadata::Metadata;
+use rln_relay::{MessageIdChoice, Multiaddr, WakuMessage};
+
+use crate::relay::{drain, start_net, wait_mesh};
+
+const TOPIC: &str = "/waku/2/rs/1/0";
+/// A day: no test crosses into a fresh epoch.
+const EPOCH: u64 = 86_400;
+
+fn message(payload: &str, content_topic: &str) -> WakuMessage {
+    WakuMessage {
+        payload: payload.as_bytes().to_vec(),
+        content_topic: content_topic.into(),
+        timestamp: Some(now_nanos()),
+        ..Default::default()
+    }
+}
+
+fn now_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
+}
+
+fn addr(node: &Node) -> Multiaddr {
+    node.handle().listen_addrs()[0].clone()
+}
+
+fn subscribe(id: &str, content_topics: Vec<String>) -> FilterRequest {
+    FilterRequest {
+        request_id: id.into(),
+        kind: FilterRequestType::Subscribe,
+        pubsub_topic: Some(TOPIC.into()),
+        content_topics,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn light_push_answers_every_case_with_its_code_and_relays_only_valid_messages() {
+    let net = start_net(&[3, 2], EPOCH, |_, _, _| {}).await;
+    wait_mesh(&net.nodes, 1).await;
+    let (service, relay) = (&net.nodes[0], &net.nodes[1]);
+    let mut relayed = relay.handle().messages();
+    let client = LightClient::connect(&addr(service)).await.unwrap();
+
+    // Metadata: cluster 1 and the shard the node relays.
+    let theirs = client
+        .metadata(&Metadata {
+            cluster_id: Some(1),
+            shards: vec![0],
+        })
+        .await
+        .unwrap();
+    assert_eq!(theirs.cluster_id, Some(1));
+    assert_eq!(theirs.shards, vec![0]);
+
+    // 200: no proof, so the node proves it with its membership; the relay gets it, proved.
+    let ok = client
+        .lightpush("r1", TOPIC, &message("hello", "/edge/1/a/proto"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (ok.request_id.as_str(), ok.status_code),
+        ("r1", 200),
+        "{ok:?}"
+    );
+    assert!(ok.relay_peer_count >= Some(1));
+    let got = tokio::time::timeout(Duration::from_secs(20), relayed.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.message.payload, b"hello");
+    assert!(got.message.rate_limit_proof.is_some());
+
+    let code = |r: &rln_relay::wire::lightpush::LightPushResponse| r.status_code;
+    // 400: not a request at all, and a message without a content topic.
+    let raw = client
+        .request(lightpush::PROTOCOL_V3, &[0x0a, 0x09, 1])
+        .await
+        .unwrap();
+    let raw = rln_relay::wire::lightpush::LightPushResponse::decode(&raw).unwrap();
+    assert_eq!(raw.status_code, 400, "{raw:?}");
+    let no_topic = client
+        .lightpush("r2", TOPIC, &message("x", ""))
+        .await
+        .unwrap();
+    assert_eq!(code(&no_topic), 400);
+    // 413: larger than the network's limit.
+    let big = WakuMessage {
+        payload: vec![7; 200 * 1024],
+        ..message("", "/edge/1/a/proto")
+    };
+    let too_big = client.lightpush("r3", TOPIC, &big).await.unwrap();
+    assert_eq!(code(&too_big), 413, "{too_big:?}");
+    // 421: a topic the node does not relay.
+    let other = client
+        .lightpush("r4", "/waku/2/rs/1/7", &message("x", "/edge/1/a/proto"))
+        .await
+        .unwrap();
+    assert_eq!(code(&other), 421);
+    // 420: a timestamp an hour old is not proved; a broken proof is not relayed.
+    let old = WakuMessage {
+        timestamp: Some(now_nanos() - 3_600_000_000_000),
+        ..message("old", "/edge/1/a/proto")
+    };
+    let stale = client.lightpush("r5", TOPIC, &old).await.unwrap();
+    assert_eq!(code(&stale), 420, "{stale:?}");
+    assert!(stale.status_desc.unwrap().contains("timestamp"));
+    let forged = WakuMessage {
+        rate_limit_proof: Some(vec![1, 2, 3]),
+        ..message("forged", "/edge/1/a/proto")
+    };
+    let bad_proof = client.lightpush("r6", TOPIC, &forged).await.unwrap();
+    assert_eq!(code(&bad_proof), 420);
+    assert!(bad_proof
+        .status_desc
+        .unwrap()
+        .contains("RLN validation failed"));
+
+    // Spam pushed with its own proofs (the relay node's member, message id 0 twice): the
+    // first is relayed, the second refused with 420, its evidence recorded, never relayed.
+    let spammer = relay.handle().publisher().unwrap();
+    let first = spammer
+        .prove(
+            message("spam-1", "/edge/1/a/proto"),
+            MessageIdChoice::Forced(0),
+        )
+        .unwrap();
+    let second = spammer
+        .prove(
+            message("spam-2", "/edge/1/a/proto"),
+            MessageIdChoice::Forced(0),
+        )
+        .unwrap();
+    assert_eq!(
+        code(&client.lightpush("s1", TOPIC, &first).await.unwrap()),
+        200
+    );
+    let refused = client.lightpush("s2", TOPIC, &second).await.unwrap();
+    assert_eq!(code(&refused), 420, "{refused:?}");
+    assert!(refused.status_desc.unwrap().contains("double signal"));
+    assert_eq!(service.handle().spam_evidence().unwrap().len(), 1);
+    // A duplicate is refused too.
+    let again = client.lightpush("s3", TOPIC, &first).await.unwrap();
+    assert_eq!(code(&again), 420);
+    let seen: Vec<Vec<u8>> = drain(&mut relayed, Duration::from_secs(3))
+        .await
+        .into_iter()
+        .map(|d| d.message.payload)
+        .collect();
+    assert_eq!(seen, vec![b"spam-1".to_vec()]);
+
+    // v2 says the same with is_success and info: the membership (limit 3) proves one more
+    // message for this client, then answers with the phrase js-waku's v2 client looks for.
+    let (ok, info) = client
+        .lightpush_v2("v1", TOPIC, &message("v2-ok", "/edge/1/a/proto"))
+        .await
+        .unwrap();
+    assert!(ok, "{info}");
+    let mut refusal = None;
+    for i in 0..3 {
+        let (ok, info) = client
+            .lightpush_v2("v", TOPIC, &message(&format!("v2-{i}"), "/edge/1/a/proto"))
+            .await
+            .unwrap();
+        if !ok {
+            refusal = Some(info);
+            break;
+        }
+    }
+    let refusal = refusal.expect("the membership's limit of 3 runs out");
+    assert!(
+        refusal.contains("could not get new message id to generate an rln proof")
+            && refusal.contains("(504)"),
+        "{refusal}"
+    );
+    // No message id was used twice: the service node never made spam of its own, and the
+    // second share never reached the relay.
+    assert_eq!(service.handle().spam_evidence().unwrap().len(), 1);
+    assert!(relay.handle().spam_evidence().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn light_push_without_relay_peers_is_505_and_a_busy_client_gets_429() {
+    let net = start_net(&[2], EPOCH, |_, _, c| {
+        c.lightpush.requests_per_minute = 2;
+    })
+    .await;
+    let client = LightClient::connect(&addr(&net.nodes[0])).await.unwrap();
+    for _ in 0..2 {
+        let r = client
+            .lightpush("x", TOPIC, &message("alone", "/edge/1/a/proto"))
+            .await
+            .unwrap();
+        assert_eq!(r.status_code, 505, "{r:?}");
+    }
+    let r = client
+        .lightpush("x", TOPIC, &message("alone", "/edge/1/a/proto"))
+        .await
+        .unwrap();
+    assert_eq!(r.status_code, 429, "{r:?}");
+    // Nothing was proved: no message id was spent on a message that could not go out.
+    assert_eq!(
+        net.nodes[0]
+            .handle()
+            .publisher()
+            .unwrap()
+            .remaining()
+            .unwrap(),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filter_serves_1000_subscriptions_of_50_peers_within_its_limits() {
+    let net = start_net(&[5, 1], EPOCH, |i, _, c| {
+        if i == 1 {
+            c.filter.max_peers = 51;
+        }
+    })
+    .await;
+    wait_mesh(&net.nodes, 1).await;
+    let (publisher, service) = (&net.nodes[0], &net.nodes[1]);
+    let topics: Vec<String> = (0..20).map(|j| format!("/edge/1/t{j}/proto")).collect();
+
+    // 50 clients with 20 criteria each.
+    let mut clients = Vec::new();
+    for i in 0..50 {
+        let client = LightClient::connect(&addr(service)).await.unwrap();
+        let pushes = client.pushes().unwrap();
+        let r = client
+            .filter(&subscribe(&format!("c{i}"), topics.clone()))
+            .await
+            .unwrap();
+        assert_eq!(r.status_code, 200, "{r:?}");
+        clients.push((client, pushes));
+    }
+    assert_eq!(
+        service.handle().metrics().filter_criteria.get(),
+        1_000,
+        "criteria held"
+    );
+
+    // Limits, each with its code.
+    let probe = LightClient::connect(&addr(service)).await.unwrap();
+    let ping = FilterRequest {
+        request_id: "p".into(),
+        kind: FilterRequestType::Ping,
+        pubsub_topic: None,
+        content_topics: vec![],
+    };
+    assert_eq!(probe.filter(&ping).await.unwrap().status_code, 404);
+    let many: Vec<String> = (0..101).map(|j| format!("/edge/1/m{j}/proto")).collect();
+    assert_eq!(
+        probe
+            .filter(&subscribe("m", many))
+            .await
+            .unwrap()
+            .status_code,
+        400
+    );
+    let no_topic = FilterRequest {
+        pubsub_topic: None,
+        ..subscribe("n", topics.clone())
+    };
+    assert_eq!(probe.filter(&no_topic).await.unwrap().status_code, 400);
+    let unsubscribe = FilterRequest {
+        kind: FilterRequestType::Unsubscribe,
+        ..subscribe("u", topics.clone())
+    };
+    assert_eq!(probe.filter(&unsubscribe).await.unwrap().status_code, 404);
+    // Criteria per peer: 1,000 at most.
+    let mut last = 0;
+    for k in 0..11 {
+        let batch: Vec<String> = (0..100)
+            .map(|j| format!("/edge/1/k{k}-{j}/proto"))
+            .collect();
+        last = probe
+            .filter(&subscribe(&format!("k{k}"), batch))
+            .await
+            .unwrap()
+            .status_code;
+    }
+    assert_eq!(last, 400, "the 11th hundred is over the per-peer limit");
+    // The probe is the 51st subscriber; a 52nd is one too many.
+    let extra = LightClient::connect(&addr(service)).await.unwrap();
+    assert_eq!(
+        extra
+            .filter(&subscribe("e", topics[..1].to_vec()))
+            .await
+            .unwrap()
+            .status_code,
+        filter::code::SERVICE_UNAVAILABLE
+    );
+    // PING and UNSUBSCRIBE_ALL of a subscriber.
+    assert_eq!(probe.filter(&ping).await.unwrap().status_code, 200);
+    let all = FilterRequest {
+        kind: FilterRequestType::UnsubscribeAll,
+        ..ping.clone()
+    };
+    assert_eq!(probe.filter(&all).await.unwrap().status_code, 200);
+    assert_eq!(probe.filter(&ping).await.unwrap().status_code, 404);
+
+    // One relayed message on a subscribed topic reaches all 50, on their push streams; a
+    // message on another topic reaches nobody.
+    publisher
+        .handle()
+        .publish(TOPIC, message("nobody", "/edge/1/other/proto"))
+        .await
+        .unwrap();
+    publisher
+        .handle()
+        .publish(TOPIC, message("fan-out", &topics[5]))
+        .await
+        .unwrap();
+    for (i, (_, pushes)) in clients.iter_mut().enumerate() {
+        let (_, mut stream) = tokio::time::timeout(Duration::from_secs(30), pushes.next())
+            .await
+            .unwrap_or_else(|_| panic!("client {i} gets a push stream"))
+            .unwrap();
+        let (topic, m) = next_push(&mut stream, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(
+            (topic.as_str(), m.payload.as_slice()),
+            (TOPIC, &b"fan-out"[..])
+        );
+        assert!(m.rate_limit_proof.is_some());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_written_a_minute_after_its_stream_opened_is_served() {
+    let net = start_net(&[1], EPOCH, |_, _, _| {}).await;
+    let client = LightClient::connect(&addr(&net.nodes[0])).await.unwrap();
+    // js-waku opens streams ahead of use; libp2p's request-response would have given up
+    // after 10 s.
+    let mut stream = client.open(filter::PROTOCOL_SUBSCRIBE).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(65)).await;
+    let answer = LightClient::exchange(
+        &mut stream,
+        &subscribe("late", vec!["/edge/1/late/proto".into()]).encode(),
+    )
+    .await
+    .unwrap();
+    let answer = rln_relay::wire::filter::FilterResponse::decode(&answer).unwrap();
+    assert_eq!(
+        (answer.request_id.as_str(), answer.status_code),
+        ("late", 200)
+    );
+}
+
+use futures::StreamExt as _;
