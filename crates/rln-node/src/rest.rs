@@ -173,6 +173,11 @@ async fn info(State(node): Node) -> impl IntoResponse {
         "peerId": node.peer_id().to_string(),
         "listenAddresses": node.listen_addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         "pubsubTopics": node.config().network.pubsub_topics,
+        "clusterId": node.config().network.cluster_id,
+        "lightProtocols": {
+            "lightpush": node.config().lightpush.enabled,
+            "filter": node.config().filter.enabled,
+        },
         "backend": rln_bn254::backend_report(),
         "keys": node.keys(),
     }))

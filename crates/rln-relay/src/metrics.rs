@@ -230,6 +230,22 @@ impl Metrics {
             "Filter pushes by result",
             m.filter_pushes.clone(),
         );
+        // Series that exist from the start, at zero, so dashboards show 0 rather than no data.
+        for protocol in ["lightpush_v3", "lightpush_v2", "filter"] {
+            m.edge_requests
+                .get_or_create(&RequestLabel {
+                    protocol: protocol.into(),
+                    code: "200".into(),
+                })
+                .get();
+        }
+        for result in ["sent", "dropped", "failed"] {
+            m.filter_pushes
+                .get_or_create(&ResultLabel {
+                    result: result.into(),
+                })
+                .get();
+        }
         m
     }
 

@@ -241,6 +241,7 @@ async fn run(args: Args) -> Result<()> {
                 &contract.to_string(),
             ])
             .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0/ws"])
             .args(["--rest-address", "127.0.0.1:0"])
             .args([
                 "--keystore",
@@ -269,12 +270,16 @@ async fn run(args: Args) -> Result<()> {
             .spawn()?;
         let stdout = child.stdout.take().context("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
-        // The node prints its listen address, then its REST address.
-        let (mut p2p, mut rest) = (None, None);
+        // The node prints its listen addresses (TCP, then WebSocket), then its REST address.
+        let (mut p2p, mut ws, mut rest) = (None, None, None);
         for line in lines.by_ref() {
             let line = line?;
             if let Some(a) = banner::listen_addr(&line) {
-                p2p.get_or_insert_with(|| a.to_string());
+                if a.contains("/ws/") {
+                    ws.get_or_insert_with(|| a.to_string());
+                } else {
+                    p2p.get_or_insert_with(|| a.to_string());
+                }
             }
             if let Some(url) = banner::rest_url(&line) {
                 rest = Some(url.to_string());
@@ -289,6 +294,9 @@ async fn run(args: Args) -> Result<()> {
             );
         };
         eprintln!("    node {i}: limit {limit}, REST {rest}, {p2p}");
+        if let Some(ws) = ws {
+            eprintln!("            light clients (js-waku): {ws}");
+        }
         nodes.push(Process {
             child,
             rest,

@@ -79,6 +79,7 @@ fn flag_of(key: &str) -> Option<&'static str> {
         "chain.confirmations" => "--confirmations",
         "chain.poll_interval_ms" => "--poll-interval-ms",
         "network.listen" => "--listen",
+        "network.cluster_id" => "--cluster-id",
         "network.static_peers" => "--static-peer",
         "network.bootstrap" => "--bootstrap",
         "network.pubsub_topics" => "--pubsub-topic",

@@ -55,9 +55,23 @@ pub(crate) struct ChainFlags {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Network")]
 pub(crate) struct NetworkFlags {
-    /// Multiaddress to listen on; repeatable.
-    #[arg(long, default_value = defaults::LISTEN)]
+    /// Multiaddress to listen on; repeatable. `/tcp/N` serves relay peers, `/tcp/N/ws`
+    /// light clients (js-waku dials WebSocket only).
+    #[arg(long, default_values = [defaults::LISTEN, defaults::LISTEN_WS])]
     pub(crate) listen: Vec<String>,
+    /// The Waku cluster, announced with the shards of the pubsub topics (metadata protocol).
+    #[arg(long, default_value_t = defaults::CLUSTER_ID)]
+    pub(crate) cluster_id: u32,
+    /// Do not serve light push to light clients.
+    #[arg(long)]
+    pub(crate) no_lightpush: bool,
+    /// Messages each light-push client may have proved per epoch (default: an equal share of
+    /// the membership's limit among the active clients).
+    #[arg(long)]
+    pub(crate) lightpush_client_share: Option<u64>,
+    /// Do not serve filter to light clients.
+    #[arg(long)]
+    pub(crate) no_filter: bool,
     /// Peer to keep connected (multiaddress with /p2p/<id>); repeatable, added to the file's.
     #[arg(long = "static-peer")]
     pub(crate) static_peers: Vec<String>,
@@ -207,6 +221,18 @@ pub(crate) fn merged_config(args: &RunArgs, given: &Given<'_>) -> Result<NodeCon
     let n = &args.network;
     if given.has("listen") {
         c.network.listen = n.listen.clone();
+    }
+    if given.has("cluster_id") {
+        c.network.cluster_id = n.cluster_id;
+    }
+    if n.no_lightpush {
+        c.lightpush.enabled = false;
+    }
+    if let Some(share) = n.lightpush_client_share {
+        c.lightpush.client_share = Some(share);
+    }
+    if n.no_filter {
+        c.filter.enabled = false;
     }
     c.network
         .static_peers
@@ -429,7 +455,8 @@ mod tests {
             format!("[default: {}]", defaults::EPOCH_SECS),
             format!("[default: {}]", defaults::POLL_INTERVAL_MS),
             format!("[default: {}]", defaults::REST_LISTEN),
-            format!("[default: {}]", defaults::LISTEN),
+            format!("[default: {} {}]", defaults::LISTEN, defaults::LISTEN_WS),
+            format!("[default: {}]", defaults::CLUSTER_ID),
         ] {
             assert!(help.contains(&default), "--help lacks {default}:\n{help}");
         }
