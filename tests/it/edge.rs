@@ -5,13 +5,13 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rln_node::Node;
-use rln_relay::protocols::client::{next_push, LightClient};
+use rln_relay::protocols::client::{next_push, LightClient, Muxer};
 use rln_relay::protocols::{filter, lightpush};
 use rln_relay::wire::filter::{FilterRequest, FilterRequestType};
 use rln_relay::wire::metadata::Metadata;
 use rln_relay::{MessageIdChoice, Multiaddr, WakuMessage};
 
-use crate::relay::{drain, start_net, wait_mesh};
+use crate::relay::{drain, start_net, wait_mesh, wait_until};
 
 const TOPIC: &str = "/waku/2/rs/1/0";
 /// A day: no test crosses into a fresh epoch.
@@ -35,6 +35,15 @@ fn now_nanos() -> i64 {
 
 fn addr(node: &Node) -> Multiaddr {
     node.handle().listen_addrs()[0].clone()
+}
+
+fn ping() -> FilterRequest {
+    FilterRequest {
+        request_id: "p".into(),
+        kind: FilterRequestType::Ping,
+        pubsub_topic: None,
+        content_topics: vec![],
+    }
 }
 
 fn subscribe(id: &str, content_topics: Vec<String>) -> FilterRequest {
@@ -192,9 +201,11 @@ async fn light_push_answers_every_case_with_its_code_and_relays_only_valid_messa
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn light_push_without_relay_peers_is_505_and_a_busy_client_gets_429() {
+async fn without_relay_peers_light_push_is_505_busy_clients_get_429_and_subscriptions_expire() {
     let net = start_net(&[2], EPOCH, |_, _, c| {
         c.lightpush.requests_per_minute = 2;
+        c.filter.subscription_ttl_secs = 1;
+        c.filter.requests_per_minute = 3;
     })
     .await;
     let client = LightClient::connect(&addr(&net.nodes[0])).await.unwrap();
@@ -220,6 +231,16 @@ async fn light_push_without_relay_peers_is_505_and_a_busy_client_gets_429() {
             .unwrap(),
         2
     );
+    // Filter: a subscription nobody refreshes expires, and a fourth request in a minute is
+    // one too many.
+    let _pushes = client.pushes().unwrap();
+    let sub = subscribe("t", vec!["/edge/1/ttl/proto".into()]);
+    assert_eq!(client.filter(&sub).await.unwrap().status_code, 200);
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let ping = ping();
+    assert_eq!(client.filter(&ping).await.unwrap().status_code, 404);
+    assert_eq!(client.filter(&ping).await.unwrap().status_code, 404);
+    assert_eq!(client.filter(&ping).await.unwrap().status_code, 429);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,12 +275,7 @@ async fn filter_serves_1000_subscriptions_of_50_peers_within_its_limits() {
 
     // Limits, each with its code.
     let probe = LightClient::connect(&addr(service)).await.unwrap();
-    let ping = FilterRequest {
-        request_id: "p".into(),
-        kind: FilterRequestType::Ping,
-        pubsub_topic: None,
-        content_topics: vec![],
-    };
+    let ping = ping();
     assert_eq!(probe.filter(&ping).await.unwrap().status_code, 404);
     let many: Vec<String> = (0..101).map(|j| format!("/edge/1/m{j}/proto")).collect();
     assert_eq!(
@@ -338,6 +354,90 @@ async fn filter_serves_1000_subscriptions_of_50_peers_within_its_limits() {
         );
         assert!(m.rate_limit_proof.is_some());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_never_reads_is_dropped_and_the_others_get_every_push() {
+    const MESSAGES: usize = 10;
+    let net = start_net(&[MESSAGES as u32, 1], EPOCH, |i, _, c| {
+        if i == 1 {
+            c.filter.push_queue = 2;
+            c.filter.push_timeout_secs = 3;
+        }
+    })
+    .await;
+    wait_mesh(&net.nodes, 1).await;
+    let (publisher, service) = (&net.nodes[0], &net.nodes[1]);
+    let content_topic = "/edge/1/big/proto";
+    // The reader reads every push; the sleeper (Yamux: flow control per stream) accepts its
+    // push stream and never reads it, so the node's writes stall once its window is full.
+    let reader = LightClient::connect(&addr(service)).await.unwrap();
+    let sleeper = LightClient::connect_with(&addr(service), Muxer::Yamux)
+        .await
+        .unwrap();
+    let mut reader_pushes = reader.pushes().unwrap();
+    let mut sleeper_pushes = sleeper.pushes().unwrap();
+    for (c, id) in [(&reader, "r"), (&sleeper, "s")] {
+        let r = c
+            .filter(&subscribe(id, vec![content_topic.into()]))
+            .await
+            .unwrap();
+        assert_eq!(r.status_code, 200);
+    }
+    let held = tokio::spawn(async move {
+        // Accepted and held, never read.
+        let mut streams = Vec::new();
+        while let Some((_, stream)) = sleeper_pushes.next().await {
+            streams.push(stream);
+        }
+    });
+    let reading = tokio::spawn(async move {
+        let mut got = Vec::new();
+        let Some((_, mut stream)) = reader_pushes.next().await else {
+            return got;
+        };
+        while got.len() < MESSAGES {
+            match next_push(&mut stream, Duration::from_secs(60)).await {
+                Ok((_, m)) => got.push(m.payload),
+                Err(_) => break,
+            }
+        }
+        got
+    });
+    // 100 KiB each: two fill a stream's window of 256 KiB.
+    for i in 0..MESSAGES {
+        let mut m = message("", content_topic);
+        m.payload = vec![i as u8; 100 * 1024];
+        publisher.handle().publish(TOPIC, m).await.unwrap();
+    }
+    let got = tokio::time::timeout(Duration::from_secs(90), reading)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.len(), MESSAGES, "the reader got every push");
+    assert!(got.iter().enumerate().all(|(i, p)| p[0] == i as u8));
+    let metrics = service.handle().metrics();
+    let dropped = || {
+        metrics
+            .filter_pushes
+            .get_or_create(&rln_relay::metrics::ResultLabel {
+                result: "dropped".into(),
+            })
+            .get()
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || metrics.filter_subscribers.get()
+            == 1)
+        .await,
+        "the sleeper is unsubscribed ({} pushes dropped)",
+        dropped()
+    );
+    assert!(dropped() >= 2);
+    // Its pushes stop; the node keeps serving.
+    let ping = ping();
+    assert_eq!(sleeper.filter(&ping).await.unwrap().status_code, 404);
+    assert_eq!(reader.filter(&ping).await.unwrap().status_code, 200);
+    held.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

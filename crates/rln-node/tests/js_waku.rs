@@ -296,13 +296,7 @@ async fn js_waku_light_clients_push_through_one_node_and_filter_through_another(
 
 /// Runs the `rln-node` binary; returns whether it succeeded and its output.
 fn rln_node(args: &[&str]) -> (bool, String) {
-    let out = Command::new(binary()).args(args).output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    rln_testkit::node::run(Command::new(binary()).args(args))
 }
 
 /// `rln-node publish` through a node, retried while the mesh forms (503).

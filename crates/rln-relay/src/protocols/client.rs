@@ -21,6 +21,18 @@ use crate::wire::WakuMessage;
 /// How long the client waits for a connection or an answer.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long an idle client connection stays open.
+const IDLE: Duration = Duration::from_secs(600);
+
+/// The stream muxer a client offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Muxer {
+    /// Mplex, the only one js-waku has.
+    Mplex,
+    /// Yamux, with per-stream flow control (TCP only).
+    Yamux,
+}
+
 /// A light client connected to one service node.
 pub struct LightClient {
     control: libp2p_stream::Control,
@@ -47,25 +59,36 @@ impl LightClient {
     /// is) and waits until the connection is up. The swarm runs on a task until the client is
     /// dropped.
     pub async fn connect(addr: &Multiaddr) -> Result<Self, RelayError> {
+        Self::connect_with(addr, Muxer::Mplex).await
+    }
+
+    /// [`LightClient::connect`] with the muxer to use over TCP.
+    pub async fn connect_with(addr: &Multiaddr, muxer: Muxer) -> Result<Self, RelayError> {
         let peer = peer_of(addr)
             .ok_or_else(|| RelayError::Config(format!("{addr} has no /p2p/<peer id> part")))?;
         let key = Keypair::generate_ed25519();
         let local = key.public().to_peer_id();
-        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                (libp2p_mplex::Config::new, yamux::Config::default),
-            )
-            .map_err(|e| err("transport", e))?
-            .with_websocket(noise::Config::new, libp2p_mplex::Config::new)
-            .await
-            .map_err(|e| err("websocket transport", e))?
-            .with_behaviour(|_| libp2p_stream::Behaviour::new())
-            .map_err(|e| err("behaviour", e))?
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
-            .build();
+        let builder = libp2p::SwarmBuilder::with_existing_identity(key).with_tokio();
+        let tcp = tcp::Config::default().nodelay(true);
+        let mut swarm = match muxer {
+            Muxer::Mplex => builder
+                .with_tcp(tcp, noise::Config::new, libp2p_mplex::Config::new)
+                .map_err(|e| err("transport", e))?
+                .with_websocket(noise::Config::new, libp2p_mplex::Config::new)
+                .await
+                .map_err(|e| err("websocket transport", e))?
+                .with_behaviour(|_| libp2p_stream::Behaviour::new())
+                .map_err(|e| err("behaviour", e))?
+                .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE))
+                .build(),
+            Muxer::Yamux => builder
+                .with_tcp(tcp, noise::Config::new, yamux::Config::default)
+                .map_err(|e| err("transport", e))?
+                .with_behaviour(|_| libp2p_stream::Behaviour::new())
+                .map_err(|e| err("behaviour", e))?
+                .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE))
+                .build(),
+        };
         let control = swarm.behaviour().new_control();
         swarm.dial(addr.clone()).map_err(|e| err("dial", e))?;
         let connected = tokio::time::timeout(TIMEOUT, async {

@@ -452,6 +452,28 @@ impl Filter {
             .inc();
     }
 
+    /// Opens a push stream to `peer` (only on a connection it has: a light client cannot be
+    /// dialled).
+    async fn open_push(&self, peer: PeerId) -> Option<Stream> {
+        if !self.net.is_connected(&peer) {
+            return None;
+        }
+        let mut control = self.net.streams();
+        let opened = tokio::time::timeout(
+            self.settings.push_timeout,
+            control.open_stream(peer, StreamProtocol::new(PROTOCOL_PUSH)),
+        )
+        .await;
+        match opened {
+            Ok(Ok(s)) => Some(s),
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, "filter push stream: {e}");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
     /// Removes `peer`'s subscription if it is still subscription `id`.
     fn drop_subscription(&self, peer: &PeerId, id: u64) {
         let mut state = self.state();
@@ -513,14 +535,19 @@ impl Filter {
 }
 
 /// Writes the pushes of one subscriber on one stream, reopened once if it fails; a second
-/// failure in a row ends the subscription.
+/// failure in a row ends the subscription. The stream is opened at once, not at the first
+/// push: an open stream keeps the connection from being closed as idle, and a light client
+/// cannot be dialled back (a browser accepts no connections).
 async fn write_pushes(
     filter: Weak<Filter>,
     peer: PeerId,
     id: u64,
     mut queue: mpsc::Receiver<Arc<Vec<u8>>>,
 ) {
-    let mut stream: Option<Stream> = None;
+    let mut stream: Option<Stream> = match filter.upgrade() {
+        Some(service) => service.open_push(peer).await,
+        None => return,
+    };
     while let Some(frame) = queue.recv().await {
         let Some(service) = filter.upgrade() else {
             return;
@@ -529,19 +556,9 @@ async fn write_pushes(
         let mut sent = false;
         for _ in 0..2 {
             if stream.is_none() {
-                let mut control = service.net.streams();
-                let opened = tokio::time::timeout(
-                    timeout,
-                    control.open_stream(peer, StreamProtocol::new(PROTOCOL_PUSH)),
-                )
-                .await;
-                match opened {
-                    Ok(Ok(s)) => stream = Some(s),
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, "filter push stream: {e}");
-                        continue;
-                    }
-                    Err(_) => continue,
+                stream = service.open_push(peer).await;
+                if stream.is_none() {
+                    continue;
                 }
             }
             if let Some(s) = stream.as_mut() {

@@ -21,7 +21,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use futures::AsyncWriteExt;
 use libp2p::{PeerId, Stream};
@@ -30,7 +30,7 @@ use tokio::sync::watch;
 
 use super::framing::{read_frame, write_frame, FrameError};
 use super::relay::pipeline::{handle_spam, Sinks};
-use super::relay::publisher::{MessageIdChoice, Publisher, PROOF_OVERHEAD_BYTES};
+use super::relay::publisher::{now_nanos, MessageIdChoice, Publisher, PROOF_OVERHEAD_BYTES};
 use super::relay::validation::{Candidate, Outcome, Reason, Validator};
 use super::service::{accept, RateLimiter, MAX_STREAMS, REQUEST_TIMEOUT, RESPONSE_TIMEOUT};
 use crate::error::RelayError;
@@ -180,12 +180,6 @@ impl std::fmt::Debug for LightPush {
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
-}
-
-fn now_nanos() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 impl LightPush {

@@ -61,7 +61,8 @@ pub enum MessageIdChoice {
 /// message the network would refuse.
 pub(crate) const PROOF_OVERHEAD_BYTES: usize = 400;
 
-fn now_nanos() -> i64 {
+/// Now, in nanoseconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn now_nanos() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64)
