@@ -136,12 +136,12 @@ async fn js_waku_light_clients_push_through_one_node_and_filter_through_another(
         .expect("node (Node.js) runs; `make tools` installs the SDK");
     let mut stdin = script.stdin.take().unwrap();
     let stdout = BufReader::new(script.stdout.take().unwrap());
-    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let (lines_tx, mut lines) = tokio::sync::mpsc::channel::<Value>(256);
     std::thread::spawn(move || {
         for line in stdout.lines().map_while(Result::ok) {
             let value = serde_json::from_str(&line)
                 .unwrap_or_else(|_| panic!("the script's stdout is JSON lines: {line}"));
-            if lines_tx.send(value).is_err() {
+            if lines_tx.blocking_send(value).is_err() {
                 return;
             }
         }
