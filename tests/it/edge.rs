@@ -236,7 +236,11 @@ async fn without_relay_peers_light_push_is_505_busy_clients_get_429_and_subscrip
     let _pushes = client.pushes().unwrap();
     let sub = subscribe("t", vec!["/edge/1/ttl/proto".into()]);
     assert_eq!(client.filter(&sub).await.unwrap().status_code, 200);
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let subscribers = &net.nodes[0].handle().metrics().filter_subscribers;
+    assert!(
+        wait_until(Duration::from_secs(10), || subscribers.get() == 0).await,
+        "the subscription expires"
+    );
     let ping = ping();
     assert_eq!(client.filter(&ping).await.unwrap().status_code, 404);
     assert_eq!(client.filter(&ping).await.unwrap().status_code, 404);

@@ -1,7 +1,7 @@
 //! How the rest of a node talks to the swarm task: commands over a bounded channel and the
 //! state the task publishes (listen addresses, connected peers). Cheap to clone.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use libp2p::multiaddr::Protocol;
@@ -9,7 +9,6 @@ use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::RelayError;
-use crate::wire::metadata::Metadata;
 
 /// A peer as the REST API and tests see it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -68,8 +67,6 @@ pub struct NetState {
     pub listen: Vec<Multiaddr>,
     /// Connected peers.
     pub connected: HashSet<PeerId>,
-    /// What connected peers said of themselves on the metadata protocol.
-    pub metadata: HashMap<PeerId, Metadata>,
 }
 
 /// Shared view of [`NetState`].
@@ -130,11 +127,6 @@ impl NetworkHandle {
         self.streams.clone()
     }
 
-    /// What a connected peer said of itself on the metadata protocol.
-    pub fn peer_metadata(&self, peer: &PeerId) -> Option<Metadata> {
-        lock(&self.state).metadata.get(peer).cloned()
-    }
-
     /// Whether a peer is connected.
     pub fn is_connected(&self, peer: &PeerId) -> bool {
         lock(&self.state).connected.contains(peer)
@@ -143,13 +135,6 @@ impl NetworkHandle {
     /// Closes the connections to a peer.
     pub async fn disconnect(&self, peer: PeerId) -> Result<(), RelayError> {
         self.send(Command::Disconnect { peer }).await
-    }
-
-    pub(crate) fn record_metadata(&self, peer: PeerId, metadata: Metadata) {
-        let mut state = lock(&self.state);
-        if state.connected.contains(&peer) {
-            state.metadata.insert(peer, metadata);
-        }
     }
 
     /// This node's peer id.

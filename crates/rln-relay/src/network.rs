@@ -510,7 +510,6 @@ fn handle_event(t: &mut SwarmTask, event: SwarmEvent<RelayBehaviourEvent>) {
         } => {
             let mut state = lock(&t.state);
             state.connected.remove(&peer_id);
-            state.metadata.remove(&peer_id);
             t.metrics.peers.set(state.connected.len() as i64);
         }
         _ => {}

@@ -54,6 +54,9 @@ pub mod code {
 /// How long a pushed message's hash is remembered per subscriber.
 const NO_REPEAT: Duration = Duration::from_secs(120);
 
+/// Hashes remembered per subscriber before the ones older than [`NO_REPEAT`] are swept.
+const RECENT_SWEEP_AT: usize = 1_024;
+
 /// Largest subscribe request read (100 content topics of a few hundred bytes).
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
@@ -193,24 +196,19 @@ impl Filter {
     }
 
     async fn answer(&self, peer: PeerId, mut stream: Stream) {
-        let bytes = match read_frame(&mut stream, MAX_REQUEST_BYTES, REQUEST_TIMEOUT).await {
-            Ok(bytes) => bytes,
+        let answer = match read_frame(&mut stream, MAX_REQUEST_BYTES, REQUEST_TIMEOUT).await {
+            Ok(bytes) => match FilterRequest::decode(&bytes) {
+                Ok(request) => self.handle(peer, &request),
+                Err(e) => response(
+                    "",
+                    code::BAD_REQUEST,
+                    Some(format!("malformed request: {e}")),
+                ),
+            },
             Err(e) => {
                 tracing::debug!(%peer, "filter request: {e}");
-                let answer = response("", code::BAD_REQUEST, Some(e.to_string()));
-                self.metrics.request("filter", answer.status_code);
-                let _ = write_frame(&mut stream, &answer.encode(), RESPONSE_TIMEOUT).await;
-                let _ = stream.close().await;
-                return;
+                response("", code::BAD_REQUEST, Some(e.to_string()))
             }
-        };
-        let answer = match FilterRequest::decode(&bytes) {
-            Ok(request) => self.handle(peer, &request),
-            Err(e) => response(
-                "",
-                code::BAD_REQUEST,
-                Some(format!("malformed request: {e}")),
-            ),
         };
         self.metrics.request("filter", answer.status_code);
         if let Err(e) = write_frame(&mut stream, &answer.encode(), RESPONSE_TIMEOUT).await {
@@ -335,15 +333,14 @@ impl Filter {
             );
             tokio::spawn(write_pushes(self.this.clone(), peer, id, rx));
         }
-        for criterion in criteria {
-            state
-                .index
-                .entry(criterion.clone())
-                .or_default()
-                .insert(peer);
-            if let Some(sub) = state.subscribers.get_mut(&peer) {
+        let State {
+            subscribers, index, ..
+        } = &mut *state;
+        if let Some(sub) = subscribers.get_mut(&peer) {
+            sub.expires = expires;
+            for criterion in criteria {
+                index.entry(criterion.clone()).or_default().insert(peer);
                 sub.criteria.insert(criterion);
-                sub.expires = expires;
             }
         }
         Ok(())
@@ -381,18 +378,6 @@ impl Filter {
         self.metrics.filter_criteria.set(state.criteria() as i64);
     }
 
-    /// Subscribed peers and their criteria counts (for the REST API and tests).
-    pub fn subscribers(&self) -> Vec<(PeerId, usize)> {
-        let mut list: Vec<(PeerId, usize)> = self
-            .state()
-            .subscribers
-            .iter()
-            .map(|(p, s)| (*p, s.criteria.len()))
-            .collect();
-        list.sort();
-        list
-    }
-
     /// Queues one delivered message for every subscriber whose criteria match.
     pub fn offer(&self, delivered: &Delivered) {
         let key = (
@@ -418,7 +403,7 @@ impl Filter {
             {
                 continue;
             }
-            if sub.recent.len() >= 4 * self.settings.push_queue.max(256) {
+            if sub.recent.len() >= RECENT_SWEEP_AT {
                 sub.recent
                     .retain(|_, at| now.duration_since(*at) < NO_REPEAT);
             }
@@ -435,6 +420,9 @@ impl Filter {
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => gone.push(peer),
             }
+        }
+        if gone.is_empty() {
+            return;
         }
         for peer in gone {
             state.remove(&peer);

@@ -30,7 +30,7 @@ use tokio::sync::watch;
 
 use super::framing::{read_frame, write_frame, FrameError};
 use super::relay::pipeline::{handle_spam, Sinks};
-use super::relay::publisher::{now_nanos, MessageIdChoice, Publisher, PROOF_OVERHEAD_BYTES};
+use super::relay::publisher::{fits_with_proof, now_nanos, MessageIdChoice, Publisher};
 use super::relay::validation::{Candidate, Outcome, Reason, Validator};
 use super::service::{accept, RateLimiter, MAX_STREAMS, REQUEST_TIMEOUT, RESPONSE_TIMEOUT};
 use crate::error::RelayError;
@@ -326,19 +326,17 @@ impl LightPush {
             return PushOutcome::fail(code::BAD_REQUEST, "the message has no content topic");
         }
         // Before any proof: a message id, once used, is never handed out again.
-        if self.relay_peers(&topic).await == 0 {
+        if !self.net.has_peer_on(&topic).await {
             return PushOutcome::fail(
                 code::NO_PEERS_TO_RELAY,
                 format!("no relay peers on {topic}"),
             );
         }
-        let mut self_proved = None;
-        if message.rate_limit_proof.is_none() {
+        // The node's own proof is checked like any other, but no peer is blamed for it.
+        let self_proved = message.rate_limit_proof.is_none();
+        if self_proved {
             match self.prove(peer, message).await {
-                Ok((proved, epoch)) => {
-                    message = proved;
-                    self_proved = Some(epoch);
-                }
+                Ok(proved) => message = proved,
                 Err(outcome) => return outcome,
             }
         }
@@ -346,11 +344,7 @@ impl LightPush {
             topic: topic.clone(),
             message: message.clone(),
             received: SystemTime::now(),
-            source: if self_proved.is_some() {
-                None
-            } else {
-                Some(peer)
-            },
+            source: if self_proved { None } else { Some(peer) },
         };
         let validator = Arc::clone(&self.validator);
         let outcome = match tokio::task::spawn_blocking(move || {
@@ -381,23 +375,13 @@ impl LightPush {
         }
     }
 
-    /// Relay peers on `topic`.
-    async fn relay_peers(&self, topic: &str) -> usize {
-        self.net
-            .peers()
-            .await
-            .iter()
-            .filter(|p| p.topics.iter().any(|t| t == topic))
-            .count()
-    }
-
     /// Proves a message for `peer` with the node's membership: its epoch from the message's
-    /// timestamp, within the client's share; returns the message and that epoch.
+    /// timestamp, within the client's share.
     async fn prove(
         &self,
         peer: PeerId,
         mut message: WakuMessage,
-    ) -> Result<(WakuMessage, u64), PushOutcome> {
+    ) -> Result<WakuMessage, PushOutcome> {
         let publisher =
             match (&self.publisher, self.settings.rln_proofs) {
                 (Some(p), true) => Arc::clone(p),
@@ -421,14 +405,8 @@ impl LightPush {
                 ),
             ));
         }
-        if message.encode().len() + PROOF_OVERHEAD_BYTES > self.settings.max_message_bytes {
-            return Err(PushOutcome::fail(
-                code::PAYLOAD_TOO_LARGE,
-                format!(
-                    "with its proof the message would exceed the limit of {} bytes",
-                    self.settings.max_message_bytes
-                ),
-            ));
+        if let Err(e) = fits_with_proof(&message, self.settings.max_message_bytes) {
+            return Err(PushOutcome::fail(code::PAYLOAD_TOO_LARGE, e.to_string()));
         }
         let epoch = epoch_at(timestamp as u64 / 1_000_000_000, self.settings.epoch_secs);
         let limit = publisher.member().limit;
@@ -458,7 +436,7 @@ impl LightPush {
         match result {
             Ok(proved) => {
                 self.sinks.metrics.lightpush_proofs.inc();
-                Ok((proved, epoch))
+                Ok(proved)
             }
             Err(e) => {
                 self.quota

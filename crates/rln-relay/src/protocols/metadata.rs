@@ -31,23 +31,16 @@ pub fn serve(
     ours: Metadata,
     shutdown: watch::Receiver<bool>,
 ) -> Result<impl Future<Output = ()> + Send + 'static, RelayError> {
-    let handle = net.clone();
     accept(net, PROTOCOL, MAX_STREAMS, shutdown, move |peer, stream| {
-        answer(handle.clone(), ours.clone(), peer, stream)
+        answer(ours.clone(), peer, stream)
     })
 }
 
-async fn answer(net: NetworkHandle, ours: Metadata, peer: PeerId, mut stream: Stream) {
-    let request = match read_frame(&mut stream, MAX_BYTES, TIMEOUT).await {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            tracing::debug!(%peer, "metadata request: {e}");
-            return;
-        }
-    };
-    match Metadata::decode(&request) {
-        Ok(theirs) => net.record_metadata(peer, theirs),
-        Err(e) => tracing::debug!(%peer, "malformed metadata request: {e}"),
+/// Answers with `ours` whatever the request says: the peer's own view comes from [`ask`].
+async fn answer(ours: Metadata, peer: PeerId, mut stream: Stream) {
+    if let Err(e) = read_frame(&mut stream, MAX_BYTES, TIMEOUT).await {
+        tracing::debug!(%peer, "metadata request: {e}");
+        return;
     }
     if let Err(e) = write_frame(&mut stream, &ours.encode(), RESPONSE_TIMEOUT).await {
         tracing::debug!(%peer, "metadata response: {e}");
@@ -55,8 +48,7 @@ async fn answer(net: NetworkHandle, ours: Metadata, peer: PeerId, mut stream: St
     let _ = stream.close().await;
 }
 
-/// Asks `peer` for its metadata (sending ours), records the answer, and disconnects a peer of
-/// another cluster. A peer without the protocol (an older rln-node, a relay-only client) is
+/// Asks `peer` for its metadata (sending ours) and disconnects a peer of another cluster. A peer without the protocol (an older rln-node, a relay-only client) is
 /// left alone.
 pub async fn ask(net: NetworkHandle, ours: Metadata, peer: PeerId) {
     match exchange(&net, &ours, peer).await {
@@ -73,8 +65,6 @@ pub async fn ask(net: NetworkHandle, ours: Metadata, peer: PeerId) {
                     "peer is in another cluster; disconnecting"
                 );
                 let _ = net.disconnect(peer).await;
-            } else {
-                net.record_metadata(peer, theirs);
             }
         }
         Err(e) => tracing::debug!(%peer, "metadata: {e}"),

@@ -59,7 +59,18 @@ pub enum MessageIdChoice {
 /// What a `RateLimitProof` and its framing add to a message, at most (seven fields of at most
 /// 128 bytes, with tags and lengths): checked before proving so a message id is not spent on a
 /// message the network would refuse.
-pub(crate) const PROOF_OVERHEAD_BYTES: usize = 400;
+const PROOF_OVERHEAD_BYTES: usize = 400;
+
+/// Whether `message` stays within `max_bytes` once a proof is attached: checked before
+/// proving, so that no message id is spent on a message the network would refuse.
+pub(crate) fn fits_with_proof(message: &WakuMessage, max_bytes: usize) -> Result<(), RelayError> {
+    if message.encode().len() + PROOF_OVERHEAD_BYTES > max_bytes {
+        return Err(RelayError::InvalidMessage(format!(
+            "with its proof the message would exceed the limit of {max_bytes} bytes"
+        )));
+    }
+    Ok(())
+}
 
 /// Now, in nanoseconds since the Unix epoch (0 if the clock is before it).
 pub(crate) fn now_nanos() -> i64 {
@@ -134,12 +145,7 @@ impl Publisher {
                 "no connected peer relays {topic} yet; nothing was proved and no message id was used"
             )));
         }
-        if message.encode().len() + PROOF_OVERHEAD_BYTES > net.max_message_bytes() {
-            return Err(RelayError::InvalidMessage(format!(
-                "the message is larger than the limit of {} bytes",
-                net.max_message_bytes()
-            )));
-        }
+        fits_with_proof(&message, net.max_message_bytes())?;
         let publisher = Arc::clone(self);
         let proved = tokio::task::spawn_blocking(move || publisher.prove(message, choice))
             .await
