@@ -1,5 +1,6 @@
 //! Integration tests of the rln-node workspace, one binary for link time.
 
+mod archive;
 mod batch;
 mod chain;
 mod common;

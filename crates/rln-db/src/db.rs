@@ -78,6 +78,21 @@ pub struct RlnDb {
     pub(crate) nullifier_locks: Vec<Mutex<()>>,
     /// Serialises message-id allocation (read, increment, durable write).
     pub(crate) publisher_lock: Mutex<()>,
+    /// The archive's counters and topic names; serialises its writers.
+    pub(crate) archive: crate::archive::ArchiveLock,
+}
+
+/// Options of an archive column family: LZ4 blocks, and a Bloom filter where lookups are
+/// point reads of keys that are often absent (the hash index, asked for every insert).
+fn archive_options(name: &str) -> Options {
+    let mut options = Options::default();
+    options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    if name == CF_ARCHIVE_HASH {
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_bloom_filter(10.0, false);
+        options.set_block_based_table_factory(&table);
+    }
+    options
 }
 
 impl std::fmt::Debug for RlnDb {
@@ -105,7 +120,9 @@ impl RlnDb {
         let exists = path.join("CURRENT").exists();
         let mut options = Options::default();
         options.create_if_missing(!exists);
-        options.create_missing_column_families(!exists);
+        // Missing column families are created only after the check below: in an existing
+        // directory that means only the archive's (added later).
+        options.create_missing_column_families(true);
         options.set_paranoid_checks(true);
         if exists {
             let present = DB::list_cf(&options, &path).map_err(rocks("listing column families"))?;
@@ -118,7 +135,12 @@ impl RlnDb {
         }
         let descriptors = COLUMN_FAMILIES
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()))
+            .chain(
+                ARCHIVE_COLUMN_FAMILIES
+                    .iter()
+                    .map(|name| ColumnFamilyDescriptor::new(*name, archive_options(name))),
+            );
         let db = DB::open_cf_descriptors(&options, &path, descriptors)
             .map_err(rocks("opening the database"))?;
         let nullifier_locks = (0..64).map(|_| Mutex::new(())).collect();
@@ -136,6 +158,7 @@ impl RlnDb {
             writer: Mutex::new(()),
             nullifier_locks,
             publisher_lock: Mutex::new(()),
+            archive: Default::default(),
         };
         if exists {
             this.check_meta()?;
@@ -325,7 +348,7 @@ impl RlnDb {
 
     /// Flushes memtables to SST files (for tests and clean shutdown).
     pub fn flush(&self) -> Result<(), DbError> {
-        for name in COLUMN_FAMILIES {
+        for name in COLUMN_FAMILIES.iter().chain(&ARCHIVE_COLUMN_FAMILIES) {
             self.db
                 .flush_cf(self.cf(name)?)
                 .map_err(rocks("flushing to disk"))?;

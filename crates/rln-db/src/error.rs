@@ -59,6 +59,9 @@ pub enum DbError {
     /// A stored value could not be decoded.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A store cursor names no stored message (never stored, or pruned since).
+    #[error("the cursor names no stored message (unknown, or pruned since)")]
+    UnknownCursor,
     /// The membership tree refused an operation.
     #[error(transparent)]
     Tree(#[from] TreeError),

@@ -9,11 +9,14 @@
 //! - [`nullifiers`]: the nullifier log with atomic insert-if-absent and pruning.
 //! - [`publisher`]: message ids a local publisher used, durable before they are handed out.
 //! - [`evidence`]: spam evidence (both shares, the recovered secret, the slash status).
+//! - [`archive`]: the message archive behind the Store protocol (queries, cursors,
+//!   retention).
 //!
 //! Column families: `meta`, `tree_nodes`, `leaves`, `roots`, `nullifiers`, `sync`,
-//! `publisher`, `evidence`
-//! (see [`COLUMN_FAMILIES`]).
+//! `publisher`, `evidence` (see [`COLUMN_FAMILIES`]), and the archive's `archive_messages`,
+//! `archive_time`, `archive_hash`, `archive_topics` ([`ARCHIVE_COLUMN_FAMILIES`]).
 
+pub mod archive;
 pub mod db;
 pub mod error;
 pub mod evidence;
@@ -23,11 +26,14 @@ mod schema;
 pub mod sync;
 pub mod tree;
 
+pub use archive::{
+    ArchivePage, ArchiveQuery, ArchiveStats, ArchivedMessage, Inserted, Retention, Selection,
+};
 pub use db::{DbConfig, RlnDb, RootStatus};
 pub use error::DbError;
 pub use evidence::SpamEvidence;
 pub use nullifiers::{NullifierRecord, NullifierVerdict};
 pub use publisher::Allocation;
-pub use schema::{COLUMN_FAMILIES, SCHEMA_VERSION};
+pub use schema::{ARCHIVE_COLUMN_FAMILIES, COLUMN_FAMILIES, SCHEMA_VERSION};
 pub use sync::{BlockUpdate, Checkpoint, ConsistencyReport};
 pub use tree::DbNodes;

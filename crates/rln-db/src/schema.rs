@@ -27,7 +27,27 @@ pub(crate) const CF_PUBLISHER: &str = "publisher";
 /// Spam evidence: `epoch (u64) ‖ nullifier` → both shares, the recovered secret, the slash status.
 pub(crate) const CF_EVIDENCE: &str = "evidence";
 
-/// Every column family of the schema.
+/// Archived messages: `topic (8) ‖ time (8) ‖ hash (32)` → record (see `archive`).
+pub(crate) const CF_ARCHIVE_MESSAGES: &str = "archive_messages";
+/// The archive's global order: `time (8) ‖ hash (32)` → `topic (8) ‖ size (4)`.
+pub(crate) const CF_ARCHIVE_TIME: &str = "archive_time";
+/// The archive by hash: `hash (32)` → `topic (8) ‖ time (8)`.
+pub(crate) const CF_ARCHIVE_HASH: &str = "archive_hash";
+/// Topic names: `topic (8)` → pubsub and content topic.
+pub(crate) const CF_ARCHIVE_TOPICS: &str = "archive_topics";
+
+/// The column families of the message archive. They were added after schema 2 was
+/// released without changing what the others hold, so a data directory without them gets
+/// them (empty) when it is opened.
+pub const ARCHIVE_COLUMN_FAMILIES: [&str; 4] = [
+    CF_ARCHIVE_MESSAGES,
+    CF_ARCHIVE_TIME,
+    CF_ARCHIVE_HASH,
+    CF_ARCHIVE_TOPICS,
+];
+
+/// Every column family of the schema but the archive's; each must exist in an existing
+/// data directory.
 pub const COLUMN_FAMILIES: [&str; 8] = [
     CF_META,
     CF_NODES,
@@ -44,6 +64,8 @@ pub(crate) const META_CHAIN_ID: &[u8] = b"chain_id";
 pub(crate) const META_CONTRACT: &[u8] = b"contract";
 pub(crate) const META_DEPTH: &[u8] = b"tree_depth";
 pub(crate) const META_NEXT_INDEX: &[u8] = b"next_index";
+pub(crate) const META_ARCHIVE_COUNT: &[u8] = b"archive_count";
+pub(crate) const META_ARCHIVE_BYTES: &[u8] = b"archive_bytes";
 
 pub(crate) const SYNC_CHECKPOINT: &[u8] = b"checkpoint";
 const SYNC_HASH: u8 = b'h';

@@ -192,9 +192,11 @@ impl NodeHandle {
         choice: MessageIdChoice,
     ) -> Result<(WakuMessage, [u8; 32]), RelayError> {
         let publisher = self.publisher().ok_or(RelayError::NoMembership)?;
-        publisher
+        let (sent, hash) = publisher
             .publish(&self.shared.net, topic, message, choice)
-            .await
+            .await?;
+        self.shared.hub.published(topic, &sent, hash);
+        Ok((sent, hash))
     }
 
     /// Publishes bytes as they are, without proof or checks (for tests of bad input).

@@ -1,11 +1,13 @@
 //! Local delivery of valid messages: a bounded cache per subscribed topic for the REST API's
-//! polling endpoints, and a broadcast channel for in-process subscribers.
+//! polling endpoints, a broadcast channel for in-process subscribers (filter among them), and
+//! the Store's archive when one is attached.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use tokio::sync::broadcast;
 
+use crate::archive::ArchiveSender;
 use crate::wire::WakuMessage;
 
 /// A valid message delivered to this node.
@@ -25,6 +27,7 @@ pub struct Hub {
     caches: Mutex<HashMap<String, VecDeque<WakuMessage>>>,
     per_topic: usize,
     tx: broadcast::Sender<Delivered>,
+    archive: OnceLock<ArchiveSender>,
 }
 
 impl Hub {
@@ -35,6 +38,20 @@ impl Hub {
             caches: Mutex::new(HashMap::new()),
             per_topic,
             tx,
+            archive: OnceLock::new(),
+        }
+    }
+
+    /// Sends every message delivered from now on (and every one the node publishes) to the
+    /// archive too; returns `false` if one was already attached.
+    pub fn attach_archive(&self, archive: ArchiveSender) -> bool {
+        self.archive.set(archive).is_ok()
+    }
+
+    /// Archives a message this node published itself (gossip does not deliver it back).
+    pub fn published(&self, topic: &str, message: &WakuMessage, hash: [u8; 32]) {
+        if let Some(archive) = self.archive.get() {
+            archive.offer(topic, message, hash);
         }
     }
 
@@ -79,6 +96,9 @@ impl Hub {
                 cache.pop_front();
             }
             cache.push_back(message.clone());
+        }
+        if let Some(archive) = self.archive.get() {
+            archive.offer(topic, &message, hash);
         }
         // No receiver is not an error: nobody listens in process.
         let _ = self.tx.send(Delivered {

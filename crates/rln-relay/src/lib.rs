@@ -6,12 +6,14 @@
 //!   of a node talks to that task.
 //! - [`protocols`]: one folder per protocol. [`protocols::relay`] holds the RLN validation,
 //!   the validation pipeline and the publisher.
-//! - [`hub`]: local delivery of valid messages; [`metrics`]: the Prometheus metrics.
+//! - [`hub`]: local delivery of valid messages; [`archive`]: feeding them to the Store's
+//!   archive and pruning it; [`metrics`]: the Prometheus metrics.
 //!
 //! Nothing here knows about the chain: the node (the `rln-node` crate) syncs the membership
 //! tree into `rln-db`, and validation reads it from there. ARCHITECTURE.md draws the path of a
 //! message through these modules.
 
+pub mod archive;
 pub mod error;
 pub mod handle;
 pub mod hub;

@@ -82,6 +82,17 @@ pub struct Metrics {
     pub filter_criteria: Gauge,
     /// Filter pushes by result (`sent`, `dropped` for a full queue, `failed` stream).
     pub filter_pushes: Family<ResultLabel, Counter>,
+    /// Messages offered to the archive, by what became of them (`stored`, `duplicate`,
+    /// `dropped` when the writer was behind, `skipped` when not storable, `failed`).
+    pub store_archived: Family<ResultLabel, Counter>,
+    /// Messages in the archive.
+    pub store_messages: Gauge,
+    /// Bytes of the archive's keys and values.
+    pub store_bytes: Gauge,
+    /// Timestamp of the oldest archived message, Unix seconds (0 when empty).
+    pub store_oldest_seconds: Gauge,
+    /// Time to answer one store query.
+    pub store_query_seconds: Histogram,
 }
 
 impl Metrics {
@@ -112,6 +123,11 @@ impl Metrics {
             filter_subscribers: Gauge::default(),
             filter_criteria: Gauge::default(),
             filter_pushes: Family::default(),
+            store_archived: Family::default(),
+            store_messages: Gauge::default(),
+            store_bytes: Gauge::default(),
+            store_oldest_seconds: Gauge::default(),
+            store_query_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 14)),
         };
         let r = registry;
         r.register(
@@ -230,12 +246,44 @@ impl Metrics {
             "Filter pushes by result",
             m.filter_pushes.clone(),
         );
+        r.register(
+            "rln_node_store_archived",
+            "Messages offered to the store's archive, by result",
+            m.store_archived.clone(),
+        );
+        r.register(
+            "rln_node_store_messages",
+            "Messages in the store's archive",
+            m.store_messages.clone(),
+        );
+        r.register(
+            "rln_node_store_bytes",
+            "Bytes of the store archive's keys and values",
+            m.store_bytes.clone(),
+        );
+        r.register(
+            "rln_node_store_oldest_timestamp_seconds",
+            "Timestamp of the oldest archived message (0: empty)",
+            m.store_oldest_seconds.clone(),
+        );
+        r.register(
+            "rln_node_store_query_duration_seconds",
+            "Time to answer one store query",
+            m.store_query_seconds.clone(),
+        );
         // Series that exist from the start, at zero, so dashboards show 0 rather than no data.
-        for protocol in ["lightpush_v3", "lightpush_v2", "filter"] {
+        for protocol in ["lightpush_v3", "lightpush_v2", "filter", "store"] {
             m.edge_requests
                 .get_or_create(&RequestLabel {
                     protocol: protocol.into(),
                     code: "200".into(),
+                })
+                .get();
+        }
+        for result in ["stored", "duplicate", "dropped"] {
+            m.store_archived
+                .get_or_create(&ResultLabel {
+                    result: result.into(),
                 })
                 .get();
         }

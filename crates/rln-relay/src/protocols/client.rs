@@ -1,6 +1,6 @@
 //! A light client of the node's request-response protocols, in Rust: a swarm with only the
-//! transports and raw streams, which dials a service node and speaks metadata, light push
-//! and filter to it. Tools and tests use it; the node itself never does.
+//! transports and raw streams, which dials a service node and speaks metadata, light push,
+//! filter and store to it. Tools and tests use it; the node itself never does.
 
 use std::time::Duration;
 
@@ -10,13 +10,14 @@ use libp2p::{identity::Keypair, noise, tcp, yamux, Multiaddr, PeerId, Stream, St
 use tokio::sync::oneshot;
 
 use super::framing::{read_frame, write_frame, FrameError};
-use super::{filter, lightpush, metadata};
+use super::{filter, lightpush, metadata, store};
 use crate::error::RelayError;
 use crate::handle::peer_of;
 use crate::wire::filter::{FilterRequest, FilterResponse};
 use crate::wire::lightpush::{decode_v2_response, encode_v2, encode_v3, LightPushResponse};
 use crate::wire::metadata::Metadata;
-use crate::wire::WakuMessage;
+use crate::wire::store::{StoreRequest, StoreResponse};
+use crate::wire::{WakuMessage, DEFAULT_MAX_MESSAGE_BYTES};
 
 /// How long the client waits for a connection or an answer.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -151,12 +152,20 @@ impl LightClient {
         Self::exchange(&mut stream, request).await
     }
 
-    /// Writes `request` on `stream` and reads one answer.
+    /// Writes `request` on `stream` and reads one answer (of at most 1 MiB).
     pub async fn exchange(stream: &mut Stream, request: &[u8]) -> Result<Vec<u8>, RelayError> {
+        Self::exchange_bounded(stream, request, 1 << 20).await
+    }
+
+    async fn exchange_bounded(
+        stream: &mut Stream,
+        request: &[u8],
+        max_answer: usize,
+    ) -> Result<Vec<u8>, RelayError> {
         write_frame(stream, request, TIMEOUT)
             .await
             .map_err(|e| err("request", e))?;
-        let answer = read_frame(stream, 1 << 20, TIMEOUT)
+        let answer = read_frame(stream, max_answer, TIMEOUT)
             .await
             .map_err(|e| err("answer", e))?;
         let _ = stream.close().await;
@@ -200,6 +209,14 @@ impl LightClient {
             .request(filter::PROTOCOL_SUBSCRIBE, &request.encode())
             .await?;
         FilterResponse::decode(&answer).map_err(|e| err("filter", e))
+    }
+
+    /// Sends one store query. The answer may hold a full page of the largest messages.
+    pub async fn store(&self, request: &StoreRequest) -> Result<StoreResponse, RelayError> {
+        let mut stream = self.open(store::PROTOCOL).await?;
+        let max = store::MAX_PAGE * (DEFAULT_MAX_MESSAGE_BYTES + 1024) + 64 * 1024;
+        let answer = Self::exchange_bounded(&mut stream, &request.encode(), max).await?;
+        StoreResponse::decode(&answer, DEFAULT_MAX_MESSAGE_BYTES).map_err(|e| err("store", e))
     }
 
     /// The filter pushes the node opens to this client: each item is one push stream.

@@ -2,7 +2,7 @@
 //!
 //! - [`relay`]: GossipSub with RLN validation: decode in the swarm task, validate on a bounded
 //!   queue, one place that maps outcomes to what the wire says.
-//! - [`metadata`], [`lightpush`], [`filter`]: the request-response protocols of Waku's light
+//! - [`metadata`], [`lightpush`], [`filter`], [`store`]: the request-response protocols of Waku's light
 //!   clients, on raw libp2p streams ([`framing`], [`service`]) served outside the swarm task.
 
 pub mod client;
@@ -12,3 +12,4 @@ pub mod lightpush;
 pub mod metadata;
 pub mod relay;
 pub mod service;
+pub mod store;

@@ -1,7 +1,7 @@
 //! Waku wire types, encoded with prost: the `WakuMessage` ([`message`]) and the
 //! `RateLimitProof` it carries ([`proof`]), the RLN signal, the deterministic message hash and
 //! the gossipsub message id; beside them the messages of the light protocols: [`metadata`],
-//! [`lightpush`] and [`filter`]; and the payload encryption of Waku applications ([`payload`]).
+//! [`lightpush`], [`filter`] and [`store`]; and the payload encryption of Waku applications ([`payload`]).
 
 pub mod filter;
 pub mod lightpush;
@@ -10,6 +10,7 @@ pub mod metadata;
 pub mod payload;
 pub mod proof;
 mod proto;
+pub mod store;
 
 use sha2::{Digest, Sha256};
 

@@ -1,0 +1,228 @@
+//! Feeding the message archive (`rln_db::archive`) off the validation path, and keeping it
+//! within its retention.
+//!
+//! Validation workers and publishers only [`ArchiveSender::offer`]: a `try_send` on a bounded
+//! queue, never a wait. One writer thread takes whatever is queued (up to a batch) and
+//! stores it with one RocksDB write batch; when the writer falls behind, the queue fills and
+//! further messages are dropped from the history (counted), never delaying relay. A tokio
+//! task prunes the archive back within its [`Retention`] every interval.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use rln_db::{ArchivedMessage, Retention, RlnDb};
+use tokio::sync::watch;
+
+use crate::metrics::{Metrics, ResultLabel};
+use crate::wire::WakuMessage;
+
+/// How the archive is fed and bounded.
+#[derive(Debug, Clone)]
+pub struct ArchiveSettings {
+    /// Messages waiting for the writer; more are dropped from the history.
+    pub queue: usize,
+    /// Messages per write batch at most.
+    pub max_batch: usize,
+    /// A message whose timestamp is further than this from the receive time is not stored.
+    pub max_clock_gap: Duration,
+    /// What to keep.
+    pub retention: Retention,
+    /// How often retention is enforced.
+    pub prune_interval: Duration,
+}
+
+/// A message on its way to the archive.
+#[derive(Debug)]
+struct Offered {
+    topic: String,
+    message: WakuMessage,
+    hash: [u8; 32],
+}
+
+/// The offering side of the writer's queue.
+#[derive(Debug, Clone)]
+pub struct ArchiveSender {
+    tx: Sender<Offered>,
+    max_clock_gap: Duration,
+    metrics: Metrics,
+}
+
+/// Nanoseconds since the Unix epoch now.
+pub fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
+}
+
+impl ArchiveSender {
+    fn count(&self, result: &str) {
+        self.metrics
+            .store_archived
+            .get_or_create(&ResultLabel {
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Offers a valid message for the archive. Ephemeral messages, and messages without a
+    /// timestamp or with one outside the clock gap, are not stored; a full queue drops it.
+    pub fn offer(&self, topic: &str, message: &WakuMessage, hash: [u8; 32]) {
+        let gap = self.max_clock_gap.as_nanos().min(i64::MAX as u128) as i64;
+        let storable = message.ephemeral != Some(true)
+            && message
+                .timestamp
+                .is_some_and(|t| t.abs_diff(now_ns()) <= gap as u64);
+        if !storable {
+            self.count("skipped");
+            return;
+        }
+        let offered = Offered {
+            topic: topic.to_string(),
+            message: message.clone(),
+            hash,
+        };
+        if self.tx.try_send(offered).is_err() {
+            self.count("dropped");
+        }
+    }
+}
+
+/// Starts the writer thread on `db`; it stores what is queued and ends once `shutdown` is
+/// set (or every sender is gone).
+pub fn start_writer(
+    db: Arc<RlnDb>,
+    settings: &ArchiveSettings,
+    metrics: Metrics,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<(ArchiveSender, JoinHandle<()>)> {
+    let (tx, rx) = bounded(settings.queue.max(1));
+    let max_batch = settings.max_batch.max(1);
+    let thread = {
+        let metrics = metrics.clone();
+        std::thread::Builder::new()
+            .name("rln-archive".into())
+            .spawn(move || write(&db, &rx, max_batch, &shutdown, &metrics))?
+    };
+    let sender = ArchiveSender {
+        tx,
+        max_clock_gap: settings.max_clock_gap,
+        metrics,
+    };
+    Ok((sender, thread))
+}
+
+fn to_archived(o: Offered) -> Option<ArchivedMessage> {
+    Some(ArchivedMessage {
+        hash: o.hash,
+        pubsub_topic: o.topic,
+        content_topic: o.message.content_topic,
+        timestamp: o.message.timestamp?,
+        payload: o.message.payload,
+        version: o.message.version,
+        meta: o.message.meta,
+        proof: o.message.rate_limit_proof,
+    })
+}
+
+fn write(
+    db: &RlnDb,
+    rx: &Receiver<Offered>,
+    max_batch: usize,
+    shutdown: &watch::Receiver<bool>,
+    metrics: &Metrics,
+) {
+    let count = |result: &str, n: usize| {
+        metrics
+            .store_archived
+            .get_or_create(&ResultLabel {
+                result: result.to_string(),
+            })
+            .inc_by(n as u64);
+    };
+    loop {
+        let first = match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(first) => first,
+            Err(RecvTimeoutError::Timeout) if !*shutdown.borrow() => continue,
+            // Stopping with nothing queued, or every sender gone.
+            Err(_) => return,
+        };
+        let mut batch = Vec::with_capacity(max_batch);
+        batch.extend(to_archived(first));
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(next) => batch.extend(to_archived(next)),
+                Err(_) => break,
+            }
+        }
+        match db.archive_insert(&batch) {
+            Ok(done) => {
+                count("stored", done.stored);
+                count("duplicate", done.duplicates);
+                count("failed", done.collisions);
+                if done.collisions > 0 {
+                    tracing::warn!(
+                        n = done.collisions,
+                        "messages not archived: their topic's key collides with another topic's"
+                    );
+                }
+            }
+            Err(e) => {
+                count("failed", batch.len());
+                tracing::error!("archiving {} messages failed: {e}", batch.len());
+            }
+        }
+        if let Ok(stats) = db.archive_counts() {
+            metrics.store_messages.set(stats.0 as i64);
+            metrics.store_bytes.set(stats.1 as i64);
+        }
+    }
+}
+
+/// Messages removed per write batch when pruning.
+const PRUNE_BATCH: usize = 10_000;
+
+/// Enforces `retention` on `db` every `interval` until shutdown, and keeps the archive's
+/// gauges current.
+pub async fn prune(
+    db: Arc<RlnDb>,
+    retention: Retention,
+    interval: Duration,
+    metrics: Metrics,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(10)));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let db = db.clone();
+        let metrics = metrics.clone();
+        let pass = tokio::task::spawn_blocking(move || -> Result<usize, rln_db::DbError> {
+            let mut removed = 0;
+            loop {
+                let n = db.archive_prune(&retention, now_ns(), PRUNE_BATCH)?;
+                removed += n;
+                if n < PRUNE_BATCH {
+                    break;
+                }
+            }
+            let stats = db.archive_stats()?;
+            metrics.store_messages.set(stats.count as i64);
+            metrics.store_bytes.set(stats.bytes as i64);
+            metrics
+                .store_oldest_seconds
+                .set(stats.oldest.map_or(0, |t| t / 1_000_000_000));
+            Ok(removed)
+        })
+        .await;
+        match pass {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::debug!(removed = n, "archive pruned"),
+            Ok(Err(e)) => tracing::error!("pruning the archive failed: {e}"),
+            Err(_) => tracing::error!("the archive pruning pass panicked"),
+        }
+    }
+}

@@ -1,0 +1,450 @@
+//! The message archive in RocksDB: page walks against a model of the Store's order (timestamp,
+//! then hash), hash and presence lookups, retention by age, count and size, and `kill -9`
+//! during archive writes.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rln_db::{ArchiveQuery, ArchivedMessage, DbConfig, DbError, Retention, RlnDb, Selection};
+
+const PUBSUB: &str = "/waku/2/rs/1/0";
+
+fn config() -> DbConfig {
+    DbConfig {
+        sync_writes: false,
+        ..DbConfig::default()
+    }
+}
+
+fn message(n: u64, content: &str, timestamp: i64, payload_len: usize) -> ArchivedMessage {
+    let mut hash = [0u8; 32];
+    // Hash order unrelated to n, so that ties on the timestamp are broken by the hash.
+    let mixed = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    hash[..8].copy_from_slice(&mixed.to_be_bytes());
+    hash[8..16].copy_from_slice(&n.to_be_bytes());
+    ArchivedMessage {
+        hash,
+        pubsub_topic: PUBSUB.to_string(),
+        content_topic: content.to_string(),
+        timestamp,
+        payload: vec![(n % 251) as u8; payload_len],
+        version: n.is_multiple_of(2).then_some(1),
+        meta: n.is_multiple_of(3).then(|| vec![7u8; 5]),
+        proof: (!n.is_multiple_of(4)).then(|| vec![n as u8; 40]),
+    }
+}
+
+fn topics_query(content: &[&str], forward: bool, limit: usize) -> ArchiveQuery {
+    ArchiveQuery {
+        selection: Selection::Topics {
+            pubsub: PUBSUB.to_string(),
+            content: content.iter().map(|c| c.to_string()).collect(),
+        },
+        start: None,
+        end: None,
+        cursor: None,
+        forward,
+        limit,
+    }
+}
+
+/// Every page of `query`, following the client's rule (next cursor: the last entry's hash
+/// going forward, the first going backward; stop on an empty page), in walk order.
+fn walk(db: &RlnDb, mut query: ArchiveQuery) -> Vec<ArchivedMessage> {
+    let mut pages: Vec<Vec<ArchivedMessage>> = Vec::new();
+    for _ in 0..10_000 {
+        let page = db.archive_query(&query).expect("query");
+        if page.messages.is_empty() {
+            assert!(!page.more, "an empty page says more follow");
+            break;
+        }
+        assert!(page.messages.len() <= query.limit);
+        assert!(
+            page.messages
+                .windows(2)
+                .all(|w| (w[0].timestamp, w[0].hash) < (w[1].timestamp, w[1].hash)),
+            "a page is not in ascending order"
+        );
+        query.cursor = Some(if query.forward {
+            page.messages[page.messages.len() - 1].hash
+        } else {
+            page.messages[0].hash
+        });
+        pages.push(page.messages);
+    }
+    if !query.forward {
+        pages.reverse();
+    }
+    pages.into_iter().flatten().collect()
+}
+
+fn keyed(messages: &[ArchivedMessage]) -> Vec<(i64, [u8; 32])> {
+    messages.iter().map(|m| (m.timestamp, m.hash)).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Forward and backward walks over pages with many equal timestamps give exactly the
+    /// model's entries (time range start inclusive, end exclusive), each once, in order.
+    #[test]
+    fn page_walks_match_the_model(
+        entries in proptest::collection::vec((0u8..4, 0i64..12), 1..160),
+        wanted in proptest::collection::btree_set(0u8..4, 1..4),
+        start in proptest::option::of(0i64..12),
+        span in proptest::option::of(0i64..12),
+        limit in 1usize..9,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = RlnDb::open(dir.path(), config()).unwrap();
+        let mut model: BTreeMap<(i64, [u8; 32]), ArchivedMessage> = BTreeMap::new();
+        let all: Vec<ArchivedMessage> = entries
+            .iter()
+            .enumerate()
+            .map(|(n, (topic, t))| message(n as u64, &format!("/app/1/t{topic}/proto"), 1_000 + t, 8))
+            .collect();
+        for chunk in all.chunks(37) {
+            db.archive_insert(chunk).unwrap();
+        }
+        for m in &all {
+            model.insert((m.timestamp, m.hash), m.clone());
+        }
+        let content: Vec<String> = wanted.iter().map(|t| format!("/app/1/t{t}/proto")).collect();
+        let start = start.map(|s| 1_000 + s);
+        let end = match (start, span) {
+            (Some(s), Some(d)) => Some(s + d),
+            (None, Some(d)) => Some(1_000 + d),
+            _ => None,
+        };
+        let expected: Vec<(i64, [u8; 32])> = model
+            .values()
+            .filter(|m| content.contains(&m.content_topic))
+            .filter(|m| start.is_none_or(|s| m.timestamp >= s))
+            .filter(|m| end.is_none_or(|e| m.timestamp < e))
+            .map(|m| (m.timestamp, m.hash))
+            .collect();
+        for forward in [true, false] {
+            let query = ArchiveQuery {
+                selection: Selection::Topics { pubsub: PUBSUB.to_string(), content: content.clone() },
+                start,
+                end,
+                cursor: None,
+                forward,
+                limit,
+            };
+            let walked = walk(&db, query);
+            prop_assert_eq!(keyed(&walked), expected.clone(), "forward: {}", forward);
+            for m in &walked {
+                prop_assert_eq!(m, &model[&(m.timestamp, m.hash)]);
+            }
+        }
+        // The unfiltered walk sees everything in the range.
+        let everything: Vec<(i64, [u8; 32])> = model
+            .keys()
+            .filter(|(t, _)| start.is_none_or(|s| *t >= s) && end.is_none_or(|e| *t < e))
+            .copied()
+            .collect();
+        for forward in [true, false] {
+            let query = ArchiveQuery { selection: Selection::All, start, end, cursor: None, forward, limit };
+            prop_assert_eq!(keyed(&walk(&db, query)), everything.clone());
+        }
+    }
+}
+
+#[test]
+fn pages_say_whether_more_follow_and_cursors_are_exclusive() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = RlnDb::open(dir.path(), config()).unwrap();
+    let all: Vec<ArchivedMessage> = (0..5).map(|n| message(n, "/a/1/x/p", 50, 4)).collect();
+    db.archive_insert(&all).unwrap();
+    let mut sorted = keyed(&all);
+    sorted.sort();
+    let first = db
+        .archive_query(&topics_query(&["/a/1/x/p"], true, 2))
+        .unwrap();
+    assert!(first.more);
+    assert_eq!(keyed(&first.messages), sorted[..2].to_vec());
+    let mut q = topics_query(&["/a/1/x/p"], true, 3);
+    q.cursor = Some(sorted[1].1);
+    let rest = db.archive_query(&q).unwrap();
+    assert!(!rest.more, "the last page says nothing follows");
+    assert_eq!(keyed(&rest.messages), sorted[2..].to_vec());
+    q.cursor = Some(sorted[4].1);
+    let past = db.archive_query(&q).unwrap();
+    assert!(past.messages.is_empty() && !past.more);
+    // Backward with no cursor: the newest entries, in ascending order.
+    let newest = db
+        .archive_query(&topics_query(&["/a/1/x/p"], false, 2))
+        .unwrap();
+    assert_eq!(keyed(&newest.messages), sorted[3..].to_vec());
+    assert!(newest.more);
+    // A topic never seen: an empty page, not an error.
+    let none = db
+        .archive_query(&topics_query(&["/other/1/x/p"], true, 2))
+        .unwrap();
+    assert!(none.messages.is_empty());
+}
+
+#[test]
+fn an_unknown_cursor_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = RlnDb::open(dir.path(), config()).unwrap();
+    db.archive_insert(&[message(1, "/a/1/x/p", 5, 4)]).unwrap();
+    let mut q = topics_query(&["/a/1/x/p"], true, 20);
+    q.cursor = Some([9u8; 32]);
+    assert!(matches!(db.archive_query(&q), Err(DbError::UnknownCursor)));
+}
+
+#[test]
+fn hash_lookups_duplicates_and_counters_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let all: Vec<ArchivedMessage> = (0..10)
+        .map(|n| {
+            message(
+                n,
+                if n % 2 == 0 { "/a/1/x/p" } else { "/a/1/y/p" },
+                100 - n as i64,
+                16,
+            )
+        })
+        .collect();
+    let hashes: Vec<[u8; 32]> = all.iter().map(|m| m.hash).collect();
+    {
+        let db = RlnDb::open(dir.path(), config()).unwrap();
+        let first = db.archive_insert(&all[..6]).unwrap();
+        assert_eq!((first.stored, first.duplicates), (6, 0));
+        // The batch repeats stored entries and one of its own.
+        let mut again = all.clone();
+        again.push(all[9].clone());
+        let second = db.archive_insert(&again).unwrap();
+        assert_eq!((second.stored, second.duplicates), (4, 7));
+        let stats = db.archive_stats().unwrap();
+        assert_eq!(stats.count, 10);
+        assert_eq!(stats.oldest, Some(91));
+    }
+    let db = RlnDb::open(dir.path(), config()).unwrap();
+    assert_eq!(
+        db.archive_stats().unwrap().count,
+        10,
+        "counters survive a reopen"
+    );
+    let found = db
+        .archive_lookup(&[hashes[3], [1u8; 32], hashes[8], hashes[3]])
+        .unwrap();
+    assert_eq!(
+        found.len(),
+        2,
+        "unknown hashes are absent, repeats answered once"
+    );
+    assert_eq!(found[0], all[8], "ascending timestamp order");
+    assert_eq!(found[1], all[3]);
+    assert!(db.archive_contains(&hashes[0]).unwrap());
+    assert!(!db.archive_contains(&[1u8; 32]).unwrap());
+}
+
+fn stored_everywhere(db: &RlnDb) -> usize {
+    let q = ArchiveQuery {
+        selection: Selection::All,
+        start: None,
+        end: None,
+        cursor: None,
+        forward: true,
+        limit: 100,
+    };
+    walk(db, q).len()
+}
+
+#[test]
+fn retention_by_age_count_and_size_holds_after_pruning() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = RlnDb::open(dir.path(), config()).unwrap();
+    let all: Vec<ArchivedMessage> = (0..300)
+        .map(|n| message(n, &format!("/a/1/t{}/p", n % 7), n as i64 * 10, 100))
+        .collect();
+    db.archive_insert(&all).unwrap();
+    let bytes_before = db.archive_stats().unwrap().bytes;
+    assert!(bytes_before > 300 * 100);
+
+    // By age: at "now" = 3000, keep timestamps ≥ 1000 (ages ≤ 2000).
+    let by_age = Retention {
+        max_age_ns: Some(2_000),
+        ..Retention::default()
+    };
+    let mut removed = 0;
+    loop {
+        // Small passes, to cover a prune that stops part way.
+        let n = db.archive_prune(&by_age, 3_000, 37).unwrap();
+        if n == 0 {
+            break;
+        }
+        removed += n;
+    }
+    assert_eq!(removed, 100);
+    let stats = db.archive_stats().unwrap();
+    assert_eq!(stats.count, 200);
+    assert_eq!(stats.oldest, Some(1_000));
+    assert_eq!(stored_everywhere(&db), 200);
+    assert!(!db.archive_contains(&all[99].hash).unwrap());
+    assert!(db.archive_contains(&all[100].hash).unwrap());
+
+    // By count.
+    let by_count = Retention {
+        max_count: Some(120),
+        ..Retention::default()
+    };
+    assert_eq!(db.archive_prune(&by_count, 3_000, 10_000).unwrap(), 80);
+    assert_eq!(db.archive_stats().unwrap().count, 120);
+    assert_eq!(stored_everywhere(&db), 120);
+    assert_eq!(db.archive_stats().unwrap().oldest, Some(1_800));
+
+    // By size: the bound holds after pruning, and nothing more than needed went.
+    let per_entry = db.archive_stats().unwrap().bytes / 120;
+    let by_size = Retention {
+        max_bytes: Some(per_entry * 50 + per_entry / 2),
+        ..Retention::default()
+    };
+    db.archive_prune(&by_size, 3_000, 10_000).unwrap();
+    let stats = db.archive_stats().unwrap();
+    assert!(stats.bytes <= per_entry * 50 + per_entry / 2);
+    assert_eq!(stats.count, 50);
+    assert_eq!(stored_everywhere(&db), 50);
+    // Every remaining topic walk agrees with the global one.
+    let by_topic: usize = (0..7)
+        .map(|t| walk(&db, topics_query(&[&format!("/a/1/t{t}/p")], true, 9)).len())
+        .sum();
+    assert_eq!(by_topic, 50);
+
+    // Everything goes; the topics go with it, and the archive starts over cleanly.
+    let nothing = Retention {
+        max_count: Some(0),
+        ..Retention::default()
+    };
+    assert_eq!(db.archive_prune(&nothing, 3_000, 10_000).unwrap(), 50);
+    let stats = db.archive_stats().unwrap();
+    assert_eq!((stats.count, stats.bytes, stats.oldest), (0, 0, None));
+    db.archive_insert(&all[..3]).unwrap();
+    assert_eq!(stored_everywhere(&db), 3);
+}
+
+#[test]
+fn a_data_directory_without_the_archive_gets_one() {
+    // A directory made by an rln-node before the archive existed: the other column
+    // families only.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = RlnDb::open(dir.path(), config()).unwrap();
+        db.archive_insert(&[message(1, "/a/1/x/p", 1, 1)]).unwrap();
+    }
+    {
+        let mut options = rocksdb::Options::default();
+        options.create_if_missing(false);
+        let names = rocksdb::DB::list_cf(&options, dir.path()).unwrap();
+        let mut db = rocksdb::DB::open_cf(&options, dir.path(), &names).unwrap();
+        for name in rln_db::ARCHIVE_COLUMN_FAMILIES {
+            db.drop_cf(name).unwrap();
+        }
+    }
+    let db = RlnDb::open(dir.path(), config()).unwrap();
+    assert_eq!(stored_everywhere(&db), 0);
+    db.archive_insert(&[message(2, "/a/1/x/p", 2, 1)]).unwrap();
+    assert_eq!(stored_everywhere(&db), 1);
+}
+
+const CHILD_ENV: &str = "RLN_ARCHIVE_CRASH_CHILD_DIR";
+const TEST_NAME: &str = "archive::sigkill_during_archive_writes_leaves_a_consistent_archive";
+
+/// Inserts batches of 64 forever, pruning now and then, until it is killed.
+fn child(dir: &std::path::Path) -> ! {
+    let db = match RlnDb::open(dir, config()) {
+        Ok(db) => db,
+        Err(err) => {
+            eprintln!("child cannot open: {err}");
+            std::process::exit(3)
+        }
+    };
+    let mut n =
+        db.archive_stats().map_or(0, |s| s.count) * 7 + 1_000_000 * rand::random::<u16>() as u64;
+    let retention = Retention {
+        max_count: Some(3_000),
+        ..Retention::default()
+    };
+    loop {
+        let batch: Vec<ArchivedMessage> = (0..64)
+            .map(|i| {
+                n += 1;
+                message(n, &format!("/a/1/t{}/p", i % 5), (n % 10_000) as i64, 512)
+            })
+            .collect();
+        if let Err(e) = db.archive_insert(&batch) {
+            eprintln!("child insert failed: {e}");
+            std::process::exit(4)
+        }
+        if n % 640 < 64 {
+            if let Err(e) = db.archive_prune(&retention, 0, 500) {
+                eprintln!("child prune failed: {e}");
+                std::process::exit(5)
+            }
+        }
+    }
+}
+
+#[test]
+fn sigkill_during_archive_writes_leaves_a_consistent_archive() {
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        child(std::path::Path::new(&dir));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5707e);
+    let mut last = 0;
+    for round in 0..6 {
+        let mut child = Command::new(&exe)
+            .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.gen_range(300..900)));
+        assert!(child.try_wait().unwrap().is_none(), "child exited early");
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+
+        let db = RlnDb::open(dir.path(), config()).unwrap();
+        let stats = db.archive_stats().unwrap();
+        let everything = walk(
+            &db,
+            ArchiveQuery {
+                selection: Selection::All,
+                start: None,
+                end: None,
+                cursor: None,
+                forward: true,
+                limit: 100,
+            },
+        );
+        // The counter and the entries were written in one batch each time: they agree.
+        assert_eq!(stats.count as usize, everything.len(), "round {round}");
+        // Every entry is whole, and the per-topic and hash indexes hold the same set.
+        let mut per_topic = 0;
+        for t in 0..5 {
+            let walked = walk(&db, topics_query(&[&format!("/a/1/t{t}/p")], true, 100));
+            for m in &walked {
+                assert_eq!(m.payload.len(), 512, "a torn record");
+                assert_eq!(
+                    m.payload[0],
+                    (u64::from_be_bytes(m.hash[8..16].try_into().unwrap()) % 251) as u8
+                );
+            }
+            per_topic += walked.len();
+        }
+        assert_eq!(per_topic, everything.len());
+        let hashes: Vec<[u8; 32]> = everything.iter().map(|m| m.hash).collect();
+        assert_eq!(db.archive_lookup(&hashes).unwrap().len(), hashes.len());
+        last = everything.len();
+    }
+    assert!(last > 0, "the child never wrote anything");
+}
