@@ -29,6 +29,13 @@
 //   (pause between pushes), FILTER_KEEPALIVE_MS (filter PING interval, SDK default
 //   60000), EDGE_TOOLS_DIR (default <repo>/tools). DEBUG=waku* prints SDK logs to stderr.
 //
+// MODE=store runs another client instead (client C, started after the traffic): it reads
+// the history of CONTENT_TOPIC from NODE2_WS's store with the SDK's queryGenerator,
+// PAGE_SIZE entries per page, and reports every page as the wire carried it (event
+// "store-report": pages, entries with hash, payload, timestamp, version, and the hash the
+// SDK recomputes from the message). Only NODE2_WS, CONTENT_TOPIC, CLUSTER_ID, SHARD,
+// PAGE_SIZE and TIMEOUT_MS are read in that mode.
+//
 // stdout carries JSON lines only (one object per line, field "event"); all logs go to
 // stderr. Events: ready, subscribed, pushed, pushes-done, warn, report, error.
 // Readers should ignore unknown events/fields. Exit codes: 0 done, 1 error, 2 timeout.
@@ -710,6 +717,10 @@ async function main() {
   const eciesEncoder = ecies.createEncoder({ contentTopic: cfg.contentTopic, routingInfo, publicKey: cfg.rustPublicKey });
   total += 1;
   if (await push(sdk, clientA, eciesEncoder, "ecies", 0, "from-js-ecies", cfg)) okCount += 1;
+  // An ephemeral message: delivered by filter, never stored.
+  const ephemeralEncoder = sdk.createEncoder({ contentTopic: cfg.contentTopic, routingInfo, ephemeral: true });
+  total += 1;
+  if (await push(sdk, clientA, ephemeralEncoder, "ephemeral", 0, "ephemeral-0", cfg)) okCount += 1;
   // Extras last: they are meant to run into the node's per-client share.
   for (let i = 0; i < cfg.extraPushes; i++) {
     total += 1;
@@ -723,7 +734,99 @@ async function main() {
   // From here the run ends via checkDone() (expect reached) or the overall timer.
 }
 
-main().catch(async (e) => {
+// ---------------------------------------------------------------- store mode
+// Every store answer the SDK decodes, as the wire carried it (the SDK hands the caller
+// only what its decoders accept).
+function instrumentStoreCodec(wakuProto, pages) {
+  const store = wakuProto.proto_store;
+  const origDecode = store.StoreQueryResponse.decode;
+  store.StoreQueryResponse.decode = (buf, opts) => {
+    const res = origDecode(buf, opts);
+    pages.push(res);
+    return res;
+  };
+}
+
+async function storeMain() {
+  state.stage = "config";
+  const timeoutMs = envInt("TIMEOUT_MS", 60000, { min: 1 });
+  const node2 = envStr("NODE2_WS");
+  const cfg = {
+    timeoutMs,
+    node2,
+    node2Info: checkWsMultiaddr("NODE2_WS", node2),
+    contentTopic: envStr("CONTENT_TOPIC"),
+    clusterId: envInt("CLUSTER_ID", 1),
+    shard: envInt("SHARD", 0),
+    pageSize: envInt("PAGE_SIZE", 20, { min: 1 }),
+    peerTimeoutMs: Math.max(1000, Math.min(30000, Math.floor(timeoutMs / 2))),
+  };
+  setTimeout(() => {
+    void finish(2, { event: "error", message: `no answer within ${cfg.timeoutMs} ms`, stage: state.stage });
+  }, cfg.timeoutMs);
+
+  state.stage = "load";
+  const sdk = await importFromTools("@waku/sdk");
+  const wakuProto = await importFromTools("@waku/proto");
+  const pages = [];
+  instrumentStoreCodec(wakuProto, pages);
+  const networkConfig = { clusterId: cfg.clusterId };
+  const routingInfo = sdk.utils.createRoutingInfo(networkConfig, { shardId: cfg.shard });
+
+  state.stage = "client-c-start";
+  const clientC = await sdk.createLightNode({
+    bootstrapPeers: [cfg.node2],
+    networkConfig,
+    discovery: { dns: false, peerExchange: false, peerCache: false },
+    libp2p: { filterMultiaddrs: false, hideWebSocketInfo: true },
+  });
+  state.nodes.push({ name: "C", node: clientC });
+  state.stage = "client-c-wait-peer";
+  await waitForServicePeer(sdk, clientC, "C", sdk.Protocols.Store, sdk.waku.StoreCodec, cfg.node2Info, cfg);
+
+  state.stage = "querying";
+  const decoder = sdk.createDecoder(cfg.contentTopic, routingInfo);
+  let decoded = 0;
+  for await (const page of clientC.store.queryGenerator([decoder], { paginationLimit: cfg.pageSize })) {
+    for (const promise of page) {
+      if (await promise) decoded += 1;
+    }
+  }
+  const entries = [];
+  for (const res of pages) {
+    for (const kv of res.messages ?? []) {
+      const m = kv.message;
+      let recomputed = null;
+      if (m) {
+        try {
+          recomputed = sdk.waku.messageHashStr(kv.pubsubTopic ?? "", m);
+        } catch {
+          // leave null
+        }
+      }
+      entries.push({
+        hash: kv.messageHash ? Buffer.from(kv.messageHash).toString("hex") : null,
+        recomputed_hash: recomputed,
+        pubsub_topic: kv.pubsubTopic ?? null,
+        content_topic: m?.contentTopic ?? null,
+        payload: m ? utf8(m.payload) : null,
+        version: m?.version ?? 0,
+        timestamp: m?.timestamp != null ? m.timestamp.toString() : null,
+        ephemeral: m?.ephemeral ?? null,
+      });
+    }
+  }
+  await finish(0, {
+    event: "store-report",
+    pages: pages.map((p) => ({ status_code: p.statusCode ?? null, messages: (p.messages ?? []).length })),
+    entries,
+    decoded,
+    elapsed_ms: elapsed(),
+  });
+}
+
+const run = process.env.MODE === "store" ? storeMain : main;
+run().catch(async (e) => {
   log("fatal:", e);
   const diag = e?.diag;
   await finish(1, { event: "error", message: errMessage(e), stage: state.stage, ...(diag ? { diag } : {}) });

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rln_chain::Address;
 use rln_core::RlnIdentifier;
+use rln_db::Retention;
 use rln_relay::network::parse_addrs;
 use rln_relay::SignalMode;
 use serde::{Deserialize, Serialize};
@@ -53,6 +54,15 @@ pub mod defaults {
     pub const FILTER_PUSH_QUEUE: usize = 64;
     /// `filter.push_timeout_secs` (as nwaku).
     pub const FILTER_PUSH_TIMEOUT_SECS: u64 = 20;
+    /// `store.retention`: two days, as nwaku.
+    pub const STORE_RETENTION: &str = "time:172800";
+    /// `store.requests_per_minute`: js-waku asks one page of 20 per request, so a client
+    /// reading 6,000 messages a minute stays within it.
+    pub const STORE_REQUESTS_PER_MINUTE: u32 = 300;
+    /// `store.queue`: messages waiting for the archive writer.
+    pub const STORE_QUEUE: usize = 16_384;
+    /// `store.prune_interval_secs`.
+    pub const STORE_PRUNE_INTERVAL_SECS: u64 = 30;
     /// `network.pubsub_topics`: cluster 1, shard 0.
     pub const PUBSUB_TOPIC: &str = rln_relay::DEFAULT_PUBSUB_TOPIC;
     /// `network.max_message_bytes` (150 KiB, as Waku).
@@ -113,6 +123,8 @@ pub struct NodeConfig {
     pub lightpush: LightPushConfig,
     /// Filter service for light clients.
     pub filter: FilterConfig,
+    /// The message archive and the Store service.
+    pub store: StoreConfig,
 }
 
 impl Default for NodeConfig {
@@ -128,8 +140,88 @@ impl Default for NodeConfig {
             rest: RestConfig::default(),
             lightpush: LightPushConfig::default(),
             filter: FilterConfig::default(),
+            store: StoreConfig::default(),
         }
     }
+}
+
+/// The message archive and Store v3 (`/vac/waku/store-query/3.0.0`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Archive valid messages and serve them.
+    pub enabled: bool,
+    /// What to keep: `time:<seconds>`, `capacity:<messages>`, `size:<N>KB|MB|GB`, or several
+    /// joined by `|` (each applies).
+    pub retention: String,
+    /// Queries per peer per minute (0: no limit).
+    pub requests_per_minute: u32,
+    /// Messages waiting for the archive writer; more are left out of the history (counted
+    /// in `rln_node_store_archived_total{result="dropped"}`), never delaying relay.
+    pub queue: usize,
+    /// How often the retention is enforced.
+    pub prune_interval_secs: u64,
+    /// At start, fill the gap since the newest archived message from a peer's store
+    /// (messages fetched are checked as relay traffic is).
+    pub resume: bool,
+    /// The store node to resume from (multiaddress with /p2p/<id>); absent: the first
+    /// static peer.
+    pub resume_peer: Option<String>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            retention: defaults::STORE_RETENTION.to_string(),
+            requests_per_minute: defaults::STORE_REQUESTS_PER_MINUTE,
+            queue: defaults::STORE_QUEUE,
+            prune_interval_secs: defaults::STORE_PRUNE_INTERVAL_SECS,
+            resume: false,
+            resume_peer: None,
+        }
+    }
+}
+
+/// Parses a retention policy: `time:<seconds>`, `capacity:<messages>`, `size:<N>KB|MB|GB`
+/// (nwaku's forms), or several joined by `|`.
+pub fn parse_retention(text: &str) -> Result<Retention, String> {
+    let mut retention = Retention::default();
+    for part in text.split('|').map(str::trim) {
+        let (kind, value) = part.split_once(':').ok_or_else(|| {
+            format!("`{part}` is not `time:<s>`, `capacity:<n>` or `size:<N>MB|GB`")
+        })?;
+        let number = |v: &str| {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("`{v}` in `{part}` is not a whole number"))
+        };
+        match kind.trim() {
+            "time" => retention.max_age_ns = Some(number(value)?.saturating_mul(1_000_000_000)),
+            "capacity" => retention.max_count = Some(number(value)?),
+            "size" => {
+                let v = value.trim().to_ascii_uppercase();
+                let (digits, unit) =
+                    v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
+                let scale: u64 = match unit.trim() {
+                    "KB" => 1 << 10,
+                    "MB" => 1 << 20,
+                    "GB" => 1 << 30,
+                    _ => return Err(format!("`{part}`: the size needs a unit, KB, MB or GB")),
+                };
+                retention.max_bytes = Some(number(digits)?.saturating_mul(scale));
+            }
+            other => {
+                return Err(format!(
+                    "`{other}` is not a retention kind (time, capacity or size)"
+                ))
+            }
+        }
+    }
+    if retention == Retention::default() {
+        return Err("sets no bound".to_string());
+    }
+    Ok(retention)
 }
 
 /// Light push (`/vac/waku/lightpush/3.0.0` and `2.0.0-beta1`).
@@ -396,6 +488,8 @@ pub struct Checked {
     pub slash_receiver: Option<Address>,
     /// Validation worker threads (the core count when the setting is 0).
     pub workers: usize,
+    /// The archive's retention.
+    pub retention: Retention,
 }
 
 fn invalid(key: &'static str, problem: impl Into<String>) -> NodeError {
@@ -452,6 +546,21 @@ impl NodeConfig {
             &self.network.pubsub_topics,
         )
         .map_err(|e| invalid("network.pubsub_topics", e))?;
+        let retention =
+            parse_retention(&self.store.retention).map_err(|e| invalid("store.retention", e))?;
+        if self.store.queue == 0 || self.store.prune_interval_secs == 0 {
+            return Err(invalid(
+                "store",
+                "queue and prune_interval_secs must be at least 1",
+            ));
+        }
+        if let Some(peer) = &self.store.resume_peer {
+            parse_addrs(std::slice::from_ref(peer), "store resume peer")
+                .map_err(|e| invalid("store.resume_peer", e.to_string()))?;
+        }
+        if self.store.resume && !self.store.enabled {
+            return Err(invalid("store.resume", "needs the store enabled"));
+        }
         if self.filter.push_queue == 0 || self.filter.subscription_ttl_secs == 0 {
             return Err(invalid(
                 "filter",
@@ -516,6 +625,7 @@ impl NodeConfig {
             rln_identifier,
             slash_receiver,
             workers,
+            retention,
         })
     }
 }
@@ -539,6 +649,36 @@ mod tests {
         assert_eq!(c.chain.poll_interval_ms, 1_000);
         assert_eq!(c.network.max_message_bytes, 150 * 1024);
         assert_eq!(c.network.pubsub_topics, vec!["/waku/2/rs/1/0".to_string()]);
+    }
+
+    #[test]
+    fn retention_policies_parse_as_nwaku_writes_them() {
+        let two_days = parse_retention(defaults::STORE_RETENTION).unwrap();
+        assert_eq!(two_days.max_age_ns, Some(172_800 * 1_000_000_000));
+        let all = parse_retention("time:60|capacity:1000| size:2GB").unwrap();
+        assert_eq!(
+            all,
+            Retention {
+                max_age_ns: Some(60_000_000_000),
+                max_count: Some(1_000),
+                max_bytes: Some(2 << 30),
+            }
+        );
+        assert_eq!(
+            parse_retention("size:500mb").unwrap().max_bytes,
+            Some(500 << 20)
+        );
+        for bad in [
+            "",
+            "time",
+            "time:x",
+            "size:5",
+            "size:5TB",
+            "age:5",
+            "capacity:-1",
+        ] {
+            assert!(parse_retention(bad).is_err(), "{bad:?} should be refused");
+        }
     }
 
     #[test]
@@ -579,6 +719,14 @@ mod tests {
         );
         assert_eq!(key(&|c| c.network.heartbeat_ms = 0), "network.heartbeat_ms");
         assert_eq!(key(&|c| c.validation.queue = 0), "validation.queue");
+        assert_eq!(
+            key(&|c| c.store.retention = "forever".into()),
+            "store.retention"
+        );
+        assert_eq!(
+            key(&|c| c.store.resume_peer = Some("nowhere".into())),
+            "store.resume_peer"
+        );
         assert_eq!(
             key(&|c| c.slash = Some(SlashConfig {
                 private_key: "0x01".into(),

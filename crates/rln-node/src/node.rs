@@ -10,6 +10,7 @@ use prometheus_client::registry::Registry;
 use rln_chain::{Address, MembershipSync, RetryPolicy, RpcPool, Slasher, SyncConfig, SyncStatus};
 use rln_core::{epoch_at, fr_to_hex, TREE_DEPTH};
 use rln_db::{DbConfig, RlnDb, SpamEvidence};
+use rln_relay::archive::{self, ArchiveSettings};
 use rln_relay::hub::{Delivered, Hub};
 use rln_relay::metrics::{Metrics, ResultLabel};
 use rln_relay::network::{self, NetworkParts, NetworkSettings, SwarmSettings};
@@ -17,6 +18,7 @@ use rln_relay::protocols::filter::{Filter, FilterSettings};
 use rln_relay::protocols::lightpush::{LightPush, LightPushSettings};
 use rln_relay::protocols::metadata;
 use rln_relay::protocols::relay::pipeline::{Pipeline, Sinks, Validated};
+use rln_relay::protocols::store::{Store, StoreSettings};
 use rln_relay::wire::metadata::Metadata;
 use rln_relay::{
     Member, MessageIdChoice, Multiaddr, NetworkHandle, PeerId, PeerSummary, Publisher, Reason,
@@ -65,6 +67,7 @@ struct Shared {
     net: NetworkHandle,
     sync_status: watch::Receiver<SyncStatus>,
     keys: KeysInfo,
+    store: Option<Arc<Store>>,
 }
 
 /// Which keys the node proves and verifies with (`/debug/v1/info`).
@@ -108,6 +111,11 @@ impl NodeHandle {
     /// The publisher (none without a membership).
     pub fn publisher(&self) -> Option<&Arc<Publisher>> {
         self.shared.publisher.as_ref()
+    }
+
+    /// The store service, when the node archives messages.
+    pub fn store(&self) -> Option<&Arc<Store>> {
+        self.shared.store.as_ref()
     }
 
     /// The node's metrics.
@@ -292,6 +300,7 @@ impl Node {
             &metrics,
         )?;
         let hub = validation.hub.clone();
+        start_archive(&mut supervisor, &config, &checked, &db, &hub, &metrics)?;
         let (validator, sinks) = (validation.validator.clone(), validation.sinks.clone());
         let net = start_network(
             &mut supervisor,
@@ -310,7 +319,7 @@ impl Node {
             &metrics,
             &sync_status,
         );
-        start_light_services(
+        let store = start_light_services(
             &mut supervisor,
             &config,
             &net,
@@ -339,6 +348,7 @@ impl Node {
                 net,
                 sync_status,
                 keys: keys_info,
+                store,
             }),
         };
         let rest_addr = match rest {
@@ -608,7 +618,52 @@ async fn start_network(
     Ok(net)
 }
 
-/// Step 8: the services of light clients, light push and filter, each when enabled.
+/// Step 5b: the message archive's writer, fed by the hub with every valid message (before
+/// the network starts, so none goes unarchived).
+fn start_archive(
+    supervisor: &mut Supervisor,
+    config: &NodeConfig,
+    checked: &Checked,
+    db: &Arc<RlnDb>,
+    hub: &Hub,
+    metrics: &Metrics,
+) -> Result<(), NodeError> {
+    if !config.store.enabled {
+        return Ok(());
+    }
+    let settings = ArchiveSettings {
+        queue: config.store.queue,
+        max_batch: ARCHIVE_BATCH,
+        max_clock_gap: Duration::from_secs(config.rln.max_clock_gap_secs),
+        retention: checked.retention,
+        prune_interval: Duration::from_secs(config.store.prune_interval_secs),
+    };
+    let (sender, writer) =
+        archive::start_writer(db.clone(), &settings, metrics.clone(), supervisor.signal())
+            .map_err(|source| NodeError::Io {
+                what: "starting the archive writer".into(),
+                source,
+            })?;
+    hub.attach_archive(sender);
+    supervisor.watch_thread("archive writer", writer);
+    supervisor.spawn(
+        "archive pruning",
+        archive::prune(
+            db.clone(),
+            settings.retention,
+            settings.prune_interval,
+            metrics.clone(),
+            supervisor.signal(),
+        ),
+    );
+    Ok(())
+}
+
+/// Messages per archive write batch.
+const ARCHIVE_BATCH: usize = 1_024;
+
+/// Step 8: the services of light clients, light push, filter and store, each when enabled;
+/// returns the store service (the REST API answers local queries with it).
 fn start_light_services(
     supervisor: &mut Supervisor,
     config: &NodeConfig,
@@ -616,7 +671,7 @@ fn start_light_services(
     validator: Arc<Validator>,
     publisher: Option<Arc<Publisher>>,
     sinks: Sinks,
-) -> Result<(), NodeError> {
+) -> Result<Option<Arc<Store>>, NodeError> {
     let topics = config.network.pubsub_topics.clone();
     if config.lightpush.enabled {
         let lightpush = Arc::new(LightPush::new(
@@ -654,7 +709,18 @@ fn start_light_services(
         );
         supervisor.spawn("filter", filter.serve(&sinks.hub, supervisor.signal())?);
     }
-    Ok(())
+    if !config.store.enabled {
+        return Ok(None);
+    }
+    let store = Store::new(
+        sinks.db.clone(),
+        StoreSettings {
+            requests_per_minute: config.store.requests_per_minute,
+        },
+        sinks.metrics.clone(),
+    );
+    supervisor.spawn("store", store.serve(net, supervisor.signal())?);
+    Ok(Some(store))
 }
 
 /// Step 7: the publisher, when the node has a membership, with its membership part of the

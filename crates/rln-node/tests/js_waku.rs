@@ -7,6 +7,13 @@
 //! through node 2, receives each once. Encrypted messages cross in both directions between
 //! the SDK and rln-node's payload encryption. Client A's pushes past the membership's limit
 //! are refused, and no node ever sees spam.
+//!
+//! Then the store: a relay spammer (an in-process node with its own membership) sends node 2
+//! two messages under one message id, and the second is rejected as spam. Client C, started
+//! only now, reads node 2's history of the content topic with js-waku's store client, in
+//! pages of three: every stored message exactly once, in order, with the payloads sent, and
+//! neither the ephemeral message (which filter did deliver) nor the spam. Node 2 is killed
+//! and restarted, and the same query gives the same answer.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -14,14 +21,15 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rln_relay::wire::payload;
-use rln_testkit::node::NodeProcess;
+use rln_relay::{MessageIdChoice, WakuMessage};
+use rln_testkit::node::{loopback_config, NodeProcess};
 use rln_testkit::{paths, TestChain};
 use serde_json::Value;
 
 const TOPIC: &str = "/waku/2/rs/1/0";
 const CONTENT_TOPIC: &str = "/rln-test/1/edge/proto";
 /// Node 1's membership: every message of the run fits, and the extras do not.
-const LIMIT: u32 = 6;
+const LIMIT: u32 = 7;
 /// Plain pushes of client A.
 const PLAIN: usize = 2;
 /// Pushes after the limit is used.
@@ -59,6 +67,11 @@ async fn js_waku_light_clients_push_through_one_node_and_filter_through_another(
     let chain = TestChain::start().await;
     let dir = tempfile::tempdir().unwrap();
     let member = chain.register_member(dir.path(), LIMIT).await;
+    // The relay spammer's membership, registered before any node starts so that every node
+    // knows its root.
+    let spam_dir = dir.path().join("spammer");
+    std::fs::create_dir_all(&spam_dir).unwrap();
+    let spam_member = chain.register_member(&spam_dir, 1).await;
     let rpc = chain.rpc();
     let contract = chain.contract.to_string();
     let (data1, data2) = (dir.path().join("n1"), dir.path().join("n2"));
@@ -96,7 +109,7 @@ async fn js_waku_light_clients_push_through_one_node_and_filter_through_another(
         "--static-peer",
         node1.p2p.as_str(),
     ]);
-    let node2 = NodeProcess::start_logged(&binary(), &args2, Some(log2.clone()));
+    let mut node2 = NodeProcess::start_logged(&binary(), &args2, Some(log2.clone()));
     let ws1 = node1
         .ws_addr()
         .expect("node 1 listens on WebSocket")
@@ -150,6 +163,7 @@ async fn js_waku_light_clients_push_through_one_node_and_filter_through_another(
     let mut pushes = Vec::new();
     let mut report = None;
     let mut rust_sent = 0;
+    let mut rust_hashes = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
     while report.is_none() {
         let event = tokio::time::timeout_at(deadline, lines.recv())
@@ -169,14 +183,17 @@ async fn js_waku_light_clients_push_through_one_node_and_filter_through_another(
                     ("from-rust-sym", "--symmetric-key", hex::encode(sym_key)),
                     ("from-rust-ecies", "--public-key", to_b),
                 ] {
-                    publish_with_cli(&rest1, &[key_flag, &key, "--sign-key", &sign, text]);
+                    rust_hashes.push(publish_with_cli(
+                        &rest1,
+                        &[key_flag, &key, "--sign-key", &sign, text],
+                    ));
                     rust_sent += 1;
                 }
             }
             Some("pushes-done") => {
                 let ok = pushes.iter().filter(|p: &&Value| p["ok"] == true).count();
                 // Client B reads every pushed message but the one encrypted to rln-node's
-                // key, and rln-node's two.
+                // key (the ephemeral one included), and rln-node's two.
                 let expect = ok - 1 + rust_sent;
                 writeln!(stdin, "{{\"expect\":{expect}}}").unwrap();
             }
@@ -208,6 +225,7 @@ async fn js_waku_light_clients_push_through_one_node_and_filter_through_another(
         .into_iter()
         .chain(by_kind("symmetric"))
         .chain(by_kind("ecies"))
+        .chain(by_kind("ephemeral"))
     {
         assert_eq!(p["ok"], true, "{p}\n{}", logs());
         assert_eq!(p["status_code"], 200, "{p}");
@@ -215,7 +233,8 @@ async fn js_waku_light_clients_push_through_one_node_and_filter_through_another(
     }
     let extras = by_kind("extra");
     assert_eq!(extras.len(), EXTRA);
-    // rln-node's own two, two plain and two encrypted: the limit of six leaves nothing.
+    // rln-node's own two, two plain, two encrypted and the ephemeral one: the limit of seven
+    // leaves nothing.
     for p in &extras {
         assert_eq!(p["ok"], false, "{p}");
         assert_eq!(p["status_code"], 504, "{p}");
@@ -242,6 +261,7 @@ async fn js_waku_light_clients_push_through_one_node_and_filter_through_another(
     let mut expected: Vec<(String, String)> = (0..PLAIN)
         .map(|i| ("plain".to_string(), format!("edge-{i}")))
         .chain([
+            ("plain".into(), "ephemeral-0".into()),
             ("symmetric".into(), "from-js-sym".into()),
             ("symmetric".into(), "from-rust-sym".into()),
             ("ecies".into(), "from-rust-ecies".into()),
@@ -286,11 +306,178 @@ async fn js_waku_light_clients_push_through_one_node_and_filter_through_another(
         .await
         .unwrap();
     assert!(
-        metrics.contains("rln_node_lightpush_proofs_total 4"),
+        metrics.contains("rln_node_lightpush_proofs_total 5"),
         "{metrics}"
     );
     assert!(
         metrics.contains("rln_node_light_requests_total{protocol=\"lightpush_v3\",code=\"504\"} 2")
+    );
+
+    // --- Store. A relay spammer connected to node 2 sends two messages under message id 0:
+    // the first is valid, the second is a double signal node 2 rejects.
+    let mut spam_config = loopback_config(&chain, &spam_dir, Some(&spam_member), 86_400);
+    spam_config.network.static_peers = vec![node2.p2p.clone()];
+    spam_config.store.enabled = false;
+    let spammer = rln_node::Node::start(spam_config).await.unwrap();
+    assert!(spammer.handle().wait_synced(Duration::from_secs(30)).await);
+    let text = |t: &str| WakuMessage {
+        payload: t.as_bytes().to_vec(),
+        content_topic: CONTENT_TOPIC.into(),
+        ..Default::default()
+    };
+    let mut spam_ok = None;
+    for _ in 0..80 {
+        match spammer
+            .handle()
+            .publish_with(TOPIC, text("spam-ok"), MessageIdChoice::Forced(0))
+            .await
+        {
+            Ok((_, hash)) => {
+                spam_ok = Some(hex::encode(hash));
+                break;
+            }
+            // No relay peer yet: nothing was proved.
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+    let spam_ok = spam_ok.expect("the spammer reaches node 2's mesh");
+    spammer
+        .handle()
+        .publish_with(TOPIC, text("spam-dup"), MessageIdChoice::Forced(0))
+        .await
+        .unwrap();
+    let mut caught = false;
+    for _ in 0..80 {
+        let spam = get_json(&format!("{rest2}/rln/v1/spam")).await;
+        if spam.as_array().map(Vec::len) == Some(1) {
+            caught = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(caught, "node 2 rejects the double signal\n{}", logs());
+
+    // What node 2 must hold: every accepted push but the ephemeral one, rln-node's two, and
+    // the spammer's first message.
+    let mut expected_hashes: Vec<String> = pushes
+        .iter()
+        .filter(|p| p["ok"] == true && p["kind"] != "ephemeral")
+        .map(|p| {
+            p["hash"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("0x")
+                .to_lowercase()
+        })
+        .chain(
+            rust_hashes
+                .iter()
+                .map(|h| h.trim_start_matches("0x").to_lowercase()),
+        )
+        .chain([spam_ok.clone()])
+        .collect();
+    expected_hashes.sort();
+    let stored_hashes = |r: &Value| -> Vec<String> {
+        let mut h: Vec<String> = r["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["hash"].as_str().unwrap().to_string())
+            .collect();
+        h.sort();
+        h
+    };
+    // The archive is written off the validation path: wait until it has everything.
+    let mut before = Value::Null;
+    for _ in 0..20 {
+        before = store_query(node2.ws_addr().unwrap()).await;
+        if stored_hashes(&before) == expected_hashes {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    check_history(&before, &expected_hashes, &stored_hashes(&before));
+    spammer.shutdown().await.unwrap();
+
+    // After kill -9 and a restart, node 2 answers the same.
+    node2.kill();
+    let node2 = NodeProcess::start_logged(&binary(), &args2, Some(dir.path().join("n2b.log")));
+    let after = store_query(node2.ws_addr().unwrap()).await;
+    assert_eq!(after["entries"], before["entries"], "{after}\n{before}");
+}
+
+/// Reads node 2's history of the content topic with js-waku (client C), in pages of 3.
+async fn store_query(ws: &str) -> Value {
+    let ws = ws.to_string();
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new("node")
+            .arg(paths::repo().join("tests/scripts/edge-clients.mjs"))
+            .current_dir(paths::repo())
+            .env("MODE", "store")
+            .env("NODE2_WS", &ws)
+            .env("CONTENT_TOPIC", CONTENT_TOPIC)
+            .env("PAGE_SIZE", "3")
+            .env("TIMEOUT_MS", "60000")
+            .output()
+            .expect("node (Node.js) runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let last = stdout.lines().last().unwrap_or_default().to_string();
+        let report: Value = serde_json::from_str(&last).unwrap_or(Value::Null);
+        assert!(
+            out.status.success() && report["event"] == "store-report",
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        report
+    })
+    .await
+    .unwrap()
+}
+
+/// The history js-waku read: exactly the expected messages, once each, in (timestamp,
+/// hash) order, whole (the hash recomputed from the message matches), over several pages
+/// ending with an empty one; no ephemeral message and no spam.
+fn check_history(report: &Value, expected: &[String], stored: &[String]) {
+    assert_eq!(stored, expected, "{report}");
+    let entries = report["entries"].as_array().unwrap();
+    let mut last: Option<(i128, String)> = None;
+    for e in entries {
+        assert_eq!(e["hash"], e["recomputed_hash"], "a torn message: {e}");
+        assert_eq!(e["content_topic"], CONTENT_TOPIC);
+        assert_eq!(e["pubsub_topic"], TOPIC);
+        let key = (
+            e["timestamp"].as_str().unwrap().parse::<i128>().unwrap(),
+            e["hash"].as_str().unwrap().to_string(),
+        );
+        assert!(last.as_ref() < Some(&key), "out of order: {report}");
+        last = Some(key);
+    }
+    let payloads: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e["payload"].as_str())
+        .collect();
+    for present in ["edge-0", "edge-1", "spam-ok"] {
+        assert!(payloads.contains(&present), "{present} missing: {report}");
+    }
+    for absent in ["ephemeral-0", "spam-dup"] {
+        assert!(!payloads.contains(&absent), "{absent} stored: {report}");
+    }
+    let pages: Vec<u64> = report["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["messages"].as_u64().unwrap())
+        .collect();
+    assert!(pages.len() >= 3, "several pages: {pages:?}");
+    assert_eq!(pages.last(), Some(&0), "js-waku stops on an empty page");
+    assert!(pages.iter().all(|&n| n <= 3), "{pages:?}");
+    assert!(
+        report["pages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["status_code"] == 200),
+        "{report}"
     );
 }
 
@@ -299,8 +486,9 @@ fn rln_node(args: &[&str]) -> (bool, String) {
     rln_testkit::node::run(Command::new(binary()).args(args))
 }
 
-/// `rln-node publish` through a node, retried while the mesh forms (503).
-fn publish_with_cli(rest: &str, extra: &[&str]) {
+/// `rln-node publish` through a node, retried while the mesh forms (503); returns the
+/// message hash it printed.
+fn publish_with_cli(rest: &str, extra: &[&str]) -> String {
     let mut args = vec![
         "publish",
         "--node",
@@ -315,7 +503,7 @@ fn publish_with_cli(rest: &str, extra: &[&str]) {
         let (ok, out) = rln_node(&args);
         if ok {
             assert!(out.starts_with("published 0x"), "{out}");
-            return;
+            return out["published ".len()..].trim().to_string();
         }
         assert!(out.contains("503"), "{out}");
         std::thread::sleep(Duration::from_millis(500));

@@ -79,7 +79,7 @@ pub(crate) fn lock(state: &SharedNet) -> MutexGuard<'_, NetState> {
 }
 
 /// The peer id in an address's `/p2p/…` part.
-pub(crate) fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+pub fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
     addr.iter().find_map(|p| match p {
         Protocol::P2p(id) => Some(id),
         _ => None,

@@ -214,8 +214,8 @@ impl LightClient {
     /// Sends one store query. The answer may hold a full page of the largest messages.
     pub async fn store(&self, request: &StoreRequest) -> Result<StoreResponse, RelayError> {
         let mut stream = self.open(store::PROTOCOL).await?;
-        let max = store::MAX_PAGE * (DEFAULT_MAX_MESSAGE_BYTES + 1024) + 64 * 1024;
-        let answer = Self::exchange_bounded(&mut stream, &request.encode(), max).await?;
+        let answer =
+            Self::exchange_bounded(&mut stream, &request.encode(), store::MAX_ANSWER_BYTES).await?;
         StoreResponse::decode(&answer, DEFAULT_MAX_MESSAGE_BYTES).map_err(|e| err("store", e))
     }
 

@@ -30,7 +30,7 @@ use crate::error::RelayError;
 use crate::handle::NetworkHandle;
 use crate::metrics::Metrics;
 use crate::wire::store::{StoreEntry, StoreRequest, StoreResponse};
-use crate::wire::WakuMessage;
+use crate::wire::{WakuMessage, DEFAULT_MAX_MESSAGE_BYTES};
 
 /// The protocol id.
 pub const PROTOCOL: &str = "/vac/waku/store-query/3.0.0";
@@ -168,6 +168,44 @@ pub fn to_wire(m: ArchivedMessage) -> (String, WakuMessage) {
             ephemeral: None,
         },
     )
+}
+
+/// How long asking a peer's store may take (opening the stream, writing, reading a page).
+const ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Largest answer read from a peer: a full page of the largest messages.
+pub const MAX_ANSWER_BYTES: usize = MAX_PAGE * (DEFAULT_MAX_MESSAGE_BYTES + 1024) + 64 * 1024;
+
+/// Sends `request` to `peer`'s store over the node's own connection (the peer must be
+/// connected or dialable) and reads its answer.
+pub async fn ask(
+    net: &NetworkHandle,
+    peer: PeerId,
+    request: &StoreRequest,
+) -> Result<StoreResponse, RelayError> {
+    let failed = |what: &str, e: &dyn std::fmt::Display| {
+        RelayError::Network(format!("store query to {peer}: {what}: {e}"))
+    };
+    let mut stream = tokio::time::timeout(
+        ASK_TIMEOUT,
+        net.streams()
+            .open_stream(peer, libp2p::StreamProtocol::new(PROTOCOL)),
+    )
+    .await
+    .map_err(|_| failed("opening a stream", &"timed out"))?
+    .map_err(|e| failed("opening a stream", &e))?;
+    write_frame(&mut stream, &request.encode(), ASK_TIMEOUT)
+        .await
+        .map_err(|e| failed("writing", &e))?;
+    let answer = read_frame(&mut stream, MAX_ANSWER_BYTES, ASK_TIMEOUT)
+        .await
+        .map_err(|e| failed("reading", &e))?;
+    let _ = stream.close().await;
+    StoreResponse::decode(
+        &answer,
+        net.max_message_bytes().max(DEFAULT_MAX_MESSAGE_BYTES),
+    )
+    .map_err(|e| failed("decoding", &e))
 }
 
 /// The store service.

@@ -1,4 +1,5 @@
-//! `rln-node publish` and `rln-node subscribe`: clients of a running node's REST API.
+//! `rln-node publish`, `rln-node subscribe` and `rln-node history`: clients of a running
+//! node's REST API.
 
 use std::time::{Duration, Instant};
 
@@ -6,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use clap::Args;
+use rln_node::rest::store::RestStoreResponse;
 use rln_node::rest::RestMessage;
 use rln_relay::wire::payload::{self, DecryptionKey, PayloadKey};
 
@@ -66,6 +68,152 @@ pub(crate) struct SubscribeArgs {
     pub(crate) private_key: Option<String>,
 }
 
+/// `rln-node history`.
+#[derive(Debug, Args)]
+pub(crate) struct HistoryArgs {
+    #[command(flatten)]
+    pub(crate) target: RestTarget,
+    /// Content topic to read; repeatable (at most 10).
+    #[arg(long = "content-topic", required = true)]
+    pub(crate) content_topics: Vec<String>,
+    /// Earliest message: an age (`90s`, `15m`, `2h`, `3d`) or Unix nanoseconds.
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+    /// Latest message (exclusive): an age or Unix nanoseconds.
+    #[arg(long)]
+    pub(crate) until: Option<String>,
+    /// Ask this store node (multiaddress with /p2p/<id>) through the node, instead of the
+    /// node's own archive.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub(crate) peer: Option<String>,
+    /// Messages per request (at most 100).
+    #[arg(long, default_value_t = 100)]
+    pub(crate) page_size: u32,
+    /// Decrypt version-1 payloads with this symmetric key (hex); repeatable.
+    #[arg(long, env = "RLN_PAYLOAD_SYMMETRIC_KEY", value_delimiter = ',')]
+    pub(crate) symmetric_key: Vec<String>,
+    /// Decrypt version-1 payloads encrypted to this secp256k1 private key (hex).
+    #[arg(long, env = "RLN_PAYLOAD_PRIVATE_KEY", hide_env_values = true)]
+    pub(crate) private_key: Option<String>,
+}
+
+/// A point in time given as an age before now (`90s`, `15m`, `2h`, `3d`) or Unix
+/// nanoseconds.
+fn parse_moment(text: &str, now_ns: i64) -> Result<i64> {
+    let text = text.trim();
+    if let Ok(ns) = text.parse::<i64>() {
+        return Ok(ns);
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .context("empty time")?;
+    let (digits, unit) = text.split_at(split);
+    let n: i64 = digits
+        .parse()
+        .with_context(|| format!("`{text}` is neither an age like 2h nor Unix nanoseconds"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3_600,
+        "d" => n * 86_400,
+        _ => bail!("`{text}`: an age ends in s, m, h or d"),
+    };
+    Ok(now_ns.saturating_sub(secs.saturating_mul(1_000_000_000)))
+}
+
+/// Reads every stored message of the content topics in the range, oldest first, page by
+/// page.
+pub(crate) async fn history(args: HistoryArgs) -> Result<()> {
+    let keys = keys_of(&args.symmetric_key, args.private_key.as_deref())?;
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64);
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| parse_moment(s, now_ns))
+        .transpose()
+        .context("--since")?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|s| parse_moment(s, now_ns))
+        .transpose()
+        .context("--until")?;
+    let client = reqwest::Client::new();
+    let base = args.target.url.trim_end_matches('/').to_string();
+    let mut cursor: Option<String> = None;
+    let (mut pages, mut shown) = (0usize, 0usize);
+    loop {
+        let mut query: Vec<(&str, String)> = vec![
+            ("includeData", "true".into()),
+            ("pubsubTopic", args.target.topic.clone()),
+            ("contentTopics", args.content_topics.join(",")),
+            ("ascending", "true".into()),
+            ("pageSize", args.page_size.to_string()),
+        ];
+        if let Some(t) = since {
+            query.push(("startTime", t.to_string()));
+        }
+        if let Some(t) = until {
+            query.push(("endTime", t.to_string()));
+        }
+        if let Some(peer) = &args.peer {
+            query.push(("peerAddr", peer.clone()));
+        }
+        if let Some(c) = &cursor {
+            query.push(("cursor", c.clone()));
+        }
+        let query: Vec<String> = query
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode_topic(v)))
+            .collect();
+        let response = client
+            .get(format!("{base}/store/v3/messages?{}", query.join("&")))
+            .send()
+            .await
+            .map_err(|e| unreachable(&base, e))?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        let page: RestStoreResponse = match serde_json::from_str(&body) {
+            Ok(page) if status.is_success() => page,
+            Ok(page) => bail!(
+                "the store answered {} ({status}): {}",
+                page.status_code,
+                page.status_desc
+            ),
+            Err(_) => {
+                let reason = serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+                    .unwrap_or(body);
+                bail!("the node answered {status}: {reason}")
+            }
+        };
+        pages += 1;
+        for entry in &page.messages {
+            let Some(m) = &entry.message else { continue };
+            let bytes = B64.decode(&m.payload).unwrap_or_default();
+            let Some(text) = shown_payload(bytes, m.version, &keys) else {
+                continue;
+            };
+            println!("{} {} {}", m.timestamp.unwrap_or(0), m.content_topic, text);
+            shown += 1;
+        }
+        match page.pagination_cursor {
+            Some(next) if !page.messages.is_empty() => {
+                cursor = Some(next);
+                if pages % 10 == 0 {
+                    eprintln!("… {pages} pages, {shown} messages so far");
+                }
+            }
+            _ => break,
+        }
+    }
+    eprintln!("{shown} messages in {pages} page(s)");
+    Ok(())
+}
+
 /// The payload as it goes on the wire: encrypted (version 1) when a key is given.
 fn outgoing_payload(args: &PublishArgs) -> Result<(Vec<u8>, Option<u32>)> {
     let key = match (&args.symmetric_key, &args.public_key) {
@@ -100,15 +248,15 @@ fn outgoing_payload(args: &PublishArgs) -> Result<(Vec<u8>, Option<u32>)> {
     Ok((data, Some(payload::ENCRYPTED_VERSION)))
 }
 
-/// The keys `subscribe` tries on encrypted payloads.
-fn decryption_keys(args: &SubscribeArgs) -> Result<Vec<DecryptionKey>> {
+/// The keys `subscribe` and `history` try on encrypted payloads.
+fn keys_of(symmetric: &[String], private: Option<&str>) -> Result<Vec<DecryptionKey>> {
     let mut keys = Vec::new();
-    for k in &args.symmetric_key {
+    for k in symmetric {
         keys.push(DecryptionKey::Symmetric(
             payload::parse_symmetric_key(k).context("--symmetric-key")?,
         ));
     }
-    if let Some(k) = &args.private_key {
+    if let Some(k) = private {
         keys.push(DecryptionKey::Private(
             payload::parse_secret_key(k).context("--private-key")?,
         ));
@@ -133,6 +281,7 @@ fn shown_payload(bytes: Vec<u8>, version: Option<u32>, keys: &[DecryptionKey]) -
     })
 }
 
+/// Percent-encodes a path segment or query value.
 fn encode_topic(topic: &str) -> String {
     topic
         .bytes()
@@ -198,7 +347,7 @@ pub(crate) async fn publish(args: PublishArgs) -> Result<()> {
 
 /// Subscribes and prints messages as they arrive.
 pub(crate) async fn subscribe(args: SubscribeArgs) -> Result<()> {
-    let keys = decryption_keys(&args)?;
+    let keys = keys_of(&args.symmetric_key, args.private_key.as_deref())?;
     let client = reqwest::Client::new();
     let base = args.target.url.trim_end_matches('/').to_string();
     let response = client

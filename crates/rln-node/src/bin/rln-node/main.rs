@@ -1,4 +1,5 @@
-//! `rln-node`: the RLN relay node (`run`), its REST clients (`publish`, `subscribe`) and the
+//! `rln-node`: the RLN relay node (`run`), its REST clients (`publish`, `subscribe`,
+//! `history`) and the
 //! membership tools. Every subcommand documents itself with `--help`. The node itself is the
 //! `rln_node` library; this binary parses flags, prints, and turns errors into advice that
 //! names flags.
@@ -34,6 +35,9 @@ enum Command {
     Publish(client::PublishArgs),
     /// Print the messages a running node relays on a pubsub topic.
     Subscribe(client::SubscribeArgs),
+    /// Print the stored history of content topics, oldest first, from a node's archive (or,
+    /// with --peer, another store node's).
+    History(client::HistoryArgs),
     /// Generate a new RLN identity and write it to a file (keep it secret).
     Keygen(KeygenArgs),
     /// Register an identity on the membership contract and store the credential in a keystore.
@@ -61,6 +65,7 @@ async fn dispatch(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
         }
         Command::Publish(args) => client::publish(args).await,
         Command::Subscribe(args) => client::subscribe(args).await,
+        Command::History(args) => client::history(args).await,
         Command::Keygen(args) => membership::keygen(args).await,
         Command::Register(args) => membership::register(args).await,
         Command::Membership(MembershipCommand::Show(args)) => membership::show(args).await,
@@ -94,6 +99,9 @@ fn flag_of(key: &str) -> Option<&'static str> {
         "slash.receiver" => "--slash-receiver",
         "slash.private_key" => "--eth-private-key",
         "rest.listen" => "--rest-address",
+        "store.retention" => "--store-retention",
+        "store.resume_peer" => "--store-resume-peer",
+        "store.resume" => "--store-resume",
         _ => return None,
     })
 }

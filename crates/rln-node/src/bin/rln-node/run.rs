@@ -72,6 +72,21 @@ pub(crate) struct NetworkFlags {
     /// Do not serve filter to light clients.
     #[arg(long)]
     pub(crate) no_filter: bool,
+    /// Keep no message history and do not serve store.
+    #[arg(long)]
+    pub(crate) no_store: bool,
+    /// History to keep: `time:<s>`, `capacity:<n>`, `size:<N>MB|GB`, or several joined by `|`
+    /// [default: time:172800, two days].
+    #[arg(long, value_name = "POLICY")]
+    pub(crate) store_retention: Option<String>,
+    /// At start, fill the history missed while the node was down from a peer's store (the
+    /// messages are checked as relay traffic is).
+    #[arg(long)]
+    pub(crate) store_resume: bool,
+    /// The store node to resume from (multiaddress with /p2p/<id>) [default: the first
+    /// static peer].
+    #[arg(long, value_name = "MULTIADDR")]
+    pub(crate) store_resume_peer: Option<String>,
     /// Peer to keep connected (multiaddress with /p2p/<id>); repeatable, added to the file's.
     #[arg(long = "static-peer")]
     pub(crate) static_peers: Vec<String>,
@@ -233,6 +248,18 @@ pub(crate) fn merged_config(args: &RunArgs, given: &Given<'_>) -> Result<NodeCon
     }
     if n.no_filter {
         c.filter.enabled = false;
+    }
+    if n.no_store {
+        c.store.enabled = false;
+    }
+    if let Some(policy) = &n.store_retention {
+        c.store.retention = policy.clone();
+    }
+    if n.store_resume {
+        c.store.resume = true;
+    }
+    if let Some(peer) = &n.store_resume_peer {
+        c.store.resume_peer = Some(peer.clone());
     }
     c.network
         .static_peers

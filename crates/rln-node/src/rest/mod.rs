@@ -1,5 +1,8 @@
-//! The REST API (axum): nwaku-compatible relay paths, health, RLN information and
-//! `/metrics`. Errors are JSON `{"error": "..."}` with a status that says whose fault it is.
+//! The REST API (axum): nwaku-compatible relay and store paths ([`store`]), health, RLN
+//! information and `/metrics`. Errors are JSON `{"error": "..."}` with a status that says
+//! whose fault it is.
+
+pub mod store;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -177,6 +180,7 @@ async fn info(State(node): Node) -> impl IntoResponse {
         "lightProtocols": {
             "lightpush": node.config().lightpush.enabled,
             "filter": node.config().filter.enabled,
+            "store": node.config().store.enabled,
         },
         "backend": rln_bn254::backend_report(),
         "keys": node.keys(),
@@ -363,6 +367,7 @@ pub fn router(node: NodeHandle) -> Router {
         )
         .route("/relay/v1/auto/messages/{content_topic}", get(auto_get))
         .route("/relay/v1/auto/messages", axum::routing::post(auto_post))
+        .route("/store/v3/messages", get(store::messages))
         .route("/rln/v1/membership", get(membership))
         .route("/rln/v1/spam", get(spam))
         .route("/metrics", get(metrics))
