@@ -13,4 +13,5 @@ mod interop;
 mod native_witness;
 mod poseidon_circomlibjs;
 mod relay;
+mod store;
 mod zk_errors;
