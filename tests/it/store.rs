@@ -307,3 +307,101 @@ async fn store_answers_pages_lookups_and_every_bad_request_with_its_code() {
     );
     assert!(metrics.contains("rln_node_store_archived_total{result=\"stored\"} 4"));
 }
+
+/// A node that was down fills its history from a peer's store, and keeps only what passes
+/// the RLN checks: two forged entries in the peer's archive (no proof, a broken proof) stay
+/// out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_resumes_its_history_from_a_peer_through_the_rln_checks() {
+    let mut net = start_net(&[6, 1, 1], EPOCH, |_, _, _| {}).await;
+    wait_mesh(&net.nodes, 2).await;
+    let mut hashes = Vec::new();
+    for payload in ["m0", "m1"] {
+        let (_, hash) = net.nodes[0]
+            .handle()
+            .publish(TOPIC, text(payload, A))
+            .await
+            .unwrap();
+        hashes.push(hash);
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            net.nodes[2].handle().db().archive_counts().unwrap().0 == 2
+        })
+        .await
+    );
+    let down = net.nodes.pop().unwrap();
+    down.shutdown().await.unwrap();
+
+    // While node 2 is down: two messages relayed, and two forged entries written straight
+    // into node 1's archive (a lying store).
+    wait_mesh(&net.nodes, 1).await;
+    for payload in ["m2", "m3"] {
+        let (_, hash) = net.nodes[0]
+            .handle()
+            .publish(TOPIC, text(payload, A))
+            .await
+            .unwrap();
+        hashes.push(hash);
+    }
+    let store_node = &net.nodes[1];
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            store_node.handle().db().archive_counts().unwrap().0 == 4
+        })
+        .await
+    );
+    let now = rln_relay::archive::now_ns();
+    let forged = |payload: &str, proof: Option<Vec<u8>>| {
+        let m = WakuMessage {
+            timestamp: Some(now),
+            rate_limit_proof: proof,
+            ..text(payload, A)
+        };
+        rln_db::ArchivedMessage {
+            hash: m.hash(TOPIC),
+            pubsub_topic: TOPIC.into(),
+            content_topic: A.into(),
+            timestamp: now,
+            payload: m.payload,
+            version: None,
+            meta: None,
+            proof: m.rate_limit_proof,
+        }
+    };
+    let lies = [
+        forged("no-proof", None),
+        forged("bad-proof", Some(vec![1u8; 300])),
+    ];
+    store_node.handle().db().archive_insert(&lies).unwrap();
+
+    let mut config = net.configs[2].clone();
+    config.store.resume = true;
+    config.store.resume_peer = Some(format!(
+        "{}/p2p/{}",
+        addr(store_node),
+        store_node.handle().peer_id()
+    ));
+    let back = Node::start(config).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            back.handle()
+                .encode_metrics()
+                .unwrap()
+                .contains("rln_node_store_archived_total{result=\"resumed\"} 2\n")
+        })
+        .await,
+        "the two missed messages are resumed"
+    );
+    let held = back.handle().db().archive_lookup(&hashes).unwrap();
+    let held: Vec<String> = held
+        .into_iter()
+        .map(|m| String::from_utf8(m.payload).unwrap())
+        .collect();
+    assert_eq!(held, ["m0", "m1", "m2", "m3"]);
+    for lie in &lies {
+        assert!(!back.handle().db().archive_contains(&lie.hash).unwrap());
+    }
+    assert_eq!(back.handle().db().archive_counts().unwrap().0, 4);
+    back.shutdown().await.unwrap();
+}

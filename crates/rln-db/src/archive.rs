@@ -431,6 +431,21 @@ impl RlnDb {
         })
     }
 
+    /// Timestamp of the newest archived message.
+    pub fn archive_newest(&self) -> Result<Option<i64>, DbError> {
+        match self
+            .db
+            .iterator_cf(self.cf(CF_ARCHIVE_TIME)?, IteratorMode::End)
+            .next()
+        {
+            Some(item) => {
+                let (key, _) = item.map_err(rocks("reading the archive"))?;
+                Ok(Some(time_from(&key[..8])?))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Where the entry with this hash sits, if stored: its topic key and position.
     fn archive_locate(&self, hash: &[u8; 32]) -> Result<Option<(u64, i64)>, DbError> {
         let Some(value) = self

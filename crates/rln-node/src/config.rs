@@ -561,6 +561,15 @@ impl NodeConfig {
         if self.store.resume && !self.store.enabled {
             return Err(invalid("store.resume", "needs the store enabled"));
         }
+        if self.store.resume
+            && self.store.resume_peer.is_none()
+            && self.network.static_peers.is_empty()
+        {
+            return Err(invalid(
+                "store.resume",
+                "needs a peer to resume from: set store.resume_peer or a static peer",
+            ));
+        }
         if self.filter.push_queue == 0 || self.filter.subscription_ttl_secs == 0 {
             return Err(invalid(
                 "filter",

@@ -18,6 +18,7 @@ use rln_relay::protocols::filter::{Filter, FilterSettings};
 use rln_relay::protocols::lightpush::{LightPush, LightPushSettings};
 use rln_relay::protocols::metadata;
 use rln_relay::protocols::relay::pipeline::{Pipeline, Sinks, Validated};
+use rln_relay::protocols::resume::{self, ResumeSettings};
 use rln_relay::protocols::store::{Store, StoreSettings};
 use rln_relay::wire::metadata::Metadata;
 use rln_relay::{
@@ -322,6 +323,7 @@ impl Node {
         let store = start_light_services(
             &mut supervisor,
             &config,
+            &checked,
             &net,
             validator,
             publisher.clone(),
@@ -662,11 +664,15 @@ fn start_archive(
 /// Messages per archive write batch.
 const ARCHIVE_BATCH: usize = 1_024;
 
+/// How far back a resume with an empty archive and no age bound goes.
+const DEFAULT_LOOKBACK: Duration = Duration::from_secs(86_400);
+
 /// Step 8: the services of light clients, light push, filter and store, each when enabled;
 /// returns the store service (the REST API answers local queries with it).
 fn start_light_services(
     supervisor: &mut Supervisor,
     config: &NodeConfig,
+    checked: &Checked,
     net: &NetworkHandle,
     validator: Arc<Validator>,
     publisher: Option<Arc<Publisher>>,
@@ -685,7 +691,7 @@ fn start_light_services(
                 max_message_bytes: config.network.max_message_bytes,
             },
             net.clone(),
-            validator,
+            validator.clone(),
             publisher,
             sinks.clone(),
         ));
@@ -720,6 +726,36 @@ fn start_light_services(
         sinks.metrics.clone(),
     );
     supervisor.spawn("store", store.serve(net, supervisor.signal())?);
+    if config.store.resume {
+        let peer = config
+            .store
+            .resume_peer
+            .as_ref()
+            .or(config.network.static_peers.first())
+            .ok_or(NodeError::Config {
+                key: "store.resume",
+                problem: "needs a peer to resume from".into(),
+            })?;
+        let settings = ResumeSettings {
+            peer: peer.parse().map_err(|_| NodeError::Config {
+                key: "store.resume_peer",
+                problem: format!("`{peer}` is not a multiaddress"),
+            })?,
+            topics: config.network.pubsub_topics.clone(),
+            lookback: checked
+                .retention
+                .max_age_ns
+                .map_or(DEFAULT_LOOKBACK, Duration::from_nanos),
+        };
+        let (net, mut stop) = (net.clone(), supervisor.signal());
+        supervisor.spawn("store resume", async move {
+            if let Err(e) = resume::resume(&net, validator, &sinks, &settings).await {
+                tracing::warn!("store resume failed; the history keeps its gap: {e}");
+            }
+            // One pass; the task then waits for the node to stop, as every task does.
+            let _ = stop.wait_for(|s| *s).await;
+        });
+    }
     Ok(Some(store))
 }
 

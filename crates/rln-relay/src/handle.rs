@@ -207,9 +207,35 @@ impl NetworkHandle {
         .await
     }
 
-    /// Connects to a peer.
+    /// Connects to a peer (returns once the dial is under way).
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), RelayError> {
         self.send(Command::Dial { addr }).await
+    }
+
+    /// Dials `addr` (with `/p2p/<peer id>`) unless already connected, and waits until the
+    /// connection is up; returns the peer.
+    pub async fn connect(
+        &self,
+        addr: &Multiaddr,
+        timeout: std::time::Duration,
+    ) -> Result<PeerId, RelayError> {
+        let peer = peer_of(addr)
+            .ok_or_else(|| RelayError::Config(format!("{addr} has no /p2p/<peer id> part")))?;
+        if self.is_connected(&peer) {
+            return Ok(peer);
+        }
+        self.dial(addr.clone()).await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.is_connected(&peer) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(RelayError::Network(format!(
+                    "could not connect to {addr} within {} s",
+                    timeout.as_secs()
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Ok(peer)
     }
 
     async fn send(&self, command: Command) -> Result<(), RelayError> {

@@ -207,11 +207,18 @@ pub(super) async fn messages(
             let addr: Multiaddr = addr
                 .parse()
                 .map_err(|_| ApiError::bad(&format!("peerAddr `{addr}` is not a multiaddress")))?;
-            let peer = rln_relay::handle::peer_of(&addr)
-                .ok_or_else(|| ApiError::bad("peerAddr needs a /p2p/<peer id> part"))?;
-            if !node.network().is_connected(&peer) {
-                node.dial(addr.clone()).await?;
+            if rln_relay::handle::peer_of(&addr).is_none() {
+                return Err(ApiError::bad("peerAddr needs a /p2p/<peer id> part"));
             }
+            let peer = node
+                .network()
+                .connect(&addr, std::time::Duration::from_secs(10))
+                .await
+                .map_err(|e| ApiError {
+                    status: StatusCode::BAD_GATEWAY,
+                    message: e.to_string(),
+                    retry_after: None,
+                })?;
             let answer = store::ask(node.network(), peer, &request)
                 .await
                 .map_err(|e| ApiError {
