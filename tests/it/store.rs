@@ -59,9 +59,10 @@ async fn archived(node: &Node) -> u64 {
 async fn store_answers_pages_lookups_and_every_bad_request_with_its_code() {
     let net = start_net(&[6, 1], EPOCH, |i, _, c| {
         if i == 0 {
-            // The publisher keeps only its two newest messages.
+            // The publisher keeps only its two newest messages, without their proofs.
             c.store.retention = "capacity:2".into();
             c.store.prune_interval_secs = 1;
+            c.store.keep_proofs = false;
         } else {
             c.store.requests_per_minute = PER_MINUTE;
         }
@@ -291,15 +292,21 @@ async fn store_answers_pages_lookups_and_every_bad_request_with_its_code() {
         .await,
         "the publisher's retention brings it to 2"
     );
-    let kept = publisher
-        .handle()
-        .db()
-        .archive_lookup(&hashes)
-        .unwrap()
+    let kept = publisher.handle().db().archive_lookup(&hashes).unwrap();
+    assert!(
+        kept.iter().all(|m| m.proof.is_none()),
+        "keep_proofs = false"
+    );
+    let kept: Vec<String> = kept
         .into_iter()
         .map(|m| String::from_utf8(m.payload).unwrap())
-        .collect::<Vec<_>>();
+        .collect();
     assert_eq!(kept, ["b0", "a2"], "the newest two are kept");
+    let with_proofs = archive.handle().db().archive_lookup(&hashes).unwrap();
+    assert!(
+        with_proofs.iter().all(|m| m.proof.is_some()),
+        "proofs kept by default"
+    );
     let metrics = archive.handle().encode_metrics().unwrap();
     assert!(
         metrics.contains("rln_node_light_requests_total{protocol=\"store\",code=\"429\"} 1"),

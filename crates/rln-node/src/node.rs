@@ -638,6 +638,7 @@ fn start_archive(
         max_batch: ARCHIVE_BATCH,
         max_clock_gap: Duration::from_secs(config.rln.max_clock_gap_secs),
         retention: checked.retention,
+        keep_proofs: config.store.keep_proofs,
         prune_interval: Duration::from_secs(config.store.prune_interval_secs),
     };
     let (sender, writer) =
@@ -746,6 +747,7 @@ fn start_light_services(
                 .retention
                 .max_age_ns
                 .map_or(DEFAULT_LOOKBACK, Duration::from_nanos),
+            keep_proofs: config.store.keep_proofs,
         };
         let (net, mut stop) = (net.clone(), supervisor.signal());
         supervisor.spawn("store resume", async move {

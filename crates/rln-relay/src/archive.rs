@@ -29,6 +29,9 @@ pub struct ArchiveSettings {
     pub max_clock_gap: Duration,
     /// What to keep.
     pub retention: Retention,
+    /// Store each message's RLN proof (what lets another rln-node check the history when it
+    /// resumes from this one; about a third of a KiB per message).
+    pub keep_proofs: bool,
     /// How often retention is enforced.
     pub prune_interval: Duration,
 }
@@ -46,6 +49,7 @@ struct Offered {
 pub struct ArchiveSender {
     tx: Sender<Offered>,
     max_clock_gap: Duration,
+    keep_proofs: bool,
     metrics: Metrics,
 }
 
@@ -78,9 +82,13 @@ impl ArchiveSender {
             self.count("skipped");
             return;
         }
+        let mut message = message.clone();
+        if !self.keep_proofs {
+            message.rate_limit_proof = None;
+        }
         let offered = Offered {
             topic: topic.to_string(),
-            message: message.clone(),
+            message,
             hash,
         };
         if self.tx.try_send(offered).is_err() {
@@ -108,6 +116,7 @@ pub fn start_writer(
     let sender = ArchiveSender {
         tx,
         max_clock_gap: settings.max_clock_gap,
+        keep_proofs: settings.keep_proofs,
         metrics,
     };
     Ok((sender, thread))

@@ -34,6 +34,8 @@ pub struct ResumeSettings {
     pub topics: Vec<String>,
     /// How far back to go with an empty archive.
     pub lookback: Duration,
+    /// Archive the proofs too (as `store.keep_proofs`).
+    pub keep_proofs: bool,
 }
 
 /// What a resume did.
@@ -150,7 +152,7 @@ pub async fn resume(
                     payload: c.message.payload,
                     version: c.message.version,
                     meta: c.message.meta,
-                    proof: c.message.rate_limit_proof,
+                    proof: c.message.rate_limit_proof.filter(|_| settings.keep_proofs),
                 })
                 .collect();
             let db = sinks.db.clone();

@@ -589,12 +589,13 @@ async fn summary(
     let _ = writeln!(out, "rln-devnet  {}", chrono_like_now());
     let _ = writeln!(
         out,
-        "{:<5} {:>5} {:>7} {:<12} {:>8} {:>9} {:>5} {:>8} {:>7} {:>10} {:>10}  rejected by reason",
+        "{:<5} {:>5} {:>7} {:<12} {:>8} {:>7} {:>9} {:>5} {:>8} {:>7} {:>10} {:>10}  rejected by reason",
         "node",
         "peers",
         "block",
         "root",
         "accepted",
+        "stored",
         "rejected",
         "spam",
         "secrets",
@@ -632,7 +633,7 @@ async fn summary(
         let root = health["root"].as_str().unwrap_or("-");
         let _ = writeln!(
             out,
-            "{:<5} {:>5} {:>7} {:<12} {:>8} {:>9} {:>5} {:>8} {:>7} {:>10} {:>10}  {}",
+            "{:<5} {:>5} {:>7} {:<12} {:>8} {:>7} {:>9} {:>5} {:>8} {:>7} {:>10} {:>10}  {}",
             j,
             health["peers"]
                 .as_u64()
@@ -642,6 +643,7 @@ async fn summary(
                 .map_or("-".into(), |b| b.to_string()),
             format!("{}…", &root[..root.len().min(10)]),
             scrape.get("waku_rln_valid_messages_total"),
+            scrape.get("rln_node_store_messages"),
             rejected.iter().map(|(_, v)| v).sum::<f64>(),
             scrape.get("waku_rln_spam_messages_total"),
             scrape.get("rln_node_secrets_recovered_total"),
