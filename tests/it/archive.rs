@@ -3,7 +3,6 @@
 //! during archive writes.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -397,21 +396,15 @@ fn sigkill_during_archive_writes_leaves_a_consistent_archive() {
         child(std::path::Path::new(&dir));
     }
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5707e);
     let mut last = 0;
     for round in 0..6 {
-        let mut child = Command::new(&exe)
-            .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.gen_range(300..900)));
-        assert!(child.try_wait().unwrap().is_none(), "child exited early");
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        crate::common::run_then_sigkill(
+            TEST_NAME,
+            CHILD_ENV,
+            dir.path(),
+            Duration::from_millis(rng.gen_range(300..900)),
+        );
 
         let db = RlnDb::open(dir.path(), config()).unwrap();
         let stats = db.archive_stats().unwrap();

@@ -36,6 +36,29 @@ pub fn waku_prover() -> &'static Prover {
     })
 }
 
+/// Runs `test_name` of this test binary as a child process with `env` set to `dir` (the
+/// test's child mode), lets it work for `work`, kills it with SIGKILL and waits for it.
+pub fn run_then_sigkill(
+    test_name: &str,
+    env: &str,
+    dir: &std::path::Path,
+    work: std::time::Duration,
+) {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut child = std::process::Command::new(exe)
+        .args([test_name, "--exact", "--test-threads=1", "--nocapture"])
+        .env(env, dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("the child starts");
+    std::thread::sleep(work);
+    let exited = child.try_wait().expect("the child's status");
+    assert!(exited.is_none(), "the child stopped by itself: {exited:?}");
+    child.kill().expect("SIGKILL");
+    child.wait().expect("the child is reaped");
+}
+
 /// A field element given as `{le_hex, be_hex, dec}`.
 pub fn fr(value: &Value) -> Fr {
     let hex = value["le_hex"].as_str().expect("le_hex");

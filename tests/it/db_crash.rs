@@ -4,7 +4,6 @@
 //! The test re-runs its own binary as the child process (selected by an environment
 //! variable), which applies blocks until it is killed.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
@@ -82,18 +81,12 @@ fn sigkill_at_random_moments_leaves_consistent_state() {
     let mut last = 0;
     let mut kills = 0;
     while kills < 24 {
-        let mut process = Command::new(std::env::current_exe().unwrap())
-            .args([TEST_NAME, "--exact", "--test-threads=1", "--nocapture"])
-            .env(CHILD_ENV, dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.gen_range(40..400)));
-        let exited = process.try_wait().unwrap();
-        assert!(exited.is_none(), "the child stopped by itself: {exited:?}");
-        process.kill().unwrap(); // SIGKILL
-        process.wait().unwrap();
+        crate::common::run_then_sigkill(
+            TEST_NAME,
+            CHILD_ENV,
+            dir.path(),
+            Duration::from_millis(rng.gen_range(40..400)),
+        );
         kills += 1;
 
         let db = RlnDb::open(dir.path(), config()).unwrap();

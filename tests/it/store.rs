@@ -55,6 +55,14 @@ async fn archived(node: &Node) -> u64 {
     node.handle().db().archive_counts().unwrap().0
 }
 
+/// Waits up to `secs` for `node`'s metrics to contain `line`.
+async fn wait_metric(node: &Node, line: &str, secs: u64) -> bool {
+    wait_until(Duration::from_secs(secs), || {
+        node.handle().encode_metrics().unwrap().contains(line)
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_answers_pages_lookups_and_every_bad_request_with_its_code() {
     let net = start_net(&[6, 1], EPOCH, |i, _, c| {
@@ -282,14 +290,7 @@ async fn store_answers_pages_lookups_and_every_bad_request_with_its_code() {
 
     // The publisher archived its own messages, and its retention (capacity 2) holds.
     assert!(
-        wait_until(Duration::from_secs(10), || {
-            publisher
-                .handle()
-                .encode_metrics()
-                .unwrap()
-                .contains("rln_node_store_messages 2\n")
-        })
-        .await,
+        wait_metric(publisher, "rln_node_store_messages 2\n", 10).await,
         "the publisher's retention brings it to 2"
     );
     let kept = publisher.handle().db().archive_lookup(&hashes).unwrap();
@@ -391,12 +392,11 @@ async fn a_restarted_node_resumes_its_history_from_a_peer_through_the_rln_checks
     ));
     let back = Node::start(config).await.unwrap();
     assert!(
-        wait_until(Duration::from_secs(20), || {
-            back.handle()
-                .encode_metrics()
-                .unwrap()
-                .contains("rln_node_store_archived_total{result=\"resumed\"} 2\n")
-        })
+        wait_metric(
+            &back,
+            "rln_node_store_archived_total{result=\"resumed\"} 2\n",
+            20
+        )
         .await,
         "the two missed messages are resumed"
     );
