@@ -178,34 +178,67 @@ fn main() {
     }
     let offer_median = percentile(offer_times, 0.5);
 
-    // --- query: pages of 20, content topic + a random one-hour range.
+    // --- query: pages of 20, content topic + a random one-hour range; idle, then while a
+    // writer stores 20,000 messages/s (the insert target) on another topic.
     let queries = if measuring { 2_000 } else { 100 };
-    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-    let mut query_times = Vec::with_capacity(queries);
-    let mut non_empty = 0;
-    for _ in 0..queries {
-        let from = start + rng.gen_range(0..2 * DAY_NS - DAY_NS / 24);
-        let q = ArchiveQuery {
-            selection: Selection::Topics {
-                pubsub: PUBSUB.into(),
-                content: vec![format!("/bench/1/t{}/proto", rng.gen_range(1..64))],
-            },
-            start: Some(from),
-            end: Some(from + DAY_NS / 24),
-            cursor: None,
-            forward: rng.gen_bool(0.5),
-            limit: 20,
-        };
-        let t = Instant::now();
-        let page = db.archive_query(&q).expect("query");
-        query_times.push(t.elapsed());
-        if page.messages.len() == 20 {
-            non_empty += 1;
+    let run_queries = |seed: u64| {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut times = Vec::with_capacity(queries);
+        let mut full = 0;
+        for _ in 0..queries {
+            let from = start + rng.gen_range(0..2 * DAY_NS - DAY_NS / 24);
+            let q = ArchiveQuery {
+                selection: Selection::Topics {
+                    pubsub: PUBSUB.into(),
+                    content: vec![format!("/bench/1/t{}/proto", rng.gen_range(1..64))],
+                },
+                start: Some(from),
+                end: Some(from + DAY_NS / 24),
+                cursor: None,
+                forward: rng.gen_bool(0.5),
+                limit: 20,
+            };
+            let t = Instant::now();
+            let page = db.archive_query(&q).expect("query");
+            times.push(t.elapsed());
+            if page.messages.len() == 20 {
+                full += 1;
+            }
         }
-    }
+        (times, full)
+    };
+    let (query_times, non_empty) = run_queries(11);
     let (q50, q99) = (
         percentile(query_times.clone(), 0.5),
         percentile(query_times, 0.99),
+    );
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut live = Corpus {
+        rng: rand::rngs::StdRng::seed_from_u64(13),
+        n: 0,
+    };
+    let (busy_times, live_written) = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut written = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let tick = Instant::now();
+                let batch: Vec<ArchivedMessage> = (0..1_000)
+                    .map(|_| live.next("/bench/1/live/proto", now_ns()))
+                    .collect();
+                db.archive_insert(&batch).expect("live insert");
+                written += 1_000;
+                // 1,000 every 50 ms: 20,000 messages/s.
+                std::thread::sleep(Duration::from_millis(50).saturating_sub(tick.elapsed()));
+            }
+            written
+        });
+        let (times, _) = run_queries(12);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (times, writer.join().expect("the writer thread"))
+    });
+    let (b50, b99) = (
+        percentile(busy_times.clone(), 0.5),
+        percentile(busy_times, 0.99),
     );
     let mut lookup_times = Vec::new();
     let probe = corpus_hashes(&db, 200);
@@ -254,8 +287,8 @@ fn main() {
     db.archive_compact().expect("compaction");
     let disk = db.archive_disk_bytes().expect("size");
     let stats = db.archive_stats().expect("stats");
-    assert_eq!(stats.count, total);
-    let per_message = disk as f64 / total as f64;
+    assert_eq!(stats.count, total + live_written);
+    let per_message = disk as f64 / stats.count as f64;
 
     // The same without proofs (`store.keep_proofs = false`, what nwaku stores), on a tenth.
     let bare_db = RlnDb::open(dir.path().join("bare"), config()).expect("the database opens");
@@ -302,6 +335,11 @@ fn main() {
         q50.as_secs_f64() / lookup_median.as_secs_f64()
     );
     println!(
+        "  the same while 20,000 messages/s are stored: p50 {:>7.3} ms, p99 {:>7.3} ms",
+        b50.as_secs_f64() * 1e3,
+        b99.as_secs_f64() * 1e3
+    );
+    println!(
         "  walk {walk_topic_size} messages: {} pages in {:.1} ms; first tenth {:.3} ms/page, last tenth {:.3} ms/page (ratio {:.2})",
         page_times.len(),
         walk_wall.as_secs_f64() * 1e3,
@@ -313,7 +351,7 @@ fn main() {
         "  disk {:.0} bytes/message = {:.2} KiB (counted bytes {:.0}/message); without proofs {:.0} bytes = {:.2} KiB",
         per_message,
         per_message / 1024.0,
-        stats.bytes as f64 / total as f64,
+        stats.bytes as f64 / stats.count as f64,
         bare_per_message,
         bare_per_message / 1024.0
     );

@@ -18,7 +18,7 @@
 //! nothing, a power loss may lose the last moments of history (never the membership state).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
 use sha2::{Digest, Sha256};
@@ -121,13 +121,23 @@ pub struct ArchiveStats {
     pub oldest: Option<i64>,
 }
 
-/// In-memory state of the archive, guarded by one lock that serialises its writers.
+/// Topic key → (pubsub topic, content topic).
+type TopicNames = HashMap<u64, (String, String)>;
+
+/// The archive's counters, behind the lock that serialises its writers (inserts, prunes).
 #[derive(Debug, Default)]
 pub(crate) struct ArchiveState {
     count: u64,
     bytes: u64,
-    topics: HashMap<u64, (String, String)>,
     loaded: bool,
+}
+
+/// The archive's in-memory state: counters under the writers' lock, and topic names under a
+/// lock of their own, so that queries never wait for a write batch.
+#[derive(Debug, Default)]
+pub(crate) struct ArchiveLock {
+    state: Mutex<ArchiveState>,
+    topics: RwLock<TopicNames>,
 }
 
 /// The bookkeeping bytes of one message besides its record: the three keys and the two
@@ -281,7 +291,11 @@ struct Found {
 
 impl RlnDb {
     fn archive_state(&self) -> Result<MutexGuard<'_, ArchiveState>, DbError> {
-        let mut state = self.archive.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self
+            .archive
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if !state.loaded {
             let count = self.archive_meta(META_ARCHIVE_COUNT)?;
             let bytes = self.archive_meta(META_ARCHIVE_BYTES)?;
@@ -296,14 +310,31 @@ impl RlnDb {
                     decode_names(&value)?,
                 );
             }
+            *self.topic_names_mut() = topics;
             *state = ArchiveState {
                 count,
                 bytes,
-                topics,
                 loaded: true,
             };
         }
         Ok(state)
+    }
+
+    fn topic_names_mut(&self) -> RwLockWriteGuard<'_, TopicNames> {
+        self.archive
+            .topics
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The topic names (loaded with the counters on first use).
+    fn topic_names(&self) -> Result<RwLockReadGuard<'_, TopicNames>, DbError> {
+        drop(self.archive_state()?);
+        Ok(self
+            .archive
+            .topics
+            .read()
+            .unwrap_or_else(PoisonError::into_inner))
     }
 
     fn archive_meta(&self, key: &[u8]) -> Result<u64, DbError> {
@@ -330,13 +361,18 @@ impl RlnDb {
     /// Stores `messages` (one write batch); entries already stored are skipped.
     pub fn archive_insert(&self, messages: &[ArchivedMessage]) -> Result<Inserted, DbError> {
         let mut state = self.archive_state()?;
+        let names = self
+            .archive
+            .topics
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         let by_hash = self.cf(CF_ARCHIVE_HASH)?;
         let present = self
             .db
             .multi_get_cf(messages.iter().map(|m| (by_hash, m.hash)));
         let mut batch = WriteBatch::default();
         let mut seen = HashSet::with_capacity(messages.len());
-        let mut new_topics: HashMap<u64, (String, String)> = HashMap::new();
+        let mut new_topics: TopicNames = HashMap::new();
         let mut done = Inserted::default();
         let (mut count, mut bytes) = (state.count, state.bytes);
         for (m, present) in messages.iter().zip(present) {
@@ -349,7 +385,7 @@ impl RlnDb {
                 continue;
             }
             let topic = topic_key(&m.pubsub_topic, &m.content_topic);
-            let known = state.topics.get(&topic).or_else(|| new_topics.get(&topic));
+            let known = names.get(&topic).or_else(|| new_topics.get(&topic));
             match known {
                 Some((p, c)) if p != &m.pubsub_topic || c != &m.content_topic => {
                     done.collisions += 1;
@@ -391,13 +427,15 @@ impl RlnDb {
         if done.stored == 0 {
             return Ok(done);
         }
+        drop(names);
         let meta = self.cf(CF_META)?;
         batch.put_cf(meta, META_ARCHIVE_COUNT, count.to_le_bytes());
         batch.put_cf(meta, META_ARCHIVE_BYTES, bytes.to_le_bytes());
+        // Names first: a query that finds the new entries finds their names too.
+        self.topic_names_mut().extend(new_topics);
         self.archive_write(batch)?;
         state.count = count;
         state.bytes = bytes;
-        state.topics.extend(new_topics);
         Ok(done)
     }
 
@@ -650,13 +688,10 @@ impl RlnDb {
         Ok(out)
     }
 
-    fn archive_topics_of(
-        &self,
-        keys: impl Iterator<Item = u64>,
-    ) -> Result<HashMap<u64, (String, String)>, DbError> {
-        let state = self.archive_state()?;
+    fn archive_topics_of(&self, keys: impl Iterator<Item = u64>) -> Result<TopicNames, DbError> {
+        let names = self.topic_names()?;
         Ok(keys
-            .filter_map(|k| state.topics.get(&k).map(|names| (k, names.clone())))
+            .filter_map(|k| names.get(&k).map(|n| (k, n.clone())))
             .collect())
     }
 
@@ -772,8 +807,9 @@ impl RlnDb {
         self.archive_write(batch)?;
         state.count = count;
         state.bytes = bytes;
+        let mut names = self.topic_names_mut();
         for topic in emptied {
-            state.topics.remove(&topic);
+            names.remove(&topic);
         }
         Ok(doomed.len())
     }
@@ -801,6 +837,3 @@ impl RlnDb {
         Ok(total)
     }
 }
-
-/// The lock type [`RlnDb`] keeps for the archive.
-pub(crate) type ArchiveLock = Mutex<ArchiveState>;
