@@ -312,3 +312,74 @@ async fn the_rest_router_answers_with_status_codes_that_say_whose_fault_it_is() 
 
     node.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_api_checks_host_names_its_token_and_publish_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = offline_config(dir.path());
+    config.rest.listen = Some(([127, 0, 0, 1], 0).into());
+    let token = "correct-horse-battery-staple";
+    config.rest.token = Some(token.into());
+    let node = Node::start(config).await.unwrap();
+    let router = rest::router(node.handle().clone());
+    let with = |uri: &str, host: &str, auth: Option<&str>| {
+        let mut r = Request::get(uri).header("host", host);
+        if let Some(a) = auth {
+            r = r.header("authorization", a);
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    let bearer = format!("Bearer {token}");
+
+    // DNS rebinding: a page served as evil.example resolving to 127.0.0.1 sends its name.
+    let (status, body) = call(
+        &router,
+        with("/debug/v1/info", "evil.example:8645", Some(&bearer)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("evil.example"), "{body}");
+    for host in ["127.0.0.1:8645", "localhost:8645", "[::1]:8645"] {
+        let (status, body) = call(&router, with("/debug/v1/info", host, Some(&bearer))).await;
+        assert_eq!(status, StatusCode::OK, "{host}: {body}");
+    }
+
+    // The token: required everywhere but /health, compared whole.
+    let (status, _) = call(&router, with("/debug/v1/info", "127.0.0.1", None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(
+        &router,
+        with("/metrics", "127.0.0.1", Some("Bearer correct-horse")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(&router, with("/health", "127.0.0.1", None)).await;
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "health answers (not synced)"
+    );
+
+    // A timestamp outside the clock gap is refused before anything else (a future one would
+    // spend a message id of a future epoch).
+    let future = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
+        + 3_600_000_000_000;
+    let post = Request::post("/relay/v1/messages/%2Fwaku%2F2%2Frs%2F1%2F0")
+        .header("host", "127.0.0.1")
+        .header("authorization", &bearer)
+        .header("content-type", "application/json")
+        .body(Body::from(format!(
+            r#"{{"payload":"aGk=","contentTopic":"/a/1/b/proto","timestamp":{future}}}"#
+        )))
+        .unwrap();
+    let (status, body) = call(&router, post).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.contains("s from this node's clock; at most 20 s"),
+        "{body}"
+    );
+    node.shutdown().await.unwrap();
+}

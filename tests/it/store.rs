@@ -73,6 +73,7 @@ async fn store_answers_pages_lookups_and_every_bad_request_with_its_code() {
             c.store.keep_proofs = false;
         } else {
             c.store.requests_per_minute = PER_MINUTE;
+            c.store.keep_proofs = true;
         }
     })
     .await;
@@ -306,7 +307,7 @@ async fn store_answers_pages_lookups_and_every_bad_request_with_its_code() {
     let with_proofs = archive.handle().db().archive_lookup(&hashes).unwrap();
     assert!(
         with_proofs.iter().all(|m| m.proof.is_some()),
-        "proofs kept by default"
+        "keep_proofs = true"
     );
     let metrics = archive.handle().encode_metrics().unwrap();
     assert!(
@@ -321,7 +322,8 @@ async fn store_answers_pages_lookups_and_every_bad_request_with_its_code() {
 /// out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_node_resumes_its_history_from_a_peer_through_the_rln_checks() {
-    let mut net = start_net(&[6, 1, 1], EPOCH, |_, _, _| {}).await;
+    // Node 1, the store node resumed from, keeps proofs: without them nothing can be checked.
+    let mut net = start_net(&[6, 1, 1], EPOCH, |i, _, c| c.store.keep_proofs = i == 1).await;
     wait_mesh(&net.nodes, 2).await;
     let mut hashes = Vec::new();
     for payload in ["m0", "m1"] {

@@ -162,7 +162,8 @@ pub struct StoreConfig {
     /// How often the retention is enforced.
     pub prune_interval_secs: u64,
     /// Store each message's RLN proof: what lets another rln-node check this history when it
-    /// resumes from it (about 0.33 KiB more per message; nwaku keeps none).
+    /// resumes from it (about 0.33 KiB more per message). Off by default, as nwaku: turn it on
+    /// on the store nodes other rln-nodes resume from.
     pub keep_proofs: bool,
     /// At start, fill the gap since the newest archived message from a peer's store
     /// (messages fetched are checked as relay traffic is).
@@ -180,7 +181,7 @@ impl Default for StoreConfig {
             requests_per_minute: defaults::STORE_REQUESTS_PER_MINUTE,
             queue: defaults::STORE_QUEUE,
             prune_interval_secs: defaults::STORE_PRUNE_INTERVAL_SECS,
-            keep_proofs: true,
+            keep_proofs: false,
             resume: false,
             resume_peer: None,
         }
@@ -468,8 +469,16 @@ pub struct SlashConfig {
 pub struct RestConfig {
     /// Address of the REST API and `/metrics` (`None` disables both).
     pub listen: Option<SocketAddr>,
-    /// Messages kept per topic for `GET /relay/v1/messages/{topic}`.
+    /// Messages kept per topic for `GET /relay/v1/messages/{topic}` (0: none).
     pub cache_per_topic: usize,
+    /// When set, every request but `GET /health` must carry `Authorization: Bearer <token>`
+    /// (prefer the `RLN_REST_TOKEN` environment variable to writing it here). Never printed.
+    #[serde(skip_serializing)]
+    pub token: Option<String>,
+    /// Host names (with or without a port) requests may address. Empty: the loopback names
+    /// when the API listens on loopback (so a web page cannot reach it through DNS
+    /// rebinding), any name otherwise.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for RestConfig {
@@ -477,7 +486,47 @@ impl Default for RestConfig {
         Self {
             listen: Some(defaults::REST_LISTEN),
             cache_per_topic: defaults::CACHE_PER_TOPIC,
+            token: None,
+            allowed_hosts: Vec::new(),
         }
+    }
+}
+
+impl RestConfig {
+    /// The host names requests may address (`None`: any).
+    pub fn host_names(&self) -> Option<Vec<String>> {
+        if !self.allowed_hosts.is_empty() {
+            return Some(
+                self.allowed_hosts
+                    .iter()
+                    .map(|h| host_without_port(h).to_ascii_lowercase())
+                    .collect(),
+            );
+        }
+        match self.listen {
+            Some(addr) if addr.ip().is_loopback() => Some(
+                ["localhost", "127.0.0.1", "::1"]
+                    .iter()
+                    .map(|h| h.to_string())
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// The host part of a `Host` header value: without the port, IPv6 without brackets.
+pub fn host_without_port(host: &str) -> &str {
+    let host = host.trim();
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        // One colon: a name or IPv4 with a port. More: a bare IPv6 address.
+        Some((name, port)) if !name.contains(':') && port.chars().all(|c| c.is_ascii_digit()) => {
+            name
+        }
+        _ => host,
     }
 }
 
@@ -580,6 +629,17 @@ impl NodeConfig {
                 "push_queue and subscription_ttl_secs must be at least 1",
             ));
         }
+        if self
+            .rest
+            .token
+            .as_deref()
+            .is_some_and(|t| t.trim().len() < 16)
+        {
+            return Err(invalid(
+                "rest.token",
+                "must be at least 16 characters (anyone who can guess it controls the API)",
+            ));
+        }
         if self.network.max_message_bytes < 1_024 {
             return Err(invalid(
                 "network.max_message_bytes",
@@ -665,6 +725,29 @@ mod tests {
     }
 
     #[test]
+    fn rest_host_names_default_to_loopback_only_on_loopback() {
+        let mut rest = RestConfig::default();
+        let names = rest.host_names().unwrap();
+        assert!(names.contains(&"localhost".to_string()) && names.contains(&"::1".to_string()));
+        rest.listen = Some("0.0.0.0:8645".parse().unwrap());
+        assert_eq!(rest.host_names(), None);
+        rest.allowed_hosts = vec!["Node.Example.org:443".into()];
+        assert_eq!(
+            rest.host_names(),
+            Some(vec!["node.example.org".to_string()])
+        );
+        for (header, host) in [
+            ("127.0.0.1:8645", "127.0.0.1"),
+            ("[::1]:8645", "::1"),
+            ("::1", "::1"),
+            ("localhost", "localhost"),
+            ("evil.example:80", "evil.example"),
+        ] {
+            assert_eq!(host_without_port(header), host);
+        }
+    }
+
+    #[test]
     fn retention_policies_parse_as_nwaku_writes_them() {
         let two_days = parse_retention(defaults::STORE_RETENTION).unwrap();
         assert_eq!(two_days.max_age_ns, Some(172_800 * 1_000_000_000));
@@ -741,6 +824,7 @@ mod tests {
             "store.resume_peer"
         );
         assert_eq!(key(&|c| c.store.resume = true), "store.resume");
+        assert_eq!(key(&|c| c.rest.token = Some("short".into())), "rest.token");
         assert_eq!(
             key(&|c| c.slash = Some(SlashConfig {
                 private_key: "0x01".into(),

@@ -313,6 +313,17 @@ async fn js_waku_light_clients_push_through_one_node_and_filter_through_another(
         metrics.contains("rln_node_light_requests_total{protocol=\"lightpush_v3\",code=\"504\"} 2")
     );
 
+    // Logs written to a file carry no ANSI colour codes.
+    for log in [&log1, &log2] {
+        let text = std::fs::read_to_string(log).unwrap();
+        assert!(text.contains("node started"), "{text}");
+        assert!(
+            !text.contains('\u{1b}'),
+            "colour codes in {}",
+            log.display()
+        );
+    }
+
     // --- Store. A relay spammer connected to node 2 sends two messages under message id 0:
     // the first is valid, the second is a double signal node 2 rejects.
     let mut spam_config = loopback_config(&chain, &spam_dir, Some(&spam_member), 86_400);

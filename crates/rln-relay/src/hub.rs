@@ -91,11 +91,14 @@ impl Hub {
     /// Delivers a valid message.
     pub fn deliver(&self, topic: &str, message: WakuMessage) {
         let hash = message.hash(topic);
-        if let Some(cache) = self.caches().get_mut(topic) {
-            if cache.len() == self.per_topic {
-                cache.pop_front();
+        // A cache of 0 keeps nothing (an `==` test here once let it grow without bound).
+        if self.per_topic > 0 {
+            if let Some(cache) = self.caches().get_mut(topic) {
+                while cache.len() >= self.per_topic {
+                    cache.pop_front();
+                }
+                cache.push_back(message.clone());
             }
-            cache.push_back(message.clone());
         }
         if let Some(archive) = self.archive.get() {
             archive.offer(topic, &message, hash);
@@ -148,5 +151,18 @@ mod tests {
         assert_eq!(rx.try_recv().unwrap().message, msg(0));
         assert!(hub.uncache_topic("a"));
         assert!(!hub.is_cached("a"));
+    }
+
+    #[test]
+    fn a_cache_of_zero_keeps_nothing() {
+        let hub = Hub::new(0);
+        let mut rx = hub.subscribe();
+        hub.cache_topic("a");
+        for n in 0..100 {
+            hub.deliver("a", msg(n));
+        }
+        assert_eq!(hub.take("a").unwrap(), vec![]);
+        // Delivery to in-process subscribers is unaffected.
+        assert_eq!(rx.try_recv().unwrap().message, msg(0));
     }
 }

@@ -149,7 +149,18 @@ impl From<NodeError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({ "error": self.message }));
+        // The node's own failures are logged, not told: their text can name paths, endpoints
+        // or internals a caller has no business seeing.
+        let message = if self.status.is_server_error()
+            && self.status != StatusCode::SERVICE_UNAVAILABLE
+            && self.status != StatusCode::BAD_GATEWAY
+        {
+            tracing::error!(status = %self.status, "REST request failed: {}", self.message);
+            "internal error; the node's log has the details".to_string()
+        } else {
+            self.message
+        };
+        let body = Json(serde_json::json!({ "error": message }));
         match self.retry_after {
             Some(secs) => {
                 (self.status, [(header::RETRY_AFTER, secs.to_string())], body).into_response()
@@ -243,7 +254,9 @@ async fn post_message(
     Path(topic): Path<String>,
     Json(message): Json<RestMessage>,
 ) -> Result<Json<Published>, ApiError> {
-    let (sent, hash) = node.publish(&topic, message.to_message()?).await?;
+    let message = message.to_message()?;
+    check_timestamp(&node, &message)?;
+    let (sent, hash) = node.publish(&topic, message).await?;
     Ok(Json(Published {
         message_hash: format!("0x{}", hex::encode(hash)),
         timestamp: sent.timestamp,
@@ -278,7 +291,9 @@ async fn auto_post(
     Json(message): Json<RestMessage>,
 ) -> Result<Json<Published>, ApiError> {
     let topic = auto_topic(&node)?;
-    let (sent, hash) = node.publish(&topic, message.to_message()?).await?;
+    let message = message.to_message()?;
+    check_timestamp(&node, &message)?;
+    let (sent, hash) = node.publish(&topic, message).await?;
     Ok(Json(Published {
         message_hash: format!("0x{}", hex::encode(hash)),
         timestamp: sent.timestamp,
@@ -347,6 +362,85 @@ async fn metrics(State(node): Node) -> Result<impl IntoResponse, ApiError> {
     ))
 }
 
+/// Refuses requests addressed to a host name the API does not answer to (DNS rebinding: a
+/// web page whose name resolves to 127.0.0.1 sends its own name), and, with a token set,
+/// requests without it (all but `GET /health`).
+async fn guard(
+    State(node): Node,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let rest = &node.config().rest;
+    if let (Some(names), Some(host)) = (
+        rest.host_names(),
+        request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok()),
+    ) {
+        let name = crate::config::host_without_port(host).to_ascii_lowercase();
+        if !names.contains(&name) {
+            return ApiError {
+                status: StatusCode::FORBIDDEN,
+                message: format!(
+                    "this API does not answer to host `{name}` (rest.allowed_hosts, \
+                     --rest-allowed-host)"
+                ),
+                retry_after: None,
+            }
+            .into_response();
+        }
+    }
+    if let Some(token) = &rest.token {
+        let open = request.method() == axum::http::Method::GET && request.uri().path() == "/health";
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !open && !same_secret(given.as_bytes(), token.trim().as_bytes()) {
+            let mut response = ApiError {
+                status: StatusCode::UNAUTHORIZED,
+                message: "this API needs `Authorization: Bearer <token>` (rest.token)".into(),
+                retry_after: None,
+            }
+            .into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+            return response;
+        }
+    }
+    next.run(request).await
+}
+
+/// Compares two secrets in time that depends on their lengths only.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Refuses a publication whose timestamp is outside the clock gap: it would be invalid
+/// everywhere, and a future one would spend a message id of a future epoch.
+fn check_timestamp(node: &NodeHandle, message: &WakuMessage) -> Result<(), ApiError> {
+    let Some(ts) = message.timestamp else {
+        return Ok(());
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    let gap_s = node.config().rln.max_clock_gap_secs;
+    let off = (i128::from(ts) - now).unsigned_abs() / 1_000_000_000;
+    if off > u128::from(gap_s) {
+        return Err(ApiError::bad(&format!(
+            "timestamp is {off} s from this node's clock; at most {gap_s} s is accepted \
+             (leave it out and the node stamps the message)"
+        )));
+    }
+    Ok(())
+}
+
 /// The API's routes.
 pub fn router(node: NodeHandle) -> Router {
     Router::new()
@@ -371,6 +465,7 @@ pub fn router(node: NodeHandle) -> Router {
         .route("/rln/v1/membership", get(membership))
         .route("/rln/v1/spam", get(spam))
         .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state(node.clone(), guard))
         .with_state(node)
 }
 
@@ -404,4 +499,49 @@ pub async fn serve(
         }
     };
     Ok((bound, server))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(e: ApiError) -> (StatusCode, String) {
+        let response = e.into_response();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap_or_default();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn internal_errors_are_logged_not_told() {
+        let internal = ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: "RocksDB failed while reading /var/lib/rln/secret: IO error".into(),
+            retry_after: None,
+        };
+        let (status, body) = body_of(internal).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            !body.contains("/var/lib") && body.contains("internal error"),
+            "{body}"
+        );
+        // The caller's own mistakes and the node's temporary state are still explained.
+        let (_, body) = body_of(ApiError::bad("payload is not base64")).await;
+        assert!(body.contains("payload is not base64"));
+        let busy = ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "no connected peer relays /waku/2/rs/1/0 yet".into(),
+            retry_after: None,
+        };
+        assert!(body_of(busy).await.1.contains("no connected peer"));
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"abcdef", b"abcdef"));
+        assert!(!same_secret(b"abcde", b"abcdef"));
+        assert!(!same_secret(b"abcdeg", b"abcdef"));
+    }
 }

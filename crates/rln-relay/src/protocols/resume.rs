@@ -51,6 +51,8 @@ pub struct Resumed {
     pub known: usize,
     /// Messages refused (failed a check, another topic, or spam).
     pub refused: usize,
+    /// Of those, messages that came without a proof (the peer keeps none).
+    pub unproved: usize,
 }
 
 /// Most pages fetched in one resume (a bound on what a peer can make the node do).
@@ -134,6 +136,10 @@ pub async fn resume(
             match outcome {
                 Outcome::Valid => keep.push(c),
                 Outcome::Ignored(super::relay::validation::Reason::Duplicate) => done.known += 1,
+                Outcome::Rejected(super::relay::validation::Reason::MissingProof) => {
+                    done.refused += 1;
+                    done.unproved += 1;
+                }
                 Outcome::Spam { evidence, .. } => {
                     handle_spam(&evidence, sinks);
                     done.refused += 1;
@@ -180,6 +186,14 @@ pub async fn resume(
             (Some(last), Some(_)) => request.pagination_cursor = Some(last.hash.to_vec()),
             _ => break,
         }
+    }
+    if done.unproved > 0 {
+        tracing::warn!(
+            n = done.unproved,
+            %peer,
+            "store resume: messages came without their RLN proofs and could not be checked; \
+             the store node must keep proofs (store.keep_proofs = true) to be resumed from"
+        );
     }
     tracing::info!(
         pages = done.pages,

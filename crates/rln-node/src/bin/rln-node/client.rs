@@ -24,6 +24,19 @@ pub(crate) struct RestTarget {
     /// Pubsub topic.
     #[arg(long = "pubsub-topic", default_value = rln_node::config::defaults::PUBSUB_TOPIC)]
     pub(crate) topic: String,
+    /// The node's REST token, when it requires one (`rest.token`).
+    #[arg(long = "token", env = "RLN_REST_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+}
+
+impl RestTarget {
+    /// `request` with the token, when one is given.
+    fn auth(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(token) => request.bearer_auth(token.trim()),
+            None => request,
+        }
+    }
 }
 
 /// `rln-node publish`.
@@ -168,8 +181,9 @@ pub(crate) async fn history(args: HistoryArgs) -> Result<()> {
             .iter()
             .map(|(k, v)| format!("{k}={}", encode_topic(v)))
             .collect();
-        let response = client
-            .get(format!("{base}/store/v3/messages?{}", query.join("&")))
+        let response = args
+            .target
+            .auth(client.get(format!("{base}/store/v3/messages?{}", query.join("&"))))
             .send()
             .await
             .map_err(|e| unreachable(&base, e))?;
@@ -323,8 +337,9 @@ pub(crate) async fn publish(args: PublishArgs) -> Result<()> {
         version,
         ..Default::default()
     };
-    let response = client
-        .post(&url)
+    let response = args
+        .target
+        .auth(client.post(&url))
         .json(&message)
         .send()
         .await
@@ -350,8 +365,9 @@ pub(crate) async fn subscribe(args: SubscribeArgs) -> Result<()> {
     let keys = keys_of(&args.symmetric_key, args.private_key.as_deref())?;
     let client = reqwest::Client::new();
     let base = args.target.url.trim_end_matches('/').to_string();
-    let response = client
-        .post(format!("{base}/relay/v1/subscriptions"))
+    let response = args
+        .target
+        .auth(client.post(format!("{base}/relay/v1/subscriptions")))
         .json(&vec![args.target.topic.clone()])
         .send()
         .await
@@ -376,8 +392,9 @@ pub(crate) async fn subscribe(args: SubscribeArgs) -> Result<()> {
         {
             break;
         }
-        let response = client
-            .get(&url)
+        let response = args
+            .target
+            .auth(client.get(&url))
             .send()
             .await
             .map_err(|e| unreachable(&base, e))?;

@@ -99,6 +99,7 @@ fn flag_of(key: &str) -> Option<&'static str> {
         "slash.receiver" => "--slash-receiver",
         "slash.private_key" => "--eth-private-key",
         "rest.listen" => "--rest-address",
+        "rest.token" => "--rest-token",
         "store.retention" => "--store-retention",
         "store.resume_peer" => "--store-resume-peer",
         "store.resume" => "--store-resume",
@@ -189,6 +190,8 @@ async fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file or a pipe gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Err(err) = dispatch(cli, &matches).await {
         eprintln!("error: {err:#}");

@@ -171,6 +171,13 @@ pub(crate) struct RestFlags {
     /// Disable the REST API and /metrics.
     #[arg(long)]
     pub(crate) no_rest: bool,
+    /// Require `Authorization: Bearer <token>` on every request but GET /health.
+    #[arg(long, env = "RLN_REST_TOKEN", hide_env_values = true)]
+    pub(crate) rest_token: Option<String>,
+    /// Host name requests may address (DNS-rebinding protection); repeatable [default: the
+    /// loopback names when the API listens on loopback, any name otherwise].
+    #[arg(long = "rest-allowed-host", value_name = "HOST")]
+    pub(crate) rest_allowed_hosts: Vec<String>,
 }
 
 /// `rln-node run`.
@@ -327,6 +334,12 @@ pub(crate) fn merged_config(args: &RunArgs, given: &Given<'_>) -> Result<NodeCon
     }
     if args.rest.no_rest {
         c.rest.listen = None;
+    }
+    if let Some(token) = &args.rest.rest_token {
+        c.rest.token = Some(token.clone());
+    }
+    if !args.rest.rest_allowed_hosts.is_empty() {
+        c.rest.allowed_hosts = args.rest.rest_allowed_hosts.clone();
     }
     Ok(c)
 }
