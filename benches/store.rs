@@ -31,7 +31,7 @@ fn percentile(mut v: Vec<Duration>, p: f64) -> Duration {
 }
 
 fn now_ns() -> i64 {
-    rln_relay::archive::now_ns()
+    rln_relay::clock::now_nanos()
 }
 
 struct Corpus {

@@ -89,8 +89,8 @@ async fn store_answers_pages_lookups_and_every_bad_request_with_its_code() {
             .publish(TOPIC, text(payload, topic))
             .await
             .unwrap();
+        // Each publication proves first: their timestamps are apart.
         hashes.push(hash);
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let ephemeral = WakuMessage {
         ephemeral: Some(true),
@@ -361,7 +361,7 @@ async fn a_restarted_node_resumes_its_history_from_a_peer_through_the_rln_checks
         })
         .await
     );
-    let now = rln_relay::archive::now_ns();
+    let now = rln_relay::clock::now_nanos();
     let forged = |payload: &str, proof: Option<Vec<u8>>| {
         let m = WakuMessage {
             timestamp: Some(now),

@@ -9,12 +9,13 @@
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use rln_db::{ArchivedMessage, Retention, RlnDb};
 use tokio::sync::watch;
 
+use crate::clock::now_nanos;
 use crate::metrics::{Metrics, ResultLabel};
 use crate::wire::WakuMessage;
 
@@ -36,28 +37,13 @@ pub struct ArchiveSettings {
     pub prune_interval: Duration,
 }
 
-/// A message on its way to the archive.
-#[derive(Debug)]
-struct Offered {
-    topic: String,
-    message: WakuMessage,
-    hash: [u8; 32],
-}
-
 /// The offering side of the writer's queue.
 #[derive(Debug, Clone)]
 pub struct ArchiveSender {
-    tx: Sender<Offered>,
+    tx: Sender<ArchivedMessage>,
     max_clock_gap: Duration,
     keep_proofs: bool,
     metrics: Metrics,
-}
-
-/// Nanoseconds since the Unix epoch now.
-pub fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
 }
 
 impl ArchiveSender {
@@ -77,21 +63,16 @@ impl ArchiveSender {
         let storable = message.ephemeral != Some(true)
             && message
                 .timestamp
-                .is_some_and(|t| t.abs_diff(now_ns()) <= gap as u64);
+                .is_some_and(|t| t.abs_diff(now_nanos()) <= gap as u64);
         if !storable {
             self.count("skipped");
             return;
         }
-        let mut message = message.clone();
-        if !self.keep_proofs {
-            message.rate_limit_proof = None;
-        }
-        let offered = Offered {
-            topic: topic.to_string(),
-            message,
-            hash,
+        let Some(entry) = archived(topic.to_string(), message.clone(), hash, self.keep_proofs)
+        else {
+            return;
         };
-        if self.tx.try_send(offered).is_err() {
+        if self.tx.try_send(entry).is_err() {
             self.count("dropped");
         }
     }
@@ -122,22 +103,29 @@ pub fn start_writer(
     Ok((sender, thread))
 }
 
-fn to_archived(o: Offered) -> Option<ArchivedMessage> {
+/// The archive's form of a message relayed on `topic` (`None` without a timestamp, which
+/// orders the archive).
+pub fn archived(
+    topic: String,
+    message: WakuMessage,
+    hash: [u8; 32],
+    keep_proof: bool,
+) -> Option<ArchivedMessage> {
     Some(ArchivedMessage {
-        hash: o.hash,
-        pubsub_topic: o.topic,
-        content_topic: o.message.content_topic,
-        timestamp: o.message.timestamp?,
-        payload: o.message.payload,
-        version: o.message.version,
-        meta: o.message.meta,
-        proof: o.message.rate_limit_proof,
+        hash,
+        pubsub_topic: topic,
+        content_topic: message.content_topic,
+        timestamp: message.timestamp?,
+        payload: message.payload,
+        version: message.version,
+        meta: message.meta,
+        proof: message.rate_limit_proof.filter(|_| keep_proof),
     })
 }
 
 fn write(
     db: &RlnDb,
-    rx: &Receiver<Offered>,
+    rx: &Receiver<ArchivedMessage>,
     max_batch: usize,
     shutdown: &watch::Receiver<bool>,
     metrics: &Metrics,
@@ -158,10 +146,10 @@ fn write(
             Err(_) => return,
         };
         let mut batch = Vec::with_capacity(max_batch);
-        batch.extend(to_archived(first));
+        batch.push(first);
         while batch.len() < max_batch {
             match rx.try_recv() {
-                Ok(next) => batch.extend(to_archived(next)),
+                Ok(next) => batch.push(next),
                 Err(_) => break,
             }
         }
@@ -212,7 +200,7 @@ pub async fn prune(
         let pass = tokio::task::spawn_blocking(move || -> Result<usize, rln_db::DbError> {
             let mut removed = 0;
             loop {
-                let n = db.archive_prune(&retention, now_ns(), PRUNE_BATCH)?;
+                let n = db.archive_prune(&retention, now_nanos(), PRUNE_BATCH)?;
                 removed += n;
                 if n < PRUNE_BATCH {
                     break;

@@ -6,6 +6,7 @@
 //!   of a node talks to that task.
 //! - [`protocols`]: one folder per protocol. [`protocols::relay`] holds the RLN validation,
 //!   the validation pipeline and the publisher.
+//! - [`clock`]: the wall clock in nanoseconds, as Waku timestamps count.
 //! - [`hub`]: local delivery of valid messages; [`archive`]: feeding them to the Store's
 //!   archive and pruning it; [`metrics`]: the Prometheus metrics.
 //!
@@ -14,6 +15,7 @@
 //! message through these modules.
 
 pub mod archive;
+pub mod clock;
 pub mod error;
 pub mod handle;
 pub mod hub;

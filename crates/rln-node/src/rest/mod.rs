@@ -427,9 +427,7 @@ fn check_timestamp(node: &NodeHandle, message: &WakuMessage) -> Result<(), ApiEr
     let Some(ts) = message.timestamp else {
         return Ok(());
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i128);
+    let now = i128::from(rln_relay::clock::now_nanos());
     let gap_s = node.config().rln.max_clock_gap_secs;
     let off = (i128::from(ts) - now).unsigned_abs() / 1_000_000_000;
     if off > u128::from(gap_s) {

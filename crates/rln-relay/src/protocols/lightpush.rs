@@ -30,9 +30,10 @@ use tokio::sync::watch;
 
 use super::framing::{read_frame, write_frame, FrameError};
 use super::relay::pipeline::{handle_spam, Sinks};
-use super::relay::publisher::{fits_with_proof, now_nanos, MessageIdChoice, Publisher};
+use super::relay::publisher::{fits_with_proof, MessageIdChoice, Publisher};
 use super::relay::validation::{Candidate, Outcome, Reason, Validator};
 use super::service::{accept, RateLimiter, MAX_STREAMS, REQUEST_TIMEOUT, RESPONSE_TIMEOUT};
+use crate::clock::now_nanos;
 use crate::error::RelayError;
 use crate::handle::NetworkHandle;
 use crate::wire::lightpush::{

@@ -19,7 +19,8 @@ use rln_db::ArchivedMessage;
 use super::relay::pipeline::{handle_spam, Sinks};
 use super::relay::validation::{Candidate, Outcome, Validator};
 use super::store::{self, MAX_PAGE};
-use crate::archive::now_ns;
+use crate::archive::archived;
+use crate::clock::now_nanos;
 use crate::error::RelayError;
 use crate::handle::NetworkHandle;
 use crate::metrics::ResultLabel;
@@ -70,7 +71,7 @@ pub async fn resume(
     let newest = tokio::task::spawn_blocking(move || db.archive_newest())
         .await
         .map_err(|_| RelayError::Stopped)??;
-    let now = now_ns();
+    let now = now_nanos();
     let lookback = settings.lookback.as_nanos().min(i64::MAX as u128) as i64;
     // From the newest message kept, less the clock gap (a message the peer received while
     // this node was going down may carry an earlier timestamp; what comes back twice is
@@ -124,12 +125,14 @@ pub async fn resume(
                 source: None,
             });
         }
-        let checked = {
+        let (candidates, checked) = {
             let validator = Arc::clone(&validator);
-            let batch = candidates.clone();
-            tokio::task::spawn_blocking(move || validator.validate_batch(&batch))
-                .await
-                .map_err(|_| RelayError::Stopped)?
+            tokio::task::spawn_blocking(move || {
+                let outcomes = validator.validate_batch(&candidates);
+                (candidates, outcomes)
+            })
+            .await
+            .map_err(|_| RelayError::Stopped)?
         };
         let mut keep = Vec::new();
         for (c, outcome) in candidates.into_iter().zip(checked) {
@@ -148,21 +151,15 @@ pub async fn resume(
             }
         }
         if !keep.is_empty() {
-            let archived: Vec<ArchivedMessage> = keep
+            let entries: Vec<ArchivedMessage> = keep
                 .into_iter()
-                .map(|c| ArchivedMessage {
-                    hash: c.message.hash(&c.topic),
-                    pubsub_topic: c.topic,
-                    content_topic: c.message.content_topic,
-                    timestamp: c.message.timestamp.unwrap_or(0),
-                    payload: c.message.payload,
-                    version: c.message.version,
-                    meta: c.message.meta,
-                    proof: c.message.rate_limit_proof.filter(|_| settings.keep_proofs),
+                .filter_map(|c| {
+                    let hash = c.message.hash(&c.topic);
+                    archived(c.topic, c.message, hash, settings.keep_proofs)
                 })
                 .collect();
             let db = sinks.db.clone();
-            let inserted = tokio::task::spawn_blocking(move || db.archive_insert(&archived))
+            let inserted = tokio::task::spawn_blocking(move || db.archive_insert(&entries))
                 .await
                 .map_err(|_| RelayError::Stopped)??;
             done.stored += inserted.stored;

@@ -8,6 +8,7 @@ use rln_core::{epoch_at, epoch_to_fr, Identity, RlnIdentifier};
 use rln_db::{Allocation, RlnDb};
 use rln_zk::{MessageRequest, PreparedMembership, Prover};
 
+use crate::clock::now_nanos;
 use crate::error::RelayError;
 use crate::handle::NetworkHandle;
 use crate::metrics::Metrics;
@@ -70,13 +71,6 @@ pub(crate) fn fits_with_proof(message: &WakuMessage, max_bytes: usize) -> Result
         )));
     }
     Ok(())
-}
-
-/// Now, in nanoseconds since the Unix epoch (0 if the clock is before it).
-pub(crate) fn now_nanos() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 impl Publisher {
