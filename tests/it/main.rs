@@ -8,6 +8,7 @@ mod cross_tool;
 mod db;
 mod db_crash;
 mod edge;
+mod hardening;
 mod in_process;
 mod interop;
 mod native_witness;

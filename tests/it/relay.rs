@@ -118,7 +118,7 @@ pub(crate) async fn wait_mesh(nodes: &[Node], peers: usize) {
     tokio::time::sleep(Duration::from_secs(2)).await;
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -126,14 +126,14 @@ fn now_secs() -> u64 {
 }
 
 /// Sleeps into a new epoch if less than `margin` is left of the current one.
-async fn fresh_epoch(epoch_secs: u64, margin: u64) {
+pub(crate) async fn fresh_epoch(epoch_secs: u64, margin: u64) {
     let left = epoch_secs - now_secs() % epoch_secs;
     if left < margin {
         tokio::time::sleep(Duration::from_secs(left + 1)).await;
     }
 }
 
-fn text(s: &str) -> WakuMessage {
+pub(crate) fn text(s: &str) -> WakuMessage {
     WakuMessage {
         payload: s.as_bytes().to_vec(),
         content_topic: "/test/1/chat/proto".into(),
@@ -154,12 +154,12 @@ pub(crate) async fn drain(
     out
 }
 
-fn invalid(node: &Node, label: &str) -> u64 {
+pub(crate) fn invalid(node: &Node, label: &str) -> u64 {
     Metrics::reason(&node.handle().metrics().invalid, label).get()
 }
 
 /// The node's RLN outcome counters, for failure messages.
-fn rln_outcomes(node: &Node) -> String {
+pub(crate) fn rln_outcomes(node: &Node) -> String {
     let text = node.handle().encode_metrics().unwrap();
     text.lines()
         .filter(|l| {
@@ -171,7 +171,7 @@ fn rln_outcomes(node: &Node) -> String {
         .join("\n")
 }
 
-fn ignored(node: &Node, label: &str) -> u64 {
+pub(crate) fn ignored(node: &Node, label: &str) -> u64 {
     Metrics::reason(&node.handle().metrics().ignored, label).get()
 }
 
@@ -441,7 +441,10 @@ fn crafted(net: &Net, path: &rln_core::MerkleProof, payload: &str) -> Vec<u8> {
 }
 
 /// Re-encodes `message` with its proof changed by `f`.
-fn with_proof(message: &WakuMessage, f: impl FnOnce(&mut RateLimitProof)) -> WakuMessage {
+pub(crate) fn with_proof(
+    message: &WakuMessage,
+    f: impl FnOnce(&mut RateLimitProof),
+) -> WakuMessage {
     let mut proof = decode_proof(message.rate_limit_proof.as_ref().unwrap()).unwrap();
     f(&mut proof);
     let mut m = message.clone();

@@ -94,20 +94,26 @@ fn score_params(topics: &[String], invalid_message_weight: f64) -> PeerScorePara
         ..PeerScoreParams::default()
     };
     for topic in topics {
-        let t = TopicScoreParams {
-            topic_weight: 1.0,
-            // Quiet topics are normal for a rate-limited network: no delivery quotas.
-            mesh_message_deliveries_weight: 0.0,
-            mesh_failure_penalty_weight: 0.0,
-            invalid_message_deliveries_weight: -invalid_message_weight.abs(),
-            invalid_message_deliveries_decay: 0.97,
-            ..TopicScoreParams::default()
-        };
-        params
-            .topics
-            .insert(IdentTopic::new(topic.clone()).hash(), t);
+        params.topics.insert(
+            IdentTopic::new(topic.clone()).hash(),
+            topic_score_params(invalid_message_weight),
+        );
     }
     params
+}
+
+/// The score parameters of every relayed topic, whether configured at start or joined later
+/// (over REST): a topic without them would let its invalid messages go unpunished.
+fn topic_score_params(invalid_message_weight: f64) -> TopicScoreParams {
+    TopicScoreParams {
+        topic_weight: 1.0,
+        // Quiet topics are normal for a rate-limited network: no delivery quotas.
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -invalid_message_weight.abs(),
+        invalid_message_deliveries_decay: 0.97,
+        ..TopicScoreParams::default()
+    }
 }
 
 /// Builds the behaviours.
@@ -149,6 +155,9 @@ fn behaviour(
     let peer_id = key.public().to_peer_id();
     let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
     kad_config.set_periodic_bootstrap_interval(Some(Duration::from_secs(30)));
+    // Discovery only needs the routing table: records and provider entries that other peers
+    // ask this node to store arrive as events (ignored below) instead of filling memory.
+    kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
     let mut kad = kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_config);
     kad.set_mode(Some(kad::Mode::Server));
     Ok(RelayBehaviour {
@@ -221,6 +230,8 @@ struct SwarmTask {
     handle: NetworkHandle,
     /// What the node says of itself on the metadata protocol.
     metadata: Metadata,
+    /// Score weight of invalid messages, for topics joined after start.
+    invalid_message_weight: f64,
     /// Metrics.
     metrics: Metrics,
     /// Set to `true` to stop.
@@ -294,6 +305,7 @@ pub async fn start(
         state,
         handle: handle.clone(),
         metadata,
+        invalid_message_weight: settings.swarm.invalid_message_weight,
         metrics: parts.metrics,
         shutdown: parts.shutdown,
     });
@@ -353,7 +365,9 @@ async fn run_swarm(mut t: SwarmTask) {
                 if *t.shutdown.borrow() { break; }
             }
             Some(verdict) = t.verdicts.recv() => apply_verdict(&mut t.swarm, verdict),
-            Some(command) = t.commands.recv() => handle_command(&mut t.swarm, command),
+            Some(command) = t.commands.recv() => {
+                handle_command(&mut t.swarm, command, t.invalid_message_weight)
+            }
             _ = redial.tick() => {
                 let connected = lock(&t.state).connected.clone();
                 for addr in t.static_peers.iter().chain(&t.bootstrap) {
@@ -387,7 +401,7 @@ fn report(swarm: &mut Swarm<RelayBehaviour>, id: &MessageId, source: &PeerId, a:
         .report_message_validation_result(id, source, acceptance);
 }
 
-fn handle_command(swarm: &mut Swarm<RelayBehaviour>, command: Command) {
+fn handle_command(swarm: &mut Swarm<RelayBehaviour>, command: Command, invalid_weight: f64) {
     match command {
         Command::Publish { topic, data, reply } => {
             let ident = IdentTopic::new(topic.clone());
@@ -409,10 +423,11 @@ fn handle_command(swarm: &mut Swarm<RelayBehaviour>, command: Command) {
             let _ = swarm.disconnect_peer_id(peer);
         }
         Command::Subscribe { topic } => {
-            let _ = swarm
-                .behaviour_mut()
-                .gossipsub
-                .subscribe(&IdentTopic::new(topic));
+            let topic = IdentTopic::new(topic);
+            let gossipsub = &mut swarm.behaviour_mut().gossipsub;
+            // Fails only when scoring is off, which `behaviour` never leaves it.
+            let _ = gossipsub.set_topic_params(topic.clone(), topic_score_params(invalid_weight));
+            let _ = gossipsub.subscribe(&topic);
         }
         Command::Unsubscribe { topic } => {
             swarm
