@@ -1,5 +1,7 @@
-//! `kill -9` at random moments while blocks are being applied: after every restart the
-//! checkpoint, the tree and the root window agree.
+//! `kill -9` at random moments while blocks are being applied, nullifiers logged and message
+//! ids allocated: after every restart the checkpoint, the tree and the root window agree,
+//! every nullifier logged before the last applied block is there, and the message-id counter
+//! never went back.
 //!
 //! The test re-runs its own binary as the child process (selected by an environment
 //! variable), which applies blocks until it is killed.
@@ -8,7 +10,7 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rln_core::Fr;
-use rln_db::{BlockUpdate, DbConfig, NullifierRecord, RlnDb};
+use rln_db::{Allocation, BlockUpdate, DbConfig, MessageIdLedger, NullifierRecord, RlnDb};
 
 const CHILD_ENV: &str = "RLN_DB_CRASH_CHILD_DIR";
 const LEAVES_PER_BLOCK: u64 = 16;
@@ -46,8 +48,33 @@ fn block(n: u64) -> BlockUpdate {
     }
 }
 
+/// The one member of the ledger, publishing in one long epoch.
+const MEMBER: u64 = 77;
+const EPOCH: u64 = 1;
+
+fn ledger(dir: &std::path::Path) -> MessageIdLedger {
+    MessageIdLedger::open(&dir.join("keystore.json.message-ids")).unwrap()
+}
+
+fn nullifier_record(n: u64) -> NullifierRecord {
+    NullifierRecord {
+        x: Fr::from(n),
+        y: Fr::from(n + 1),
+        message_hash: [0u8; 32],
+        first_seen_ms: n,
+    }
+}
+
+/// Block `n`'s nullifier is logged after the block is applied and before block `n + 1`.
 fn child(dir: &std::path::Path) -> ! {
-    let db = match RlnDb::open(dir, config()) {
+    let ledger = match MessageIdLedger::open(&dir.join("keystore.json.message-ids")) {
+        Ok(l) => l,
+        Err(err) => {
+            eprintln!("child cannot open the ledger: {err}");
+            std::process::exit(3)
+        }
+    };
+    let db = match RlnDb::open(dir.join("db"), config()) {
         Ok(db) => db,
         Err(err) => {
             eprintln!("child cannot open: {err}");
@@ -55,18 +82,36 @@ fn child(dir: &std::path::Path) -> ! {
         }
     };
     let mut next = db.checkpoint().map_or(1, |c| c.number + 1);
+    // A kill between a block and its nullifier: log that one first (a duplicate otherwise).
+    if next > 1
+        && db
+            .insert_nullifier(
+                (next - 1) / 10,
+                &Fr::from(next - 1),
+                &nullifier_record(next - 1),
+            )
+            .is_err()
+    {
+        std::process::exit(6)
+    }
     loop {
+        // As a publisher does: the id is durable before it is used.
+        if !matches!(
+            ledger.allocate(&Fr::from(MEMBER), EPOCH, u64::MAX),
+            Ok(Allocation::Id(_))
+        ) {
+            std::process::exit(5)
+        }
         if let Err(err) = db.apply_block(&block(next)) {
             eprintln!("child cannot apply block {next}: {err}");
             std::process::exit(4)
         }
-        let record = NullifierRecord {
-            x: Fr::from(next),
-            y: Fr::from(next + 1),
-            message_hash: [0u8; 32],
-            first_seen_ms: next,
-        };
-        let _ = db.insert_nullifier(next / 10, &Fr::from(next), &record);
+        if db
+            .insert_nullifier(next / 10, &Fr::from(next), &nullifier_record(next))
+            .is_err()
+        {
+            std::process::exit(6)
+        }
         next += 1;
     }
 }
@@ -77,6 +122,8 @@ fn sigkill_at_random_moments_leaves_consistent_state() {
         child(std::path::Path::new(&dir));
     }
     let dir = tempfile::tempdir().unwrap();
+    ledger(dir.path()).record_new(&Fr::from(MEMBER)).unwrap();
+    let mut ids_used = 0;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
     let mut last = 0;
     let mut kills = 0;
@@ -89,7 +136,7 @@ fn sigkill_at_random_moments_leaves_consistent_state() {
         );
         kills += 1;
 
-        let db = RlnDb::open(dir.path(), config()).unwrap();
+        let db = RlnDb::open(dir.path().join("db"), config()).unwrap();
         let report = db.check_consistency().unwrap();
         let applied = report.checkpoint.map_or(0, |c| c.number);
         assert!(
@@ -103,6 +150,24 @@ fn sigkill_at_random_moments_leaves_consistent_state() {
             assert_eq!(db.leaf(last_leaf).unwrap(), leaf_value(last_leaf));
             assert_eq!(db.root_window().latest().unwrap().block, applied);
         }
+        // Every nullifier logged before the last applied block survived.
+        for n in 1..applied {
+            assert_eq!(
+                db.nullifier(n / 10, &Fr::from(n)).unwrap(),
+                Some(nullifier_record(n)),
+                "the nullifier of block {n} is lost (block {applied} applied)"
+            );
+        }
+        // Each applied block had its id allocated first, and no id is ever handed out again.
+        let (epoch, used) = ledger(dir.path()).used(&Fr::from(MEMBER)).unwrap_or((0, 0));
+        if applied > 0 {
+            assert_eq!(epoch, EPOCH);
+        }
+        assert!(
+            used >= applied && used >= ids_used,
+            "the id counter went back: {used} after {ids_used}, {applied} blocks applied"
+        );
+        ids_used = used;
         last = applied;
     }
     assert!(last > 0, "the child never applied a block");

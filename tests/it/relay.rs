@@ -18,7 +18,7 @@ use tokio::sync::broadcast;
 
 use crate::chain::{chain, Chain};
 
-const TOPIC: &str = "/waku/2/rs/1/0";
+pub(crate) const TOPIC: &str = "/waku/2/rs/1/0";
 
 /// The reference implementation's verifying key file (Waku's key).
 fn waku_vk_file() -> std::path::PathBuf {
@@ -594,9 +594,10 @@ async fn a_restart_mid_epoch_continues_message_ids_and_keeps_state() {
     assert_eq!(
         net.nodes[1]
             .handle()
-            .db()
-            .message_ids_used(&commitment)
-            .unwrap(),
+            .publisher()
+            .unwrap()
+            .ledger()
+            .used(&commitment),
         Some((epoch, 2))
     );
 
@@ -605,7 +606,11 @@ async fn a_restart_mid_epoch_continues_message_ids_and_keeps_state() {
     node.shutdown().await.unwrap();
     let node = Node::start(net.configs[1].clone()).await.unwrap();
     assert_eq!(
-        node.handle().db().message_ids_used(&commitment).unwrap(),
+        node.handle()
+            .publisher()
+            .unwrap()
+            .ledger()
+            .used(&commitment),
         Some((epoch, 2)),
         "ids survive"
     );

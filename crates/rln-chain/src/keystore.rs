@@ -357,21 +357,15 @@ impl Keystore {
         }
     }
 
-    /// Writes the keystore atomically (temporary file, then rename), readable by the owner only.
+    /// Writes the keystore atomically (synced temporary file, then rename), readable by the
+    /// owner only.
     pub fn save(&self, path: &Path) -> Result<(), KeystoreError> {
         let io = |source| KeystoreError::Io {
             path: path.display().to_string(),
             source,
         };
         let text = serde_json::to_string_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, text).map_err(io)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
-        }
-        std::fs::rename(&tmp, path).map_err(io)
+        rln_db::secret_file::write_private(path, text.as_bytes()).map_err(io)
     }
 
     /// Adds a membership encrypted under `password`.

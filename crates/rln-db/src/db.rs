@@ -76,8 +76,6 @@ pub struct RlnDb {
     /// Serialises tree and sync writes: each computes its batch from the state it reads.
     pub(crate) writer: Mutex<()>,
     pub(crate) nullifier_locks: Vec<Mutex<()>>,
-    /// Serialises message-id allocation (read, increment, durable write).
-    pub(crate) publisher_lock: Mutex<()>,
     /// The archive's counters and topic names; serialises its writers.
     pub(crate) archive: crate::archive::ArchiveLock,
 }
@@ -157,7 +155,6 @@ impl RlnDb {
             }),
             writer: Mutex::new(()),
             nullifier_locks,
-            publisher_lock: Mutex::new(()),
             archive: Default::default(),
         };
         if exists {

@@ -56,6 +56,16 @@ pub enum DbError {
         /// The missing column family.
         name: &'static str,
     },
+    /// A file outside RocksDB (the message-id ledger) could not be read or written.
+    #[error("{what} {path}: {source}")]
+    File {
+        /// What the node was doing.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
     /// A stored value could not be decoded.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

@@ -7,7 +7,10 @@
 //! - [`sync`]: one write batch per block (leaves, root, checkpoint, undo record) and
 //!   rollback for reorganisations.
 //! - [`nullifiers`]: the nullifier log with atomic insert-if-absent and pruning.
-//! - [`publisher`]: message ids a local publisher used, durable before they are handed out.
+//! - [`ledger`]: the message-id ledger beside the keystore: ids a local publisher used,
+//!   durable before they are handed out and out of reach of a database wipe.
+//! - [`publisher`]: the counter older versions kept in the database, taken over once.
+//! - [`secret_file`]: atomic, owner-only files (keystores, identities, the node key).
 //! - [`evidence`]: spam evidence (both shares, the recovered secret, the slash status).
 //! - [`archive`]: the message archive behind the Store protocol (queries, cursors,
 //!   retention).
@@ -20,9 +23,11 @@ pub mod archive;
 pub mod db;
 pub mod error;
 pub mod evidence;
+pub mod ledger;
 pub mod nullifiers;
 pub mod publisher;
 mod schema;
+pub mod secret_file;
 pub mod sync;
 pub mod tree;
 
@@ -32,8 +37,8 @@ pub use archive::{
 pub use db::{DbConfig, RlnDb, RootStatus};
 pub use error::DbError;
 pub use evidence::SpamEvidence;
+pub use ledger::{Adoption, Allocation, MessageIdLedger};
 pub use nullifiers::{NullifierRecord, NullifierVerdict};
-pub use publisher::Allocation;
 pub use schema::{ARCHIVE_COLUMN_FAMILIES, COLUMN_FAMILIES, SCHEMA_VERSION};
 pub use sync::{BlockUpdate, Checkpoint, ConsistencyReport};
 pub use tree::DbNodes;

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use prometheus_client::registry::Registry;
 use rln_chain::{Address, MembershipSync, RetryPolicy, RpcPool, Slasher, SyncConfig, SyncStatus};
 use rln_core::{epoch_at, fr_to_hex, TREE_DEPTH};
-use rln_db::{DbConfig, RlnDb, SpamEvidence};
+use rln_db::{Adoption, DbConfig, MessageIdLedger, RlnDb, SpamEvidence};
 use rln_relay::archive::{self, ArchiveSettings};
 use rln_relay::hub::{Delivered, Hub};
 use rln_relay::metrics::{Metrics, ResultLabel};
@@ -280,6 +280,10 @@ impl Node {
         let db = open_state(&config, &chain)?;
         let (mut registry, metrics) = new_metrics();
         let member = config.membership.as_ref().map(load_member).transpose()?;
+        let ledger = match (&config.membership, &member) {
+            (Some(c), Some(m)) => Some(open_ledger(&c.keystore, m, &db, config.rln.epoch_secs)?),
+            _ => None,
+        };
         let keys = load_keys(&config.rln, member.is_some()).await?;
         check_dev_keys(&keys, chain.chain_id, config.rln.insecure_dev_keys)?;
         tracing::info!("keys: {}", keys.source);
@@ -315,7 +319,14 @@ impl Node {
             &mut supervisor,
             &config,
             &checked,
-            member.zip(prover),
+            member
+                .zip(prover)
+                .zip(ledger)
+                .map(|((member, prover), ledger)| Signer {
+                    member,
+                    prover,
+                    ledger,
+                }),
             &db,
             &metrics,
             &sync_status,
@@ -761,21 +772,66 @@ fn start_light_services(
     Ok(Some(store))
 }
 
+/// What a publisher proves with.
+struct Signer {
+    member: Member,
+    prover: Arc<Prover>,
+    ledger: Arc<MessageIdLedger>,
+}
+
+/// The message-id ledger beside the keystore, with a record of `member` (taken over from the
+/// database of an older version, or marked unrecorded for the current epoch).
+fn open_ledger(
+    keystore: &std::path::Path,
+    member: &Member,
+    db: &RlnDb,
+    epoch_secs: u64,
+) -> Result<Arc<MessageIdLedger>, NodeError> {
+    let path = MessageIdLedger::path_for(keystore);
+    let ledger = MessageIdLedger::open(&path)?;
+    let commitment = member.identity.commitment();
+    let epoch = rln_core::epoch_at(now_secs(), epoch_secs);
+    match ledger.adopt(&commitment, epoch, db.legacy_message_ids(&commitment)?)? {
+        Adoption::Known => {}
+        Adoption::Migrated => tracing::info!(
+            "message ids used so far moved from the database to {}",
+            path.display()
+        ),
+        Adoption::Unrecorded { .. } => tracing::warn!(
+            "{} has no record of membership {}: it may have published this epoch from \
+             elsewhere, so this node publishes from the next epoch on (in {} s)",
+            path.display(),
+            member.index,
+            epoch_secs - now_secs() % epoch_secs
+        ),
+    }
+    Ok(Arc::new(ledger))
+}
+
+fn now_secs() -> u64 {
+    rln_relay::clock::now_nanos().max(0) as u64 / 1_000_000_000
+}
+
 /// Step 7: the publisher, when the node has a membership, with its membership part of the
 /// proofs kept ready after every sync.
 fn start_publisher(
     supervisor: &mut Supervisor,
     config: &NodeConfig,
     checked: &Checked,
-    membership: Option<(Member, Arc<Prover>)>,
+    signer: Option<Signer>,
     db: &Arc<RlnDb>,
     metrics: &Metrics,
     sync_status: &watch::Receiver<SyncStatus>,
 ) -> Option<Arc<Publisher>> {
-    let (member, prover) = membership?;
+    let Signer {
+        member,
+        prover,
+        ledger,
+    } = signer?;
     let publisher = Arc::new(Publisher::new(
         member,
         db.clone(),
+        ledger,
         prover,
         config.rln.epoch_secs,
         checked.rln_identifier,

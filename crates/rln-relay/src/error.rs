@@ -33,6 +33,21 @@ pub enum RelayError {
         /// Time until the next epoch starts.
         next_epoch_in: Duration,
     },
+    /// The message-id ledger has no record of this epoch for the membership (first seen
+    /// here): an id may already have been used elsewhere, so none is handed out until the
+    /// next epoch.
+    #[error(
+        "the message-id ledger {ledger} has no record of the ids this membership used in the \
+         current epoch (a keystore brought from elsewhere, or a lost ledger): to never use an \
+         id twice, publishing starts with the next epoch, in {} s",
+        next_epoch_in.as_secs()
+    )]
+    Unrecorded {
+        /// The ledger file.
+        ledger: String,
+        /// Time until the next epoch starts.
+        next_epoch_in: Duration,
+    },
     /// The clock is behind an epoch this node already published in.
     #[error("the clock is behind epoch {latest}, in which this node already published; fix the system clock")]
     ClockBehind {

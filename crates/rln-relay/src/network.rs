@@ -345,7 +345,8 @@ pub fn load_or_create_key(path: &Path) -> Result<Keypair, RelayError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
     }
-    std::fs::write(path, bytes).map_err(io(format!("writing the node key {}", path.display())))?;
+    rln_db::secret_file::write_private(path, &bytes)
+        .map_err(io(format!("writing the node key {}", path.display())))?;
     Ok(key)
 }
 

@@ -60,6 +60,9 @@ impl TestChain {
         )
         .expect("the credential is stored");
         ks.save(&keystore).expect("the keystore is written");
+        rln_db::MessageIdLedger::open(&rln_db::MessageIdLedger::path_for(&keystore))
+            .and_then(|l| l.record_new(&identity.commitment()))
+            .expect("the new membership is recorded in the message-id ledger");
         TestMember {
             identity,
             index,

@@ -118,6 +118,10 @@ impl From<RelayError> for ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(next_epoch_in.as_secs().max(1)),
             ),
+            RelayError::Unrecorded { next_epoch_in, .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(next_epoch_in.as_secs().max(1)),
+            ),
             RelayError::InvalidMessage(_) => (StatusCode::BAD_REQUEST, None),
             RelayError::NoMembership => (StatusCode::CONFLICT, None),
             RelayError::NotInTree { .. }

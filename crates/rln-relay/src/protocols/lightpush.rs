@@ -445,10 +445,12 @@ impl LightPush {
                     .unwrap_or_else(PoisonError::into_inner)
                     .give_back(peer, epoch);
                 Err(match e {
-                    RelayError::LimitReached { .. } => PushOutcome::fail(
-                        code::OUT_OF_RLN_PROOF,
-                        format!("could not get new message id to generate an rln proof: {e}"),
-                    ),
+                    RelayError::LimitReached { .. } | RelayError::Unrecorded { .. } => {
+                        PushOutcome::fail(
+                            code::OUT_OF_RLN_PROOF,
+                            format!("could not get new message id to generate an rln proof: {e}"),
+                        )
+                    }
                     RelayError::NotInTree { .. } => PushOutcome::fail(
                         code::SERVICE_UNAVAILABLE,
                         format!("could not generate rln proof: {e}"),

@@ -132,6 +132,8 @@ async fn register(
     );
     ks.add(&m, PASSWORD.as_bytes(), 10_000, &mut rand::rngs::OsRng)?;
     ks.save(&path)?;
+    rln_db::MessageIdLedger::open(&rln_db::MessageIdLedger::path_for(&path))?
+        .record_new(&identity.commitment())?;
     Ok((identity, path))
 }
 

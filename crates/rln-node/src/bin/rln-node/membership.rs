@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use rln_chain::keystore::{Keystore, KeystoreMembership, PBKDF2_ROUNDS};
 use rln_core::{fr_from_hex, fr_from_le_slice, fr_to_hex, Fr, Identity};
+use rln_db::MessageIdLedger;
 use rln_node::keys::choose;
 
 /// Where the chain and the contract are, and who signs.
@@ -119,20 +120,15 @@ fn new_identity() -> (Identity, Fr, Fr) {
     Identity::random_derived(&mut rand::rngs::OsRng)
 }
 
-fn write_private(path: &PathBuf, text: &str, force: bool) -> Result<()> {
+fn write_private(path: &std::path::Path, text: &str, force: bool) -> Result<()> {
     if path.exists() && !force {
         bail!(
             "{} already exists; pass --force to overwrite it",
             path.display()
         );
     }
-    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(())
+    rln_db::secret_file::write_private(path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn read_identity(path: &PathBuf) -> Result<(Identity, Option<(Fr, Fr)>)> {
@@ -211,6 +207,7 @@ pub(crate) async fn register(args: RegisterArgs) -> Result<()> {
             (identity, Some((t, n)))
         }
     };
+    let fresh_identity = args.identity.is_none();
     let mut keystore = Keystore::load_or_new(&args.keystore.keystore)?;
     let password = password(&args.keystore, keystore.memberships().next().is_none())?;
     let (provider, _) = signer(&args.chain).await?;
@@ -236,6 +233,20 @@ pub(crate) async fn register(args: RegisterArgs) -> Result<()> {
         &mut rand::rngs::OsRng,
     )?;
     keystore.save(&args.keystore.keystore)?;
+    let ledger_path = MessageIdLedger::path_for(&args.keystore.keystore);
+    let ledger = MessageIdLedger::open(&ledger_path)?;
+    if fresh_identity {
+        // An identity made just now has never proved anything: it may publish at once.
+        ledger.record_new(&identity.commitment())?;
+    } else if ledger.used(&identity.commitment()).is_none() {
+        // Nullifiers depend on the identity, not the membership: one used before (under an
+        // erased membership, or on another node) may have spent ids in this epoch.
+        eprintln!(
+            "note: {} has no record of this identity's message ids; a node publishing with it \
+             starts with the next epoch",
+            ledger_path.display()
+        );
+    }
     println!(
         "registered at index {} in block {} (deposit {} wei)",
         registration.index, registration.block, registration.deposit

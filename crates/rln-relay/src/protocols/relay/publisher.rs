@@ -1,11 +1,11 @@
-//! Publishing: the epoch, a message id that is never reused (see `rln_db::publisher`), the
+//! Publishing: the epoch, a message id that is never reused (see `rln_db::ledger`), the
 //! Merkle path of the member's leaf and the Groth16 proof.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rln_core::{epoch_at, epoch_to_fr, Identity, RlnIdentifier};
-use rln_db::{Allocation, RlnDb};
+use rln_db::{Allocation, MessageIdLedger, RlnDb};
 use rln_zk::{MessageRequest, PreparedMembership, Prover};
 
 use crate::clock::now_nanos;
@@ -29,6 +29,7 @@ pub struct Member {
 pub struct Publisher {
     member: Member,
     db: Arc<RlnDb>,
+    ledger: Arc<MessageIdLedger>,
     prover: Arc<Prover>,
     epoch_secs: u64,
     rln_identifier: RlnIdentifier,
@@ -74,10 +75,12 @@ pub(crate) fn fits_with_proof(message: &WakuMessage, max_bytes: usize) -> Result
 }
 
 impl Publisher {
-    /// A publisher for `member`.
+    /// A publisher for `member`, whose used message ids are in `ledger`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         member: Member,
         db: Arc<RlnDb>,
+        ledger: Arc<MessageIdLedger>,
         prover: Arc<Prover>,
         epoch_secs: u64,
         rln_identifier: RlnIdentifier,
@@ -87,6 +90,7 @@ impl Publisher {
         Self {
             member,
             db,
+            ledger,
             prover,
             epoch_secs,
             rln_identifier,
@@ -94,6 +98,11 @@ impl Publisher {
             metrics,
             prepared: Mutex::new(None),
         }
+    }
+
+    /// The ledger of used message ids.
+    pub fn ledger(&self) -> &MessageIdLedger {
+        &self.ledger
     }
 
     /// The membership.
@@ -114,11 +123,9 @@ impl Publisher {
     /// Message ids left in the current epoch.
     pub fn remaining(&self) -> Result<u64, RelayError> {
         let (epoch, _) = self.current_epoch();
-        let left = self.db.message_ids_left(
-            &self.member.identity.commitment(),
-            epoch,
-            self.member.limit,
-        )?;
+        let left = self
+            .ledger
+            .left(&self.member.identity.commitment(), epoch, self.member.limit);
         self.metrics.remaining_proofs.set(left as i64);
         Ok(left)
     }
@@ -178,7 +185,7 @@ impl Publisher {
         }
         let message_id = match choice {
             MessageIdChoice::Forced(id) => id,
-            MessageIdChoice::Next => match self.db.allocate_message_id(
+            MessageIdChoice::Next => match self.ledger.allocate(
                 &self.member.identity.commitment(),
                 epoch,
                 self.member.limit,
@@ -194,6 +201,14 @@ impl Publisher {
                 }
                 Allocation::EpochInPast { latest } => {
                     return Err(RelayError::ClockBehind { latest })
+                }
+                Allocation::Unrecorded { .. } => {
+                    let next_start = Duration::from_secs((epoch + 1) * self.epoch_secs);
+                    let now = Duration::from_nanos(timestamp as u64);
+                    return Err(RelayError::Unrecorded {
+                        ledger: self.ledger.path().display().to_string(),
+                        next_epoch_in: next_start.saturating_sub(now),
+                    });
                 }
             },
         };
