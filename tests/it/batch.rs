@@ -62,11 +62,29 @@ fn one_invalid_among_63_is_found() {
         .iter()
         .all(|v| *v == ProofVerdict::Valid));
     items[41].public_inputs[3] += Fr::from(1u64);
-    let verdicts = verifier.verify_batch(&items, &mut rng);
+    let (verdicts, checks) = verifier.verify_batch_counted(&items, &mut rng);
     let invalid: Vec<usize> = (0..64)
         .filter(|i| verdicts[*i] == ProofVerdict::Invalid)
         .collect();
     assert_eq!(invalid, vec![41]);
+    // Bisection: the whole, then about two checks per level down to the bad one (log₂ 64 = 6
+    // levels), not 64 single verifications.
+    assert!(
+        checks <= 2 * 6 + 2,
+        "{checks} pairing checks for one bad proof in 64"
+    );
+    // Three bad proofs cost a few bisections, still far fewer than 64 checks.
+    items[3].public_inputs[0] += Fr::from(1u64);
+    items[60].proof.c = items[59].proof.c;
+    let (verdicts, checks) = verifier.verify_batch_counted(&items, &mut rng);
+    let invalid: Vec<usize> = (0..64)
+        .filter(|i| verdicts[*i] == ProofVerdict::Invalid)
+        .collect();
+    assert_eq!(invalid, vec![3, 41, 60]);
+    assert!(
+        checks <= 3 * (2 * 6 + 2),
+        "{checks} pairing checks for three bad proofs"
+    );
 }
 
 #[test]

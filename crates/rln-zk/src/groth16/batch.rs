@@ -10,7 +10,11 @@
 //! That is n + 3 Miller loops and a single final exponentiation, and `Σ rᵢ·L(xᵢ)` folds into one
 //! six-term multi-scalar multiplication because `L` is linear. The weights come from the
 //! caller's CSPRNG: a prover who could predict them could make invalid proofs cancel out.
-//! When the combined check fails, every proof is verified alone so each gets its own verdict.
+//! When the combined check fails, the batch is bisected: each half is checked the same way,
+//! and a half that fails is split again, down to single proofs. One invalid proof among n
+//! costs about 2·log₂ n checks instead of n; a half known to fail (because its sibling
+//! passed) is split without being checked. Small failing groups are verified one by one,
+//! which is cheaper than splitting them further.
 
 use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine};
 use ark_ec::pairing::{Pairing, PairingOutput};
@@ -22,6 +26,10 @@ use rayon::prelude::*;
 use super::verifier::{ProofVerdict, Verifier};
 use crate::circuit::PUBLIC_INPUTS;
 use crate::proof::{Groth16Proof, RateLimitProof};
+
+/// Groups this small are verified proof by proof (a combined check costs about as much as two
+/// single ones).
+const SINGLES_BELOW: usize = 2;
 
 /// A proof and its public inputs, ready for batch verification.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,12 +57,59 @@ impl Verifier {
         items: &[BatchItem],
         rng: &mut R,
     ) -> Vec<ProofVerdict> {
-        match items {
-            [] => Vec::new(),
-            [one] => vec![self.check_item(one)],
-            _ if self.combined_check(items, rng) => vec![ProofVerdict::Valid; items.len()],
-            _ => items.iter().map(|item| self.check_item(item)).collect(),
+        self.verify_batch_counted(items, rng).0
+    }
+
+    /// [`Self::verify_batch`], with the number of pairing checks (final exponentiations) it
+    /// took: 1 for a valid batch, about 2·log₂ n more per invalid proof.
+    pub fn verify_batch_counted<R: RngCore + CryptoRng>(
+        &self,
+        items: &[BatchItem],
+        rng: &mut R,
+    ) -> (Vec<ProofVerdict>, usize) {
+        let mut verdicts = vec![ProofVerdict::Valid; items.len()];
+        let mut checks = 0;
+        self.bisect(items, &mut verdicts, false, &mut checks, rng);
+        (verdicts, checks)
+    }
+
+    /// Gives each of `items` its verdict in `out`. `failed`: the group is known to hold an
+    /// invalid proof, so checking it as a whole would be wasted.
+    fn bisect<R: RngCore + CryptoRng>(
+        &self,
+        items: &[BatchItem],
+        out: &mut [ProofVerdict],
+        failed: bool,
+        checks: &mut usize,
+        rng: &mut R,
+    ) {
+        if items.len() <= SINGLES_BELOW || (failed && items.len() <= SINGLES_BELOW * 2) {
+            for (item, verdict) in items.iter().zip(out.iter_mut()) {
+                *checks += 1;
+                *verdict = self.check_item(item);
+            }
+            return;
         }
+        if !failed {
+            *checks += 1;
+            if self.combined_check(items, rng) {
+                return;
+            }
+        }
+        let mid = items.len() / 2;
+        let (left, right) = items.split_at(mid);
+        let (left_out, right_out) = out.split_at_mut(mid);
+        if left.len() > SINGLES_BELOW {
+            *checks += 1;
+            if self.combined_check(left, rng) {
+                // The whole failed and the left half is fine: the right half holds the fault.
+                return self.bisect(right, right_out, true, checks, rng);
+            }
+            self.bisect(left, left_out, true, checks, rng);
+        } else {
+            self.bisect(left, left_out, false, checks, rng);
+        }
+        self.bisect(right, right_out, false, checks, rng);
     }
 
     /// [`Self::verify_batch`] over RLN proofs.
