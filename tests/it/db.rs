@@ -200,6 +200,60 @@ fn nullifier_verdicts() {
     db.prune_nullifiers_before(10).unwrap();
     assert_eq!(db.nullifier(9, &n).unwrap(), None);
     assert_eq!(db.nullifier(10, &n).unwrap(), Some(second));
+    // A late share of the pruned epoch is not taken for a first one.
+    assert_eq!(
+        db.insert_nullifier(9, &n, &second).unwrap(),
+        NullifierVerdict::Pruned
+    );
+    assert_eq!(
+        db.check_nullifier(9, &n, &second.x, &second.y).unwrap(),
+        NullifierVerdict::Pruned
+    );
+    assert_eq!(db.nullifier(9, &n).unwrap(), None, "nothing was written");
+    // The floor never goes down.
+    db.prune_nullifiers_before(3).unwrap();
+    assert_eq!(db.nullifier_floor(), 10);
+}
+
+#[test]
+fn no_insert_slips_under_a_concurrent_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(RlnDb::open(dir.path(), config()).unwrap());
+    for round in 0..20u64 {
+        let floor = (round + 1) * 100;
+        let writers: Vec<_> = (0..4u64)
+            .map(|t| {
+                let db = Arc::clone(&db);
+                std::thread::spawn(move || {
+                    for k in 0..200u64 {
+                        let record = NullifierRecord {
+                            x: Fr::from(k),
+                            y: Fr::from(t),
+                            message_hash: [0; 32],
+                            first_seen_ms: k,
+                        };
+                        // Epochs just below and above the floor being set.
+                        let epoch = floor - 50 + (k * 7 + t) % 100;
+                        db.insert_nullifier(epoch, &Fr::from(k * 4 + t), &record)
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        db.prune_nullifiers_before(floor).unwrap();
+        for w in writers {
+            w.join().unwrap();
+        }
+        for k in 0..800u64 {
+            for epoch in floor - 50..floor {
+                assert_eq!(
+                    db.nullifier(epoch, &Fr::from(k)).unwrap(),
+                    None,
+                    "round {round}: a record of epoch {epoch} outlived the prune to {floor}"
+                );
+            }
+        }
+    }
 }
 
 #[test]

@@ -76,6 +76,8 @@ pub struct RlnDb {
     /// Serialises tree and sync writes: each computes its batch from the state it reads.
     pub(crate) writer: Mutex<()>,
     pub(crate) nullifier_locks: Vec<Mutex<()>>,
+    /// Epochs below this were pruned from the nullifier log (write-locked while pruning).
+    pub(crate) nullifier_floor: RwLock<u64>,
     /// The archive's counters and topic names; serialises its writers.
     pub(crate) archive: crate::archive::ArchiveLock,
 }
@@ -155,6 +157,7 @@ impl RlnDb {
             }),
             writer: Mutex::new(()),
             nullifier_locks,
+            nullifier_floor: RwLock::new(0),
             archive: Default::default(),
         };
         if exists {

@@ -60,6 +60,10 @@ pub enum NullifierVerdict {
         /// The share recorded first.
         previous: NullifierRecord,
     },
+    /// The epoch is below the pruning floor: its log is (being) deleted, so the share can
+    /// be compared with nothing and is not recorded. A message that waited in a queue while
+    /// its epoch was pruned ends here instead of passing as new.
+    Pruned,
 }
 
 impl RlnDb {
@@ -93,6 +97,9 @@ impl RlnDb {
         x: &Fr,
         y: &Fr,
     ) -> Result<NullifierVerdict, DbError> {
+        if epoch < self.nullifier_floor() {
+            return Ok(NullifierVerdict::Pruned);
+        }
         Ok(classify(self.nullifier(epoch, nullifier)?, x, y))
     }
 
@@ -105,6 +112,15 @@ impl RlnDb {
         record: &NullifierRecord,
     ) -> Result<NullifierVerdict, DbError> {
         let key = nullifier_key(epoch, nullifier);
+        // Shared with other inserts, exclusive with pruning: the floor cannot move between
+        // this check and the write below.
+        let floor = self
+            .nullifier_floor
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if epoch < *floor {
+            return Ok(NullifierVerdict::Pruned);
+        }
         let _guard = self.nullifier_lock(&key);
         let existing = self.nullifier(epoch, nullifier)?;
         let verdict = classify(existing, &record.x, &record.y);
@@ -117,12 +133,27 @@ impl RlnDb {
         Ok(verdict)
     }
 
-    /// Deletes every record of epochs before `min_epoch`.
+    /// Deletes every record of epochs before `min_epoch`, after raising the floor below which
+    /// [`Self::insert_nullifier`] and [`Self::check_nullifier`] answer
+    /// [`NullifierVerdict::Pruned`]. The floor never goes down.
     pub fn prune_nullifiers_before(&self, min_epoch: u64) -> Result<(), DbError> {
         let cf = self.cf(CF_NULLIFIERS)?;
+        let mut floor = self
+            .nullifier_floor
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *floor = (*floor).max(min_epoch);
         self.db
-            .delete_range_cf(cf, 0u64.to_be_bytes(), min_epoch.to_be_bytes())
+            .delete_range_cf(cf, 0u64.to_be_bytes(), floor.to_be_bytes())
             .map_err(rocks("pruning the nullifier log"))
+    }
+
+    /// The oldest epoch the nullifier log still answers for.
+    pub fn nullifier_floor(&self) -> u64 {
+        *self
+            .nullifier_floor
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Number of records in the log (exact; walks the keys).

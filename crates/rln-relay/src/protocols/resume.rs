@@ -128,7 +128,7 @@ pub async fn resume(
         let (candidates, checked) = {
             let validator = Arc::clone(&validator);
             tokio::task::spawn_blocking(move || {
-                let outcomes = validator.validate_batch(&candidates);
+                let outcomes = validator.validate_history(&candidates);
                 (candidates, outcomes)
             })
             .await

@@ -60,6 +60,8 @@ pub enum Reason {
     Spam,
     /// The validation queue was full.
     QueueFull,
+    /// Its epoch's nullifier log was pruned while it waited for validation.
+    Expired,
     /// The node failed (storage error); not the sender's fault.
     Internal,
 }
@@ -83,9 +85,10 @@ impl Reason {
     ];
 
     /// Reasons a message is ignored for (no penalty).
-    pub const IGNORED: [Reason; 5] = [
+    pub const IGNORED: [Reason; 6] = [
         Reason::Duplicate,
         Reason::QueueFull,
+        Reason::Expired,
         Reason::UnknownRoot,
         Reason::Spam,
         Reason::Internal,
@@ -119,6 +122,7 @@ impl Reason {
             Reason::Duplicate => "duplicate",
             Reason::Spam => "spam",
             Reason::QueueFull => "queue_full",
+            Reason::Expired => "expired",
             Reason::Internal => "internal",
         }
     }
@@ -309,7 +313,7 @@ impl Validator {
         &self.rules
     }
 
-    fn cheap_checks(&self, c: &Candidate) -> Result<Checked, Outcome> {
+    fn cheap_checks(&self, c: &Candidate, history: bool) -> Result<Checked, Outcome> {
         use Outcome::{Ignored, Rejected};
         let bytes = c
             .message
@@ -366,6 +370,8 @@ impl Validator {
             .check_nullifier(epoch, &proof.nullifier, &proof.share_x, &proof.share_y)
         {
             Ok(NullifierVerdict::Duplicate) => return Err(Ignored(Reason::Duplicate)),
+            // It waited in the queue while its epoch was pruned: too old to compare.
+            Ok(NullifierVerdict::Pruned) if !history => return Err(Ignored(Reason::Expired)),
             Ok(_) => {}
             Err(_) => return Err(Ignored(Reason::Internal)),
         }
@@ -376,11 +382,22 @@ impl Validator {
     /// Validates a batch of messages; one outcome per message, in order. Proofs that pass
     /// the cheap checks are verified together.
     pub fn validate_batch(&self, candidates: &[Candidate]) -> Vec<Outcome> {
+        self.validate(candidates, false)
+    }
+
+    /// [`Self::validate_batch`] for history fetched from a store node: a message from an
+    /// epoch the nullifier log no longer covers is valid if everything else holds (there is
+    /// no share left to compare it with); live traffic from such an epoch is ignored.
+    pub fn validate_history(&self, candidates: &[Candidate]) -> Vec<Outcome> {
+        self.validate(candidates, true)
+    }
+
+    fn validate(&self, candidates: &[Candidate], history: bool) -> Vec<Outcome> {
         let mut outcomes: Vec<Option<Outcome>> = vec![None; candidates.len()];
         let mut checked: Vec<(usize, Checked)> = Vec::with_capacity(candidates.len());
         for (i, c) in candidates.iter().enumerate() {
             self.metrics.messages.inc();
-            match self.cheap_checks(c) {
+            match self.cheap_checks(c, history) {
                 Ok(ok) => checked.push((i, ok)),
                 Err(outcome) => outcomes[i] = Some(outcome),
             }
@@ -397,7 +414,7 @@ impl Validator {
             }
             for ((i, c), verdict) in checked.into_iter().zip(verdicts) {
                 outcomes[i] = Some(if verdict.is_valid() {
-                    self.record(c, &candidates[i])
+                    self.record(c, &candidates[i], history)
                 } else {
                     Outcome::Rejected(Reason::InvalidProof)
                 });
@@ -410,7 +427,7 @@ impl Validator {
     }
 
     /// Step 5: the atomic nullifier insert, and spam evidence on a double signal.
-    fn record(&self, c: Checked, candidate: &Candidate) -> Outcome {
+    fn record(&self, c: Checked, candidate: &Candidate, history: bool) -> Outcome {
         let record = NullifierRecord {
             x: c.proof.share_x,
             y: c.proof.share_y,
@@ -437,6 +454,8 @@ impl Validator {
                 Outcome::Valid
             }
             Ok(NullifierVerdict::Duplicate) => Outcome::Ignored(Reason::Duplicate),
+            Ok(NullifierVerdict::Pruned) if history => Outcome::Valid,
+            Ok(NullifierVerdict::Pruned) => Outcome::Ignored(Reason::Expired),
             Ok(NullifierVerdict::DoubleSignal { previous }) => {
                 let same_sender = note_sender(candidate.source);
                 match spam_evidence(c.epoch, c.proof.nullifier, previous, record) {
