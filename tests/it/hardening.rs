@@ -5,8 +5,10 @@ use std::time::{Duration, Instant};
 
 use rln_core::Fr;
 use rln_db::MessageIdLedger;
+use rln_node::config::SlashConfig;
 use rln_node::Node;
 use rln_relay::{MessageIdChoice, RelayError};
+use rln_testkit::proxy::RpcProxy;
 
 use crate::relay::{
     drain, fresh_epoch, invalid, rln_outcomes, start_net, text, wait_mesh, wait_until, with_proof,
@@ -147,6 +149,109 @@ async fn wiping_the_database_or_losing_the_ledger_mid_epoch_never_reuses_a_messa
     ));
     assert!(drain(&mut rx, Duration::from_secs(2)).await.is_empty());
     assert!(net.nodes[0].handle().spam_evidence().unwrap().is_empty());
+    for node in net.nodes {
+        node.shutdown().await.unwrap();
+    }
+}
+
+/// Waits until node `i` holds evidence against `member` whose status satisfies `f`.
+async fn wait_evidence(net: &Net, i: usize, member: &Fr, f: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = net.nodes[i]
+            .handle()
+            .spam_evidence()
+            .unwrap()
+            .into_iter()
+            .find(|e| e.id_commitment == *member)
+            .map(|e| e.slash_status);
+        if let Some(s) = status.as_deref().filter(|s| f(s)) {
+            return s.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {i}: evidence against the spammer is {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the member is slashed on chain (state 2).
+async fn wait_slashed(net: &Net, member: &Fr) {
+    let commitment = rln_testkit::chain::to_u256(*member);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let m = net
+            .chain
+            .membership()
+            .members(commitment)
+            .call()
+            .await
+            .unwrap();
+        if m.state == 2 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the spammer is slashed on chain");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Spammer `i` (limit 1) sends two messages under message id 0.
+async fn spam_twice(net: &Net, i: usize) {
+    let spammer = net.nodes[i].handle();
+    let publisher = spammer.publisher().unwrap().clone();
+    for k in 0..2 {
+        let m = publisher
+            .prove(text(&format!("spam {i}.{k}")), MessageIdChoice::Forced(0))
+            .unwrap();
+        spammer.send_raw(TOPIC, m.encode()).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn evidence_caught_during_an_rpc_outage_is_slashed_when_the_chain_is_back_even_after_a_restart(
+) {
+    let proxy = RpcProxy::start("127.0.0.1:9").await;
+    let proxy_url = proxy.url();
+    let mut net = start_net(&[3, 1, 1], 3_600, |i, chain, c| {
+        if i == 0 {
+            // The slashing node reaches the chain only through the proxy.
+            proxy.set_target(&chain.rpc());
+            c.chain.rpc = vec![proxy_url.clone()];
+            c.slash = Some(SlashConfig {
+                private_key: hex::encode(chain.anvil.keys()[6].to_bytes()),
+                receiver: None,
+            });
+        }
+    })
+    .await;
+    wait_mesh(&net.nodes, 2).await;
+    fresh_epoch(3_600, 120).await;
+    let (first, second) = (
+        net.members[1].identity.commitment(),
+        net.members[2].identity.commitment(),
+    );
+
+    // An outage: the evidence is kept, the attempt fails and is retried once the chain is back.
+    proxy.cut();
+    spam_twice(&net, 1).await;
+    let status = wait_evidence(&net, 0, &first, |s| s.contains("failed")).await;
+    assert!(status.contains("retrying"), "{status}");
+    proxy.restore();
+    wait_slashed(&net, &first).await;
+    wait_evidence(&net, 0, &first, |s| s.starts_with("slashed in block")).await;
+
+    // An outage and a restart: the stored evidence is the slasher's queue.
+    proxy.cut();
+    spam_twice(&net, 2).await;
+    wait_evidence(&net, 0, &second, |s| s.contains("failed")).await;
+    let node = net.nodes.remove(0);
+    node.shutdown().await.unwrap();
+    proxy.restore();
+    let node = Node::start(net.configs[0].clone()).await.unwrap();
+    net.nodes.insert(0, node);
+    wait_slashed(&net, &second).await;
+    wait_evidence(&net, 0, &second, |s| s.starts_with("slashed in block")).await;
     for node in net.nodes {
         node.shutdown().await.unwrap();
     }

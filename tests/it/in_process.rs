@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use prometheus_client::registry::Registry;
-use rln_core::{epoch_at, epoch_to_fr, Identity, RlnIdentifier};
+use rln_core::{epoch_at, epoch_to_fr, Fr, Identity, RlnIdentifier};
 use rln_node::{rest, Node};
 use rln_relay::hub::Hub;
 use rln_relay::metrics::Metrics;
@@ -306,6 +306,50 @@ async fn the_rest_router_answers_with_status_codes_that_say_whose_fault_it_is() 
 
     let (status, body) = call(&router, get("/rln/v1/spam")).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "[]"));
+    // Evidence pages newest first; the cursor of a page's last piece asks for the next.
+    for epoch in 1..=5u64 {
+        let share = |x: u64| rln_db::NullifierRecord {
+            x: Fr::from(x),
+            y: Fr::from(x + 1),
+            message_hash: [0; 32],
+            first_seen_ms: 0,
+        };
+        node.handle()
+            .db()
+            .record_spam(&rln_db::SpamEvidence {
+                epoch,
+                nullifier: Fr::from(epoch),
+                first: share(1),
+                second: share(2),
+                secret: Fr::from(3u64),
+                id_commitment: Fr::from(4u64),
+                slash_status: rln_db::evidence::NOT_SUBMITTED.into(),
+            })
+            .unwrap();
+    }
+    let mut epochs = Vec::new();
+    let mut uri = "/rln/v1/spam?limit=2".to_string();
+    loop {
+        let (status, body) = call(&router, get(&uri)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let page: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        let Some(last) = page.last() else { break };
+        assert!(page.len() <= 2);
+        epochs.extend(page.iter().map(|e| e["epoch"].as_u64().unwrap()));
+        uri = format!(
+            "/rln/v1/spam?limit=2&before={}",
+            last["cursor"].as_str().unwrap()
+        );
+    }
+    assert_eq!(epochs, vec![5, 4, 3, 2, 1]);
+    for bad in [
+        "/rln/v1/spam?limit=0",
+        "/rln/v1/spam?limit=5000",
+        "/rln/v1/spam?before=0x12",
+    ] {
+        let (status, _) = call(&router, get(bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
     let (status, body) = call(&router, get("/metrics")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("waku_rln_invalid_messages_total"), "{body}");

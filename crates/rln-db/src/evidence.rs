@@ -30,7 +30,28 @@ pub struct SpamEvidence {
 
 const FIXED: usize = 8 + 32 + 104 + 104 + 32 + 32;
 
+/// The status of evidence nobody tried to slash yet.
+pub const NOT_SUBMITTED: &str = "not submitted";
+/// Status prefix of a completed slash.
+pub const SLASHED: &str = "slashed";
+/// Status prefix of evidence that will never be slashed (the member is gone already).
+pub const NOT_SLASHED: &str = "not slashed";
+
+/// The paging cursor of a piece of evidence: `epoch (8, BE) ‖ nullifier (32, LE)`, its key.
+pub type EvidenceCursor = [u8; 40];
+
 impl SpamEvidence {
+    /// Whether the slash is finished one way or the other (slashed, or not slashable); the
+    /// slasher retries everything else.
+    pub fn is_settled(&self) -> bool {
+        self.slash_status.starts_with(SLASHED) || self.slash_status.starts_with(NOT_SLASHED)
+    }
+
+    /// Where this evidence sits in the store, for paging.
+    pub fn cursor(&self) -> EvidenceCursor {
+        nullifier_key(self.epoch, &self.nullifier)
+    }
+
     fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(FIXED + self.slash_status.len());
         out.extend_from_slice(&self.epoch.to_le_bytes());
@@ -106,7 +127,71 @@ impl RlnDb {
             .map_err(rocks("writing spam evidence"))
     }
 
-    /// All stored evidence, oldest epoch first.
+    /// Up to `limit` pieces of evidence, newest first, starting after `before` (a cursor from
+    /// [`SpamEvidence::cursor`]) when given.
+    pub fn spam_evidence_page(
+        &self,
+        before: Option<&EvidenceCursor>,
+        limit: usize,
+    ) -> Result<Vec<SpamEvidence>, DbError> {
+        let cf = self.cf(CF_EVIDENCE)?;
+        let mode = match before {
+            Some(key) => rocksdb::IteratorMode::From(key, rocksdb::Direction::Reverse),
+            None => rocksdb::IteratorMode::End,
+        };
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(cf, mode) {
+            let (key, value) = item.map_err(rocks("reading spam evidence"))?;
+            if before.is_some_and(|b| key.as_ref() == b.as_slice()) {
+                continue;
+            }
+            if out.len() == limit {
+                break;
+            }
+            out.push(SpamEvidence::decode(&value)?);
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` pieces of evidence whose slash is not settled, oldest first.
+    pub fn pending_slashes(&self, limit: usize) -> Result<Vec<SpamEvidence>, DbError> {
+        let cf = self.cf(CF_EVIDENCE)?;
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
+            let (_, value) = item.map_err(rocks("reading spam evidence"))?;
+            let evidence = SpamEvidence::decode(&value)?;
+            if !evidence.is_settled() {
+                out.push(evidence);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes the evidence of epochs before `min_epoch`; returns how many pieces went.
+    pub fn prune_evidence_before(&self, min_epoch: u64) -> Result<usize, DbError> {
+        let cf = self.cf(CF_EVIDENCE)?;
+        let end = min_epoch.to_be_bytes();
+        let mut n = 0;
+        for item in self.db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
+            let (key, _) = item.map_err(rocks("counting spam evidence"))?;
+            if key.as_ref() >= end.as_slice() {
+                break;
+            }
+            n += 1;
+        }
+        if n > 0 {
+            self.db
+                .delete_range_cf(cf, 0u64.to_be_bytes(), end)
+                .map_err(rocks("pruning spam evidence"))?;
+        }
+        Ok(n)
+    }
+
+    /// All stored evidence, oldest epoch first (tests and small stores; see
+    /// [`Self::spam_evidence_page`]).
     pub fn spam_evidence(&self) -> Result<Vec<SpamEvidence>, DbError> {
         let cf = self.cf(CF_EVIDENCE)?;
         self.db
@@ -156,6 +241,7 @@ mod tests {
         let db = RlnDb::open(dir.path(), DbConfig::default()).unwrap();
         let stored = db.spam_evidence().unwrap();
         assert_eq!(stored.len(), 1);
+        assert!(stored[0].is_settled());
         assert_eq!(stored[0].slash_status, "slashed in block 7");
         assert_eq!(
             SpamEvidence {
@@ -164,5 +250,66 @@ mod tests {
             },
             stored[0]
         );
+    }
+
+    fn evidence(epoch: u64, nullifier: u64) -> SpamEvidence {
+        SpamEvidence {
+            epoch,
+            nullifier: Fr::from(nullifier),
+            first: record(1),
+            second: record(2),
+            secret: Fr::from(nullifier * 3),
+            id_commitment: Fr::from(nullifier * 5),
+            slash_status: NOT_SUBMITTED.into(),
+        }
+    }
+
+    #[test]
+    fn evidence_is_paged_newest_first_pending_found_and_pruned_by_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = RlnDb::open(dir.path(), DbConfig::default()).unwrap();
+        for epoch in 1..=5u64 {
+            for n in 0..3u64 {
+                db.record_spam(&evidence(epoch, n + 10 * epoch)).unwrap();
+            }
+        }
+        db.set_slash_status(2, &Fr::from(20u64), "slashed in block 9")
+            .unwrap();
+        db.set_slash_status(2, &Fr::from(21u64), "not slashed: gone")
+            .unwrap();
+        db.set_slash_status(3, &Fr::from(30u64), "attempt 1 failed; retrying")
+            .unwrap();
+        // Pages of 4, newest first, each piece once.
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let page = db.spam_evidence_page(before.as_ref(), 4).unwrap();
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.len() <= 4);
+            before = Some(page[page.len() - 1].cursor());
+            seen.extend(page.into_iter().map(|e| (e.epoch, e.nullifier)));
+        }
+        let mut expected: Vec<(u64, Fr)> = db
+            .spam_evidence()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.epoch, e.nullifier))
+            .collect();
+        expected.reverse();
+        assert_eq!(seen, expected);
+        assert_eq!(seen.len(), 15);
+        // Pending: everything but the two settled ones, oldest first, up to the limit.
+        let pending = db.pending_slashes(100).unwrap();
+        assert_eq!(pending.len(), 13);
+        assert_eq!(pending[0].epoch, 1);
+        assert!(pending.iter().all(|e| !e.is_settled()));
+        assert_eq!(db.pending_slashes(2).unwrap().len(), 2);
+        // Pruning goes by epoch.
+        assert_eq!(db.prune_evidence_before(3).unwrap(), 6);
+        assert_eq!(db.spam_evidence().unwrap().len(), 9);
+        assert!(db.spam_evidence().unwrap().iter().all(|e| e.epoch >= 3));
+        assert_eq!(db.prune_evidence_before(3).unwrap(), 0);
     }
 }

@@ -36,7 +36,7 @@ pub use archive::{
 };
 pub use db::{DbConfig, RlnDb, RootStatus};
 pub use error::DbError;
-pub use evidence::SpamEvidence;
+pub use evidence::{EvidenceCursor, SpamEvidence};
 pub use ledger::{Adoption, Allocation, MessageIdLedger};
 pub use nullifiers::{NullifierRecord, NullifierVerdict};
 pub use schema::{ARCHIVE_COLUMN_FAMILIES, COLUMN_FAMILIES, SCHEMA_VERSION};

@@ -464,7 +464,7 @@ fn new_metrics() -> (Registry, Metrics) {
     (registry, metrics)
 }
 
-const SLASH_RESULTS: [&str; 2] = ["slashed", "failed"];
+const SLASH_RESULTS: [&str; 3] = ["slashed", "gone", "failed"];
 
 /// Step 4: membership sync, and the flag validation reads to tell "unknown root" from "not
 /// synced yet".
@@ -534,19 +534,32 @@ fn start_validation(
         mpsc::channel(config.validation.queue + config.validation.max_batch * 16);
     let spam = match &config.slash {
         Some(slash) => {
-            let first_rpc = config.chain.rpc.first().cloned().unwrap_or_default();
-            let slasher = Slasher::new(
-                &first_rpc,
-                &slash.private_key,
-                checked.contract,
-                checked.slash_receiver,
-            )?;
-            let (tx, rx) = mpsc::channel(SLASH_QUEUE);
+            // One slasher per configured endpoint: attempts rotate through them.
+            let slashers = config
+                .chain
+                .rpc
+                .iter()
+                .map(|url| {
+                    Slasher::new(
+                        url,
+                        &slash.private_key,
+                        checked.contract,
+                        checked.slash_receiver,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let wake = Arc::new(tokio::sync::Notify::new());
             supervisor.spawn(
                 "slasher",
-                run_slasher(slasher, rx, db.clone(), metrics.clone()),
+                run_slasher(
+                    slashers,
+                    wake.clone(),
+                    db.clone(),
+                    metrics.clone(),
+                    supervisor.signal(),
+                ),
             );
-            Some(tx)
+            Some(wake)
         }
         None => None,
     };
@@ -580,8 +593,16 @@ fn start_validation(
     })
 }
 
-/// Spam evidence waiting for the slasher.
-const SLASH_QUEUE: usize = 1_024;
+/// Longest wait for one slash (commit and reveal mined) before it counts as failed.
+const SLASH_TIMEOUT: Duration = Duration::from_secs(120);
+/// First wait before retrying failed slashes; it doubles up to [`SLASH_RETRY_MAX`].
+const SLASH_RETRY_MIN: Duration = Duration::from_secs(2);
+/// Longest wait between retries.
+const SLASH_RETRY_MAX: Duration = Duration::from_secs(300);
+/// Pending evidence taken per pass.
+const SLASH_BATCH: usize = 64;
+/// Spam evidence is kept this long for audits, then pruned.
+const EVIDENCE_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Step 6: the swarm, listening, with the relay protocol's queue behind it.
 async fn start_network(
@@ -937,47 +958,128 @@ async fn prune_nullifiers(
         if let Err(e) = db.prune_nullifiers_before(oldest) {
             tracing::warn!("pruning the nullifier log failed: {e}");
         }
+        let kept_from = epoch_at(now.saturating_sub(EVIDENCE_RETENTION.as_secs()), epoch_secs);
+        match db.prune_evidence_before(kept_from) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("pruned {n} pieces of spam evidence older than 30 days"),
+            Err(e) => tracing::warn!("pruning spam evidence failed: {e}"),
+        }
     }
 }
 
-/// Slashes each recovered member once. Ends when the validation workers (the senders) are
-/// gone, which happens at shutdown.
+/// Slashes every member whose stored evidence is not settled. The evidence in the database
+/// is the queue: the slasher starts with what a previous run left, is woken for new evidence,
+/// and retries failures (RPC down, a transaction not mined in time) with growing pauses,
+/// rotating through the chain endpoints, until each is slashed or its member is gone.
 async fn run_slasher(
-    slasher: Slasher,
-    mut rx: mpsc::Receiver<SpamEvidence>,
+    slashers: Vec<Slasher>,
+    wake: Arc<tokio::sync::Notify>,
     db: Arc<RlnDb>,
     metrics: Metrics,
+    mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut done = std::collections::HashSet::new();
-    while let Some(evidence) = rx.recv().await {
-        let member = fr_to_hex(&evidence.id_commitment);
-        if !done.insert(member.clone()) {
-            continue;
-        }
-        let (status, result) = match slasher.slash(&evidence.secret).await {
-            Ok(outcome) => {
-                tracing::warn!(%member, block = outcome.reveal_block, "spammer slashed");
-                (
-                    format!(
-                        "slashed in block {} (reward to {})",
-                        outcome.reveal_block, outcome.receiver
-                    ),
-                    "slashed",
-                )
-            }
+    let mut attempts: std::collections::HashMap<[u8; 40], u32> = Default::default();
+    let mut pause = SLASH_RETRY_MIN;
+    let mut turn = 0usize;
+    loop {
+        let pending = match db.pending_slashes(SLASH_BATCH) {
+            Ok(p) => p,
             Err(e) => {
-                tracing::warn!(%member, "slash failed: {e}");
-                (format!("slash failed: {e}"), "failed")
+                tracing::error!("cannot read stored spam evidence: {e}");
+                Vec::new()
             }
         };
-        metrics
-            .slashes
-            .get_or_create(&ResultLabel {
-                result: result.into(),
-            })
-            .inc();
-        if let Err(e) = db.set_slash_status(evidence.epoch, &evidence.nullifier, &status) {
-            tracing::error!("cannot record the slash status: {e}");
+        let mut failed = false;
+        for evidence in pending {
+            if *shutdown.borrow() {
+                return;
+            }
+            let Some(slasher) = slashers.get(turn % slashers.len().max(1)) else {
+                return;
+            };
+            turn += 1;
+            let tries = attempts.entry(evidence.cursor()).or_default();
+            *tries += 1;
+            let (status, result) = slash_once(slasher, &evidence, *tries).await;
+            if result == "failed" {
+                failed = true;
+            } else {
+                attempts.remove(&evidence.cursor());
+            }
+            metrics
+                .slashes
+                .get_or_create(&ResultLabel {
+                    result: result.into(),
+                })
+                .inc();
+            if let Err(e) = db.set_slash_status(evidence.epoch, &evidence.nullifier, &status) {
+                tracing::error!("cannot record the slash status: {e}");
+            }
+        }
+        let wait = if failed {
+            let w = pause;
+            pause = (pause * 2).min(SLASH_RETRY_MAX);
+            w
+        } else {
+            pause = SLASH_RETRY_MIN;
+            // Nothing pending failed: sleep until new evidence (or a periodic look).
+            SLASH_RETRY_MAX
+        };
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// One attempt at slashing the member `evidence` names: the status to store and the metric
+/// label (`slashed`, `gone` when the member is no longer active, `failed`).
+async fn slash_once(
+    slasher: &Slasher,
+    evidence: &SpamEvidence,
+    attempt: u32,
+) -> (String, &'static str) {
+    let member = fr_to_hex(&evidence.id_commitment);
+    let work = async {
+        if !slasher.is_active(&evidence.id_commitment).await? {
+            return Ok(None);
+        }
+        slasher.slash(&evidence.secret).await.map(Some)
+    };
+    match tokio::time::timeout(SLASH_TIMEOUT, work).await {
+        Ok(Ok(Some(outcome))) => {
+            tracing::warn!(%member, block = outcome.reveal_block, "spammer slashed");
+            (
+                format!(
+                    "{} in block {} (reward to {})",
+                    rln_db::evidence::SLASHED,
+                    outcome.reveal_block,
+                    outcome.receiver
+                ),
+                "slashed",
+            )
+        }
+        Ok(Ok(None)) => (
+            format!(
+                "{}: the member is no longer active (slashed or erased already)",
+                rln_db::evidence::NOT_SLASHED
+            ),
+            "gone",
+        ),
+        Ok(Err(e)) => {
+            tracing::warn!(%member, attempt, "slash failed, will retry: {e}");
+            (format!("attempt {attempt} failed: {e}; retrying"), "failed")
+        }
+        Err(_) => {
+            tracing::warn!(%member, attempt, "slash timed out, will retry");
+            (
+                format!(
+                    "attempt {attempt} timed out after {} s; retrying",
+                    SLASH_TIMEOUT.as_secs()
+                ),
+                "failed",
+            )
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - [`chain`]: anvil with the membership contract deployed, accounts, registrations.
 //! - [`member`]: registered members with their Waku keystores.
 //! - [`node`]: loopback node configurations and `rln-node run` child processes.
+//! - [`proxy`]: a TCP proxy in front of the chain that a test cuts and restores.
 //! - [`state`]: a node's state in a temporary directory with leaves set directly, no chain.
 
 // Fixtures fail loudly: a broken fixture is a broken test.
@@ -14,6 +15,7 @@ pub mod chain;
 pub mod member;
 pub mod node;
 pub mod paths;
+pub mod proxy;
 pub mod state;
 
 pub use chain::TestChain;

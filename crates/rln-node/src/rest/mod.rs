@@ -330,14 +330,49 @@ async fn membership(State(node): Node) -> Result<impl IntoResponse, ApiError> {
     })))
 }
 
-async fn spam(State(node): Node) -> Result<impl IntoResponse, ApiError> {
-    let list: Vec<serde_json::Value> = node
-        .spam_evidence()?
+/// `GET /rln/v1/spam` parameters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpamParams {
+    /// Pieces per page (default 100, at most 1,000).
+    limit: Option<usize>,
+    /// The `cursor` of the last piece of the previous page.
+    before: Option<String>,
+}
+
+/// Spam evidence, newest first, in pages.
+const SPAM_PAGE: usize = 100;
+const SPAM_PAGE_MAX: usize = 1_000;
+
+async fn spam(
+    State(node): Node,
+    axum::extract::Query(params): axum::extract::Query<SpamParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let limit = params.limit.unwrap_or(SPAM_PAGE);
+    if limit == 0 || limit > SPAM_PAGE_MAX {
+        return Err(ApiError::bad(&format!(
+            "limit must be between 1 and {SPAM_PAGE_MAX}"
+        )));
+    }
+    let before = match &params.before {
+        None => None,
+        Some(text) => {
+            let bytes = hex::decode(text.trim_start_matches("0x"))
+                .ok()
+                .and_then(|b| rln_db::EvidenceCursor::try_from(b.as_slice()).ok())
+                .ok_or_else(|| ApiError::bad("before must be a cursor from a previous page"))?;
+            Some(bytes)
+        }
+    };
+    let page = node
+        .db()
+        .spam_evidence_page(before.as_ref(), limit)
+        .map_err(NodeError::from)?;
+    let list: Vec<serde_json::Value> = page
         .iter()
-        .rev()
-        .take(100)
         .map(|e| {
             serde_json::json!({
+                "cursor": format!("0x{}", hex::encode(e.cursor())),
                 "epoch": e.epoch,
                 "nullifier": fr_to_hex(&e.nullifier),
                 "idCommitment": fr_to_hex(&e.id_commitment),

@@ -45,8 +45,9 @@ pub struct Sinks {
     pub verdicts: mpsc::Sender<Validated>,
     /// Valid messages for local subscribers.
     pub hub: Arc<Hub>,
-    /// Spam evidence for the slasher (none when slashing is off).
-    pub spam: Option<mpsc::Sender<SpamEvidence>>,
+    /// Woken when new spam evidence is stored (none when slashing is off): the slasher reads
+    /// its work from the stored evidence, so nothing is lost when it is behind or restarted.
+    pub spam: Option<Arc<tokio::sync::Notify>>,
     /// Where evidence is persisted.
     pub db: Arc<RlnDb>,
     /// Metrics.
@@ -141,11 +142,7 @@ pub(crate) fn handle_spam(evidence: &SpamEvidence, sinks: &Sinks) {
     match sinks.db.record_spam(evidence) {
         Ok(true) => {
             if let Some(slasher) = &sinks.spam {
-                if slasher.try_send(evidence.clone()).is_err() {
-                    tracing::warn!(
-                        "the slasher is behind; this evidence is stored but not slashed"
-                    );
-                }
+                slasher.notify_one();
             }
         }
         Ok(false) => {}

@@ -488,7 +488,7 @@ pub fn spam_evidence(
         second,
         secret,
         id_commitment: Identity::from_secret(secret).commitment(),
-        slash_status: "not submitted".into(),
+        slash_status: rln_db::evidence::NOT_SUBMITTED.into(),
     })
 }
 
