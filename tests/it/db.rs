@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use rln_core::{Fr, MerkleTree, TREE_DEPTH};
-use rln_db::{BlockUpdate, DbConfig, DbError, NullifierRecord, NullifierVerdict, RlnDb};
+use rln_db::{
+    BlockUpdate, DbConfig, DbError, NullifierRecord, NullifierVerdict, RlnDb, RootStatus,
+};
 
 fn config() -> DbConfig {
     DbConfig {
@@ -61,8 +63,11 @@ fn state_survives_reopen() {
     assert_eq!(db.root().unwrap(), root);
     assert_eq!(db.root_window(), window);
     assert_eq!(window.len(), 1);
-    // Revocations are kept in memory only: after a restart the old root is simply unknown.
-    assert_eq!(db.root_status(&before_erasure), rln_db::RootStatus::Unknown);
+    // The revocation is stored with its block: a restart still knows the old root was revoked.
+    assert!(matches!(
+        db.root_status(&before_erasure),
+        RootStatus::Revoked { .. }
+    ));
     assert_eq!(db.checkpoint(), checkpoint);
     assert_eq!(db.checkpoint().unwrap().number, 11);
     assert_eq!(db.proof(7).unwrap(), proof);
@@ -441,5 +446,49 @@ fn rollback_across_blocks_without_records() {
     assert!(matches!(
         db.rollback_to(0),
         Err(DbError::ReorgTooDeep { .. })
+    ));
+}
+
+#[test]
+fn revocations_survive_a_restart_and_a_reorged_erasure_gives_the_roots_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (roots, window, at_ms) = {
+        let db = RlnDb::open(dir.path(), config()).unwrap();
+        let roots: Vec<Fr> = (1..=3u64)
+            .map(|b| db.apply_block(&block(b, vec![(b - 1, leaf(b))])).unwrap())
+            .collect();
+        let window = db.root_window();
+        db.apply_block(&block(4, vec![(0, Fr::from(0u64))]))
+            .unwrap();
+        let at_ms = match db.root_status(&roots[1]) {
+            RootStatus::Revoked { at_ms } => at_ms,
+            other => panic!("revoked by the erasure, not {other:?}"),
+        };
+        (roots, window, at_ms)
+    };
+    // A restart remembers the revocation and its time (the grace runs from it).
+    let db = RlnDb::open(dir.path(), config()).unwrap();
+    for root in &roots {
+        assert_eq!(db.root_status(root), RootStatus::Revoked { at_ms });
+    }
+    let erased_root = db.root_window().latest().unwrap().root;
+    // The erasure's block is reorged away: the window it cleared is back, nothing revoked.
+    db.rollback_to(3).unwrap();
+    assert_eq!(db.root_window(), window);
+    for root in &roots {
+        assert_eq!(db.root_status(root), RootStatus::InWindow);
+    }
+    assert_eq!(db.root_status(&erased_root), RootStatus::Unknown);
+    db.check_consistency().unwrap();
+    drop(db);
+    let db = RlnDb::open(dir.path(), config()).unwrap();
+    assert_eq!(db.root_window(), window, "the restored window is on disk");
+    assert_eq!(db.root_status(&roots[0]), RootStatus::InWindow);
+    // The same erasure mined again revokes again.
+    db.apply_block(&block(4, vec![(0, Fr::from(0u64))]))
+        .unwrap();
+    assert!(matches!(
+        db.root_status(&roots[2]),
+        RootStatus::Revoked { .. }
     ));
 }

@@ -31,6 +31,7 @@ fn rules() -> Rules {
     Rules {
         epoch_secs: EPOCH_SECS,
         max_clock_gap: Duration::from_secs(20),
+        revocation_grace: Duration::from_secs(20),
         rln_identifier: RlnIdentifier::waku(),
         signal: SignalMode::Timestamped,
     }

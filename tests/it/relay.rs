@@ -189,6 +189,7 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
             });
         }
         c.rln.max_clock_gap_secs = 5;
+        c.rln.revocation_grace_secs = Some(5);
         if i == 1 {
             // Waku's verifying key as a file, as an operator would configure it: the other
             // nodes prove with the compiled-in Waku key set.

@@ -49,8 +49,19 @@ pub(crate) struct Cached {
     pub(crate) window_seqs: std::collections::VecDeque<u64>,
     pub(crate) next_root_seq: u64,
     pub(crate) checkpoint: Option<Checkpoint>,
-    /// Roots an erasure revoked, with when (Unix ms); in memory only, newest last.
-    pub(crate) revoked: std::collections::VecDeque<(rln_core::Fr, u64)>,
+    /// Roots erasures revoked, newest last (persisted with the block that revoked them).
+    pub(crate) revoked: std::collections::VecDeque<Revoked>,
+}
+
+/// A root an erasure revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Revoked {
+    /// The root and the block it was the root of.
+    pub(crate) entry: RootEntry,
+    /// When this node applied the erasure (Unix milliseconds).
+    pub(crate) at_ms: u64,
+    /// The block of the erasure.
+    pub(crate) by_block: u64,
 }
 
 /// Where a root stands.
@@ -63,7 +74,7 @@ pub enum RootStatus {
         /// When the node applied the erasure.
         at_ms: u64,
     },
-    /// Never seen, or revoked before this process started.
+    /// Never seen, or revoked longer ago than the reorg history reaches.
     Unknown,
 }
 
@@ -295,12 +306,13 @@ impl RlnDb {
         let window_seqs = newest_first.iter().map(|(seq, _)| *seq).collect();
         let window = RootWindow::from_entries(capacity, newest_first.into_iter().map(|(_, e)| e));
         let checkpoint = self.read_checkpoint()?;
+        let revoked = self.read_revocations(capacity)?;
         Ok(Cached {
             window,
             window_seqs,
             next_root_seq,
             checkpoint,
-            revoked: Default::default(),
+            revoked,
         })
     }
 
@@ -320,8 +332,8 @@ impl RlnDb {
         if cached.window.contains(root) {
             return RootStatus::InWindow;
         }
-        match cached.revoked.iter().rev().find(|(r, _)| r == root) {
-            Some((_, at_ms)) => RootStatus::Revoked { at_ms: *at_ms },
+        match cached.revoked.iter().rev().find(|r| r.entry.root == *root) {
+            Some(r) => RootStatus::Revoked { at_ms: r.at_ms },
             None => RootStatus::Unknown,
         }
     }

@@ -70,6 +70,7 @@ pub(crate) const META_ARCHIVE_BYTES: &[u8] = b"archive_bytes";
 pub(crate) const SYNC_CHECKPOINT: &[u8] = b"checkpoint";
 const SYNC_HASH: u8 = b'h';
 const SYNC_UNDO: u8 = b'u';
+const SYNC_REVOKED: u8 = b'r';
 
 pub(crate) fn node_key(level: usize, index: u64) -> [u8; 9] {
     let mut key = [0u8; 9];
@@ -90,6 +91,13 @@ pub(crate) fn sync_hash_key(block: u64) -> [u8; 9] {
 
 pub(crate) fn sync_undo_key(block: u64) -> [u8; 9] {
     let mut key = [SYNC_UNDO; 9];
+    key[1..].copy_from_slice(&block.to_be_bytes());
+    key
+}
+
+/// The roots an erasure in `block` revoked.
+pub(crate) fn sync_revoked_key(block: u64) -> [u8; 9] {
+    let mut key = [SYNC_REVOKED; 9];
     key[1..].copy_from_slice(&block.to_be_bytes());
     key
 }

@@ -3,14 +3,16 @@
 //! never leaves the tree ahead of or behind the checkpoint. Undo records let a
 //! reorganisation roll the tree back to a common ancestor. A block that erases a member
 //! revokes every earlier root of the window (they all still contain the member); the relay
-//! accepts a revoked root only for messages stamped shortly after the revocation.
+//! accepts a revoked root only for messages stamped shortly after the revocation. The
+//! revocation is stored with the block (so a restart remembers it), and rolling the block
+//! back puts the revoked roots back in the window.
 
 use std::collections::BTreeMap;
 
 use rln_core::{Fr, MerkleTree, RootEntry, RootWindow};
 use rocksdb::{IteratorMode, WriteBatch};
 
-use crate::db::{Cached, RlnDb};
+use crate::db::{Cached, Revoked, RlnDb};
 use crate::error::{rocks, DbError};
 use crate::schema::*;
 
@@ -43,6 +45,29 @@ pub struct ConsistencyReport {
     pub root: Fr,
     /// Leaves stored.
     pub leaves: usize,
+}
+
+/// `at_ms (8) ‖ (root (32) ‖ block (8))*`, the roots the erasure in `by_block` revoked.
+fn decode_revocation(by_block: u64, value: &[u8]) -> Result<Vec<Revoked>, DbError> {
+    if value.len() < 8 || !(value.len() - 8).is_multiple_of(40) {
+        return Err(DbError::Corrupt(format!(
+            "revocation record of block {by_block}"
+        )));
+    }
+    let at_ms = decode_u64(&value[..8], "revocation time")?;
+    value[8..]
+        .chunks_exact(40)
+        .map(|c| {
+            Ok(Revoked {
+                entry: RootEntry {
+                    root: decode_fr(&c[..32], "revoked root")?,
+                    block: decode_u64(&c[32..], "revoked root block")?,
+                },
+                at_ms,
+                by_block,
+            })
+        })
+        .collect()
 }
 
 impl RlnDb {
@@ -127,6 +152,7 @@ impl RlnDb {
         if let Some(cutoff) = block.number.checked_sub(self.config.reorg_depth) {
             batch.delete_range_cf(sync, sync_hash_key(0), sync_hash_key(cutoff));
             batch.delete_range_cf(sync, sync_undo_key(0), sync_undo_key(cutoff));
+            batch.delete_range_cf(sync, sync_revoked_key(0), sync_revoked_key(cutoff));
         }
         if erases {
             // Every earlier root still contains the erased member: revoke them all, so a
@@ -139,9 +165,17 @@ impl RlnDb {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);
             let capacity = cached.window.capacity();
+            let mut record = now_ms.to_le_bytes().to_vec();
             for entry in cached.window.entries() {
-                cached.revoked.push_back((entry.root, now_ms));
+                record.extend_from_slice(&rln_core::fr_to_le_bytes(&entry.root));
+                record.extend_from_slice(&entry.block.to_le_bytes());
+                cached.revoked.push_back(Revoked {
+                    entry: *entry,
+                    at_ms: now_ms,
+                    by_block: block.number,
+                });
             }
+            batch.put_cf(sync, sync_revoked_key(block.number), record);
             while cached.revoked.len() > capacity {
                 cached.revoked.pop_front();
             }
@@ -263,6 +297,22 @@ impl RlnDb {
                 batch.delete_cf(roots, u64_key(seq));
             }
         }
+        // An erasure rolled back no longer revokes anything: the window it cleared (as of
+        // `target`) comes back, and its revocations go.
+        let undone = self.revocations_from(target + 1)?;
+        batch.delete_range_cf(
+            sync,
+            sync_revoked_key(target + 1),
+            sync_revoked_key(u64::MAX),
+        );
+        cached.revoked.retain(|r| r.by_block <= target);
+        if let Some(first) = undone.first() {
+            for entry in first.iter().filter(|e| e.entry.block <= target) {
+                if !cached.window.contains(&entry.entry.root) {
+                    self.stage_root(&mut batch, &mut cached, entry.entry)?;
+                }
+            }
+        }
         // If more roots followed `target` than the window holds, the restored root was
         // evicted; it is the root as of `target` again.
         self.stage_root(
@@ -282,6 +332,38 @@ impl RlnDb {
             .map_err(rocks("rolling back blocks"))?;
         *self.write_cached() = cached;
         Ok(())
+    }
+
+    /// The revocation records of blocks from `first` on, oldest erasure first.
+    fn revocations_from(&self, first: u64) -> Result<Vec<Vec<Revoked>>, DbError> {
+        let sync = self.cf(CF_SYNC)?;
+        let from = sync_revoked_key(first);
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(sync, IteratorMode::From(&from, rocksdb::Direction::Forward))
+        {
+            let (key, value) = item.map_err(rocks("reading revoked roots"))?;
+            if key.len() != 9 || key[0] != b'r' {
+                break;
+            }
+            let by_block = decode_u64_be(&key[1..], "revocation key")?;
+            out.push(decode_revocation(by_block, &value)?);
+        }
+        Ok(out)
+    }
+
+    /// The revoked roots still in the reorg history, newest last, at most `capacity`.
+    pub(crate) fn read_revocations(
+        &self,
+        capacity: usize,
+    ) -> Result<std::collections::VecDeque<Revoked>, DbError> {
+        let mut all: std::collections::VecDeque<Revoked> =
+            self.revocations_from(0)?.into_iter().flatten().collect();
+        while all.len() > capacity {
+            all.pop_front();
+        }
+        Ok(all)
     }
 
     /// Applied blocks still in the reorg history, newest first.

@@ -376,6 +376,12 @@ pub struct RlnConfig {
     pub epoch_secs: u64,
     /// Largest accepted difference between a message's timestamp and the receive time.
     pub max_clock_gap_secs: u64,
+    /// How long after this node applies an erasure it still accepts messages proved against
+    /// the roots the erasure revoked: an honest sender's node may not have seen the erasure
+    /// yet. It should cover the slowest honest node's lag: its confirmations × the block
+    /// time, its poll interval and the clock gap. Default: this node's own such lag with
+    /// 12 s blocks.
+    pub revocation_grace_secs: Option<u64>,
     /// Roots accepted besides the current one.
     pub root_window: usize,
     /// Application tag (zero-padded into 32 bytes).
@@ -403,6 +409,7 @@ impl Default for RlnConfig {
         Self {
             epoch_secs: defaults::EPOCH_SECS,
             max_clock_gap_secs: defaults::MAX_CLOCK_GAP_SECS,
+            revocation_grace_secs: None,
             root_window: defaults::ROOT_WINDOW,
             rln_identifier: defaults::RLN_IDENTIFIER.into(),
             signal: SignalMode::Timestamped,
@@ -558,6 +565,19 @@ impl NodeConfig {
         Duration::from_secs(self.rln.epoch_secs)
     }
 
+    /// `rln.revocation_grace_secs`, or its default: the clock gap, plus the chain lag of a
+    /// node configured like this one (confirmations at 12 s per block and one poll interval).
+    pub fn revocation_grace(&self) -> Duration {
+        match self.rln.revocation_grace_secs {
+            Some(secs) => Duration::from_secs(secs),
+            None => {
+                Duration::from_secs(self.rln.max_clock_gap_secs)
+                    + Duration::from_secs(12 * self.chain.confirmations)
+                    + Duration::from_millis(self.chain.poll_interval_ms)
+            }
+        }
+    }
+
     /// Checks every setting the node cannot run with, and derives the typed values.
     pub fn validate(&self) -> Result<Checked, NodeError> {
         let contract = Address::from_str(self.chain.contract.trim()).map_err(|_| {
@@ -711,6 +731,17 @@ mod tests {
         let mut c = NodeConfig::default();
         c.chain.contract = "0x5FbDB2315678afecb367f032d93F642f64180aa3".into();
         c
+    }
+
+    #[test]
+    fn the_revocation_grace_covers_this_nodes_chain_lag_unless_set() {
+        let mut c = NodeConfig::default();
+        c.rln.max_clock_gap_secs = 20;
+        c.chain.confirmations = 3;
+        c.chain.poll_interval_ms = 2_000;
+        assert_eq!(c.revocation_grace(), Duration::from_secs(20 + 36 + 2));
+        c.rln.revocation_grace_secs = Some(300);
+        assert_eq!(c.revocation_grace(), Duration::from_secs(300));
     }
 
     #[test]

@@ -514,6 +514,7 @@ fn start_validation(
     let rules = Rules {
         epoch_secs: config.rln.epoch_secs,
         max_clock_gap: Duration::from_secs(config.rln.max_clock_gap_secs),
+        revocation_grace: config.revocation_grace(),
         rln_identifier: checked.rln_identifier,
         signal: config.rln.signal,
     };

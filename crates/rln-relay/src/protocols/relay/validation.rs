@@ -202,6 +202,9 @@ pub struct Rules {
     pub epoch_secs: u64,
     /// Largest accepted |timestamp − receive time|.
     pub max_clock_gap: Duration,
+    /// How long after an erasure the roots it revoked still pass (for messages stamped
+    /// within it): senders' nodes see the erasure later than this one.
+    pub revocation_grace: Duration,
     /// The application's RLN identifier.
     pub rln_identifier: RlnIdentifier,
     /// What the signal covers.
@@ -348,10 +351,10 @@ impl Validator {
         match self.db.root_status(&proof.merkle_root) {
             RootStatus::InWindow => {}
             // An erasure revoked this root. Messages stamped before the node saw it, or up to
-            // the clock gap after (their sender's node may lag), still pass; later ones are
-            // from a member proving against a tree it knows is stale.
+            // the grace after (their sender's node may lag), still pass; later ones are from
+            // a member proving against a tree it should know is stale.
             RootStatus::Revoked { at_ms } => {
-                let grace_ms = self.rules.max_clock_gap.as_millis() as i64;
+                let grace_ms = self.rules.revocation_grace.as_millis() as i64;
                 if timestamp / 1_000_000 > at_ms as i64 + grace_ms {
                     return Err(Rejected(Reason::RevokedRoot));
                 }
