@@ -256,3 +256,75 @@ async fn evidence_caught_during_an_rpc_outage_is_slashed_when_the_chain_is_back_
         node.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_that_syncs_later_never_penalises_an_honest_publisher_for_a_new_root() {
+    let mut net = start_net(&[20, 20], 3_600, |i, _, c| {
+        if i == 1 {
+            // The follower: deeper confirmations and a slower poll than the publisher.
+            c.chain.confirmations = 2;
+            c.chain.poll_interval_ms = 2_500;
+        }
+    })
+    .await;
+    wait_mesh(&net.nodes, 1).await;
+    let publisher_id = net.nodes[0].handle().peer_id().to_string();
+    let mut lowest = f64::MAX;
+    for round in 0..3 {
+        // A registration lands; the publisher syncs it first and proves against the new root.
+        let before = net.nodes[0]
+            .handle()
+            .db()
+            .root_window()
+            .latest()
+            .unwrap()
+            .root;
+        net.chain
+            .register(&rln_core::Identity::random(&mut rand::rngs::OsRng), 5)
+            .await;
+        assert!(
+            wait_until(Duration::from_secs(10), || net.nodes[0]
+                .handle()
+                .db()
+                .root_window()
+                .latest()
+                .unwrap()
+                .root
+                != before)
+            .await
+        );
+        net.nodes[0]
+            .handle()
+            .publish(TOPIC, text(&format!("round {round}")))
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(4);
+        while Instant::now() < deadline {
+            if let Some(score) = net.nodes[1]
+                .handle()
+                .peers()
+                .await
+                .into_iter()
+                .find(|p| p.peer_id == publisher_id)
+                .and_then(|p| p.score)
+            {
+                lowest = lowest.min(score);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let unknown = crate::relay::ignored(&net.nodes[1], "unknown_root");
+    assert!(
+        unknown >= 1,
+        "the follower saw roots it had not synced yet:\n{}",
+        rln_outcomes(&net.nodes[1])
+    );
+    assert_eq!(invalid(&net.nodes[1], "unknown_root"), 0);
+    assert!(
+        lowest >= 0.0,
+        "the honest publisher's score at the follower fell to {lowest}"
+    );
+    for node in net.nodes.drain(..) {
+        node.shutdown().await.unwrap();
+    }
+}

@@ -2,7 +2,6 @@
 //! validator over real RocksDB with members set in the tree, the validation queue when it is
 //! full, and the REST router answering requests (tower's `oneshot`).
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,7 +30,7 @@ fn rules() -> Rules {
     Rules {
         epoch_secs: EPOCH_SECS,
         max_clock_gap: Duration::from_secs(20),
-        revocation_grace: Duration::from_secs(20),
+        chain_lag: Duration::from_secs(20),
         rln_identifier: RlnIdentifier::waku(),
         signal: SignalMode::Timestamped,
     }
@@ -46,7 +45,12 @@ fn validator(state: &StateFixture, synced: bool) -> Validator {
         state.db.clone(),
         Verifier::dev().unwrap(),
         rules(),
-        Arc::new(AtomicBool::new(synced)),
+        // "Synced" here: caught up an hour from now, long after any message of the test, so
+        // an unknown root is the sender's fault.
+        Arc::new(rln_relay::SyncView::new(
+            synced,
+            rln_relay::clock::now_nanos() as u64 / 1_000_000 + 3_600_000,
+        )),
         metrics(),
     )
 }

@@ -376,12 +376,14 @@ pub struct RlnConfig {
     pub epoch_secs: u64,
     /// Largest accepted difference between a message's timestamp and the receive time.
     pub max_clock_gap_secs: u64,
-    /// How long after this node applies an erasure it still accepts messages proved against
-    /// the roots the erasure revoked: an honest sender's node may not have seen the erasure
-    /// yet. It should cover the slowest honest node's lag: its confirmations × the block
-    /// time, its poll interval and the clock gap. Default: this node's own such lag with
-    /// 12 s blocks.
-    pub revocation_grace_secs: Option<u64>,
+    /// How far another honest node's view of the membership may differ from this node's.
+    /// Messages proved against roots an erasure revoked still pass when stamped this long
+    /// after the erasure (the sender's node may not have seen it yet), and a root this node
+    /// does not know is not held against the sender until the node has synced this long
+    /// after the message was stamped. Cover the slowest honest node: its confirmations × the
+    /// block time, its poll interval and the clock gap. Default: this node's own such lag,
+    /// with 12 s blocks.
+    pub chain_lag_secs: Option<u64>,
     /// Roots accepted besides the current one.
     pub root_window: usize,
     /// Application tag (zero-padded into 32 bytes).
@@ -409,7 +411,7 @@ impl Default for RlnConfig {
         Self {
             epoch_secs: defaults::EPOCH_SECS,
             max_clock_gap_secs: defaults::MAX_CLOCK_GAP_SECS,
-            revocation_grace_secs: None,
+            chain_lag_secs: None,
             root_window: defaults::ROOT_WINDOW,
             rln_identifier: defaults::RLN_IDENTIFIER.into(),
             signal: SignalMode::Timestamped,
@@ -565,10 +567,10 @@ impl NodeConfig {
         Duration::from_secs(self.rln.epoch_secs)
     }
 
-    /// `rln.revocation_grace_secs`, or its default: the clock gap, plus the chain lag of a
-    /// node configured like this one (confirmations at 12 s per block and one poll interval).
-    pub fn revocation_grace(&self) -> Duration {
-        match self.rln.revocation_grace_secs {
+    /// `rln.chain_lag_secs`, or its default: the clock gap, plus the chain lag of a node
+    /// configured like this one (confirmations at 12 s per block and one poll interval).
+    pub fn chain_lag(&self) -> Duration {
+        match self.rln.chain_lag_secs {
             Some(secs) => Duration::from_secs(secs),
             None => {
                 Duration::from_secs(self.rln.max_clock_gap_secs)
@@ -734,14 +736,14 @@ mod tests {
     }
 
     #[test]
-    fn the_revocation_grace_covers_this_nodes_chain_lag_unless_set() {
+    fn the_chain_lag_covers_this_nodes_own_lag_unless_set() {
         let mut c = NodeConfig::default();
         c.rln.max_clock_gap_secs = 20;
         c.chain.confirmations = 3;
         c.chain.poll_interval_ms = 2_000;
-        assert_eq!(c.revocation_grace(), Duration::from_secs(20 + 36 + 2));
-        c.rln.revocation_grace_secs = Some(300);
-        assert_eq!(c.revocation_grace(), Duration::from_secs(300));
+        assert_eq!(c.chain_lag(), Duration::from_secs(20 + 36 + 2));
+        c.rln.chain_lag_secs = Some(300);
+        assert_eq!(c.chain_lag(), Duration::from_secs(300));
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! and the REST API, started in named steps and supervised.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,7 +22,7 @@ use rln_relay::protocols::store::{Store, StoreSettings};
 use rln_relay::wire::metadata::Metadata;
 use rln_relay::{
     Member, MessageIdChoice, Multiaddr, NetworkHandle, PeerId, PeerSummary, Publisher, Reason,
-    RelayError, Rules, Validator, WakuMessage,
+    RelayError, Rules, SyncView, Validator, WakuMessage,
 };
 use rln_zk::{Prover, Verifier};
 use tokio::sync::{broadcast, mpsc, watch};
@@ -466,15 +465,15 @@ fn new_metrics() -> (Registry, Metrics) {
 
 const SLASH_RESULTS: [&str; 3] = ["slashed", "gone", "failed"];
 
-/// Step 4: membership sync, and the flag validation reads to tell "unknown root" from "not
-/// synced yet".
+/// Step 4: membership sync, and the view of it validation reads to tell an unknown root from
+/// one not synced yet.
 fn start_sync(
     supervisor: &mut Supervisor,
     config: &NodeConfig,
     chain: Chain,
     db: &Arc<RlnDb>,
     metrics: &Metrics,
-) -> (watch::Receiver<SyncStatus>, Arc<AtomicBool>) {
+) -> (watch::Receiver<SyncStatus>, Arc<SyncView>) {
     let sync = Arc::new(MembershipSync::new(
         chain.rpc,
         db.clone(),
@@ -488,7 +487,7 @@ fn start_sync(
     let status = sync.status();
     let signal = supervisor.signal();
     supervisor.spawn("membership sync", async move { sync.run(signal).await });
-    let synced = Arc::new(AtomicBool::new(false));
+    let synced = Arc::new(SyncView::default());
     supervisor.spawn(
         "sync status",
         watch_sync(
@@ -508,13 +507,13 @@ fn start_validation(
     checked: &Checked,
     db: &Arc<RlnDb>,
     verifier: Verifier,
-    synced: Arc<AtomicBool>,
+    synced: Arc<SyncView>,
     metrics: &Metrics,
 ) -> Result<Validation, NodeError> {
     let rules = Rules {
         epoch_secs: config.rln.epoch_secs,
         max_clock_gap: Duration::from_secs(config.rln.max_clock_gap_secs),
-        revocation_grace: config.revocation_grace(),
+        chain_lag: config.chain_lag(),
         rln_identifier: checked.rln_identifier,
         signal: config.rln.signal,
     };
@@ -834,6 +833,10 @@ fn now_secs() -> u64 {
     rln_relay::clock::now_nanos().max(0) as u64 / 1_000_000_000
 }
 
+fn now_millis() -> u64 {
+    rln_relay::clock::now_nanos().max(0) as u64 / 1_000_000
+}
+
 /// Step 7: the publisher, when the node has a membership, with its membership part of the
 /// proofs kept ready after every sync.
 fn start_publisher(
@@ -891,14 +894,14 @@ async fn next_status(
 /// Mirrors the sync status into the validator's flag and the metrics until shutdown.
 async fn watch_sync(
     mut status: watch::Receiver<SyncStatus>,
-    synced: Arc<AtomicBool>,
+    synced: Arc<SyncView>,
     metrics: Metrics,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
         {
             let s = status.borrow_and_update();
-            synced.store(s.synced, Ordering::Relaxed);
+            synced.update(s.synced, now_millis());
             metrics.synced.set(i64::from(s.synced));
             metrics.synced_block.set(s.block.unwrap_or(0) as i64);
             metrics.registered_members.set(s.members as i64);

@@ -29,5 +29,5 @@ pub use handle::{NetworkHandle, PeerSummary};
 pub use libp2p::identity::Keypair;
 pub use libp2p::{Multiaddr, PeerId};
 pub use protocols::relay::publisher::{Member, MessageIdChoice, Publisher};
-pub use protocols::relay::validation::{Outcome, Reason, Rules, Validator};
+pub use protocols::relay::validation::{Outcome, Reason, Rules, SyncView, Validator};
 pub use wire::{SignalMode, WakuMessage, DEFAULT_PUBSUB_TOPIC};

@@ -12,7 +12,7 @@
 //! [`Outcome::acceptance`] is the one place where outcomes become gossipsub verdicts.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -202,9 +202,12 @@ pub struct Rules {
     pub epoch_secs: u64,
     /// Largest accepted |timestamp − receive time|.
     pub max_clock_gap: Duration,
-    /// How long after an erasure the roots it revoked still pass (for messages stamped
-    /// within it): senders' nodes see the erasure later than this one.
-    pub revocation_grace: Duration,
+    /// How far another honest node's view of the membership may trail or lead this node's
+    /// (confirmations, poll intervals, the clock gap). The roots an erasure revoked still
+    /// pass for messages stamped this long after it (the sender's node may not have seen
+    /// it), and an unknown root counts against its sender only once this node has synced
+    /// this long after the message was stamped (it may be a root this node has yet to see).
+    pub chain_lag: Duration,
     /// The application's RLN identifier.
     pub rln_identifier: RlnIdentifier,
     /// What the signal covers.
@@ -231,12 +234,48 @@ struct Checked {
     hash: [u8; 32],
 }
 
+/// What the validator knows of the membership sync: whether it is caught up, and when it last
+/// was (Unix milliseconds).
+#[derive(Debug, Default)]
+pub struct SyncView {
+    synced: AtomicBool,
+    synced_at_ms: AtomicU64,
+}
+
+impl SyncView {
+    /// A view with the sync caught up (`synced_at_ms`) or not.
+    pub fn new(synced: bool, synced_at_ms: u64) -> Self {
+        Self {
+            synced: AtomicBool::new(synced),
+            synced_at_ms: AtomicU64::new(synced_at_ms),
+        }
+    }
+
+    /// Records the outcome of a sync pass that ended at `now_ms`.
+    pub fn update(&self, synced: bool, now_ms: u64) {
+        if synced {
+            self.synced_at_ms.fetch_max(now_ms, Ordering::Relaxed);
+        }
+        self.synced.store(synced, Ordering::Relaxed);
+    }
+
+    /// Whether the last pass caught up with the chain.
+    pub fn synced(&self) -> bool {
+        self.synced.load(Ordering::Relaxed)
+    }
+
+    /// When a pass last caught up (0: never).
+    pub fn synced_at_ms(&self) -> u64 {
+        self.synced_at_ms.load(Ordering::Relaxed)
+    }
+}
+
 /// Validates messages against the node's state. Shared by the worker threads.
 pub struct Validator {
     db: Arc<RlnDb>,
     verifier: Verifier,
     rules: Rules,
-    synced: Arc<AtomicBool>,
+    sync: Arc<SyncView>,
     metrics: Metrics,
     /// Who sent shares under each recent `(epoch, nullifier)`.
     share_senders: Mutex<ShareSenders>,
@@ -292,20 +331,20 @@ fn unix_nanos(t: SystemTime) -> i128 {
 }
 
 impl Validator {
-    /// A validator over `db`. `synced` tells whether the membership sync is caught up: an
-    /// unknown root is the sender's fault only when it is.
+    /// A validator over `db`. `sync` tells whether (and when) the membership sync caught up:
+    /// an unknown root is the sender's fault only when it did, well after the message.
     pub fn new(
         db: Arc<RlnDb>,
         verifier: Verifier,
         rules: Rules,
-        synced: Arc<AtomicBool>,
+        sync: Arc<SyncView>,
         metrics: Metrics,
     ) -> Self {
         Self {
             db,
             verifier,
             rules,
-            synced,
+            sync,
             metrics,
             share_senders: Mutex::new(ShareSenders::default()),
         }
@@ -354,18 +393,24 @@ impl Validator {
             // the grace after (their sender's node may lag), still pass; later ones are from
             // a member proving against a tree it should know is stale.
             RootStatus::Revoked { at_ms } => {
-                let grace_ms = self.rules.revocation_grace.as_millis() as i64;
+                let grace_ms = self.rules.chain_lag.as_millis() as i64;
                 if timestamp / 1_000_000 > at_ms as i64 + grace_ms {
                     return Err(Rejected(Reason::RevokedRoot));
                 }
             }
-            // A lagging node cannot tell an unknown root from one it has not synced yet.
+            // A root this node does not know may be one it has not synced yet: honest nodes
+            // poll at different moments and with different confirmation depths. Only once
+            // this node caught up with the chain well after the message was stamped is the
+            // root surely not a real one, and the sender to blame.
             RootStatus::Unknown => {
-                return Err(if self.synced.load(Ordering::Relaxed) {
+                let lag_ms = self.rules.chain_lag.as_millis() as i64;
+                let caught_up_after = self.sync.synced()
+                    && self.sync.synced_at_ms() as i64 >= timestamp / 1_000_000 + lag_ms;
+                return Err(if caught_up_after {
                     Rejected(Reason::UnknownRoot)
                 } else {
                     Ignored(Reason::UnknownRoot)
-                })
+                });
             }
         }
         match self
