@@ -328,3 +328,110 @@ async fn a_node_that_syncs_later_never_penalises_an_honest_publisher_for_a_new_r
         node.shutdown().await.unwrap();
     }
 }
+
+/// `bytes` (a protobuf message) with an unknown varint field 30 = `k` appended: the same
+/// message to any decoder, other bytes (and so another gossip message id) for each `k`.
+fn reencoded(bytes: &[u8], k: u64) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    out.extend_from_slice(&[0xf0, 0x01]);
+    let mut v = k;
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_re_encoded_copies_is_cheap_costs_its_sender_and_drops_no_honest_message() {
+    let net = start_net(&[20, 20, 1], 3_600, |i, _, c| {
+        if i == 2 {
+            // The victim: one worker and a short queue, which copies would fill.
+            c.validation.workers = 1;
+            c.validation.queue = 16;
+            c.validation.max_batch = 4;
+        }
+    })
+    .await;
+    wait_mesh(&net.nodes, 2).await;
+    let (attacker, honest, victim) = (&net.nodes[0], &net.nodes[1], &net.nodes[2]);
+    let attacker_id = attacker.handle().peer_id().to_string();
+    let mut rx = victim.handle().messages();
+    // One valid message, then 400 copies of it in other bytes.
+    let valid = attacker
+        .handle()
+        .publisher()
+        .unwrap()
+        .prove(text("the original"), MessageIdChoice::Next)
+        .unwrap()
+        .encode();
+    attacker
+        .handle()
+        .send_raw(TOPIC, valid.clone())
+        .await
+        .unwrap();
+    assert_eq!(drain(&mut rx, Duration::from_secs(3)).await.len(), 1);
+    let flood = {
+        let handle = attacker.handle().clone();
+        tokio::spawn(async move {
+            for k in 0..400u64 {
+                handle.send_raw(TOPIC, reencoded(&valid, k)).await.unwrap();
+                if k % 50 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        })
+    };
+    // Honest traffic during the flood.
+    let mut sent = Vec::new();
+    for k in 0..6 {
+        let (_, hash) = honest
+            .handle()
+            .publish(TOPIC, text(&format!("honest {k}")))
+            .await
+            .unwrap();
+        sent.push(hash);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    flood.await.unwrap();
+    let got = drain(&mut rx, Duration::from_secs(5)).await;
+    for hash in &sent {
+        assert!(
+            got.iter().any(|d| d.hash == *hash),
+            "every honest message is delivered during the flood:\n{}",
+            rln_outcomes(victim)
+        );
+    }
+    assert_eq!(got.len(), sent.len(), "no copy is delivered");
+    let copies = crate::relay::ignored(victim, "reencoded");
+    assert!(
+        copies >= 20,
+        "copies are recognised before validation:\n{}",
+        rln_outcomes(victim)
+    );
+    assert_eq!(
+        crate::relay::ignored(victim, "queue_full"),
+        0,
+        "no copy took a place in the validation queue"
+    );
+    let score = victim
+        .handle()
+        .peers()
+        .await
+        .into_iter()
+        .find(|p| p.peer_id == attacker_id)
+        .and_then(|p| p.score)
+        .unwrap_or(0.0);
+    assert!(
+        score < 0.0,
+        "{copies} copies cost the sender its score ({score})"
+    );
+    for node in net.nodes {
+        node.shutdown().await.unwrap();
+    }
+}

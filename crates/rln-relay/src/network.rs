@@ -30,6 +30,7 @@ use crate::handle::{lock, peer_of, Command, NetState, NetworkHandle, PeerSummary
 use crate::metrics::Metrics;
 use crate::protocols;
 use crate::protocols::relay::pipeline::{Job, Pipeline, Validated};
+use crate::protocols::relay::reencoded::Reencodings;
 use crate::protocols::relay::validation::{Acceptance, Candidate, Outcome, Reason};
 use crate::wire::metadata::Metadata;
 use crate::wire::{self, WakuMessage, WireError};
@@ -232,6 +233,8 @@ struct SwarmTask {
     metadata: Metadata,
     /// Score weight of invalid messages, for topics joined after start.
     invalid_message_weight: f64,
+    /// Other encodings of messages already seen.
+    reencodings: Reencodings,
     /// Metrics.
     metrics: Metrics,
     /// Set to `true` to stop.
@@ -306,6 +309,7 @@ pub async fn start(
         handle: handle.clone(),
         metadata,
         invalid_message_weight: settings.swarm.invalid_message_weight,
+        reencodings: Reencodings::new(settings.swarm.seen_ttl, REENCODING_KEYS),
         metrics: parts.metrics,
         shutdown: parts.shutdown,
     });
@@ -317,6 +321,8 @@ pub async fn start(
 
 /// Commands waiting for the swarm task.
 const COMMAND_QUEUE: usize = 1_024;
+/// Content keys remembered to spot re-encoded copies (about 100 bytes each).
+const REENCODING_KEYS: usize = 65_536;
 
 /// Parses a list of multiaddresses, naming the setting in the error.
 pub fn parse_addrs(list: &[String], what: &str) -> Result<Vec<Multiaddr>, RelayError> {
@@ -378,6 +384,9 @@ async fn run_swarm(mut t: SwarmTask) {
                 }
                 // Fails harmlessly (NoKnownPeers) until a peer is in the routing table.
                 let _ = t.swarm.behaviour_mut().kad.bootstrap();
+                for (peer, score) in t.reencodings.decay(std::time::Instant::now()) {
+                    t.swarm.behaviour_mut().gossipsub.set_application_score(&peer, score);
+                }
             }
             event = t.swarm.select_next_some() => handle_event(&mut t, event),
         }
@@ -533,6 +542,17 @@ fn handle_event(t: &mut SwarmTask, event: SwarmEvent<RelayBehaviourEvent>) {
 }
 
 /// Decodes in the swarm task; malformed messages are rejected at once, the rest queued.
+/// What a message says, however it is encoded: its Waku hash and its proof's field values
+/// (`None` without a parsable proof; such messages are rejected cheaply anyway).
+fn content_key(topic: &str, message: &WakuMessage) -> Option<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    let proof = wire::proof_digest(message.rate_limit_proof.as_deref()?)?;
+    let mut h = Sha256::new();
+    h.update(message.hash(topic));
+    h.update(proof);
+    Some(h.finalize().into())
+}
+
 fn on_message(t: &mut SwarmTask, source: PeerId, id: MessageId, message: gossipsub::Message) {
     let received = SystemTime::now();
     let reject = |t: &mut SwarmTask, reason: Reason| {
@@ -545,11 +565,26 @@ fn on_message(t: &mut SwarmTask, source: PeerId, id: MessageId, message: gossips
         Err(WireError::TooLarge { .. }) => return reject(t, Reason::Oversize),
         Err(_) => return reject(t, Reason::Malformed),
     };
+    let topic = message.topic.to_string();
+    if let Some(key) = content_key(&topic, &decoded) {
+        let now = std::time::Instant::now();
+        if t.reencodings.is_copy(key, &id, now) {
+            Outcome::Ignored(Reason::Reencoded).record(&t.metrics);
+            t.metrics.messages.inc();
+            report(&mut t.swarm, &id, &source, Acceptance::Ignore);
+            let score = t.reencodings.blame(source, now);
+            t.swarm
+                .behaviour_mut()
+                .gossipsub
+                .set_application_score(&source, score);
+            return;
+        }
+    }
     let job = Job {
         id: id.clone(),
         source,
         candidate: Candidate {
-            topic: message.topic.to_string(),
+            topic,
             message: decoded,
             received,
             source: Some(source),

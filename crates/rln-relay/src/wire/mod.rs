@@ -15,7 +15,7 @@ pub mod store;
 use sha2::{Digest, Sha256};
 
 pub use message::{SignalMode, WakuMessage, WireError};
-pub use proof::{decode_proof, encode_proof, ProofDecodeError};
+pub use proof::{decode_proof, encode_proof, proof_digest, ProofDecodeError};
 
 /// Largest message a node accepts or relays by default (150 KiB, as Waku).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 150 * 1024;

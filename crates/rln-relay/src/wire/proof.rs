@@ -50,6 +50,33 @@ pub fn encode_proof(proof: &RateLimitProof) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// A digest of the proof's field values, independent of how they are encoded (field order,
+/// unknown fields, non-minimal lengths), computed without any curve arithmetic. `None` when
+/// the protobuf does not parse. Two encodings of one proof have the same digest.
+pub fn proof_digest(bytes: &[u8]) -> Option<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    let raw = RateLimitProofProto::decode(bytes).ok()?;
+    let mut h = Sha256::new();
+    for field in [
+        &raw.proof,
+        &raw.merkle_root,
+        &raw.epoch,
+        &raw.share_x,
+        &raw.share_y,
+        &raw.nullifier,
+        &raw.rln_identifier,
+    ] {
+        match field {
+            Some(v) => {
+                h.update((v.len() as u64 + 1).to_le_bytes());
+                h.update(v);
+            }
+            None => h.update(0u64.to_le_bytes()),
+        }
+    }
+    Some(h.finalize().into())
+}
+
 /// Decodes and validates a `RateLimitProof` protobuf message. Unknown fields are skipped, as
 /// protobuf requires; a repeated field keeps its last value.
 pub fn decode_proof(bytes: &[u8]) -> Result<RateLimitProof, ProofDecodeError> {

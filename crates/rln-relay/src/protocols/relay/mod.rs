@@ -6,7 +6,10 @@
 //! - [`pipeline`]: the bounded queue between the swarm task and the blocking workers, which
 //!   verify whatever waits in one batch and send results back as [`pipeline::Validated`].
 //! - [`publisher`]: epochs, message ids that are never reused, proofs, and publishing.
+//! - [`reencoded`]: other encodings of a known message, ignored before validation and
+//!   counted against their sender.
 
 pub mod pipeline;
 pub mod publisher;
+pub mod reencoded;
 pub mod validation;

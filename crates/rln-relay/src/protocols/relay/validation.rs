@@ -62,6 +62,8 @@ pub enum Reason {
     QueueFull,
     /// Its epoch's nullifier log was pruned while it waited for validation.
     Expired,
+    /// Another encoding of a message already seen (see `reencoded`).
+    Reencoded,
     /// The node failed (storage error); not the sender's fault.
     Internal,
 }
@@ -85,10 +87,11 @@ impl Reason {
     ];
 
     /// Reasons a message is ignored for (no penalty).
-    pub const IGNORED: [Reason; 6] = [
+    pub const IGNORED: [Reason; 7] = [
         Reason::Duplicate,
         Reason::QueueFull,
         Reason::Expired,
+        Reason::Reencoded,
         Reason::UnknownRoot,
         Reason::Spam,
         Reason::Internal,
@@ -123,6 +126,7 @@ impl Reason {
             Reason::Spam => "spam",
             Reason::QueueFull => "queue_full",
             Reason::Expired => "expired",
+            Reason::Reencoded => "reencoded",
             Reason::Internal => "internal",
         }
     }
