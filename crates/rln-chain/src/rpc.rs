@@ -36,7 +36,10 @@ impl Default for RetryPolicy {
 /// over to the next one; the last one that worked is tried first.
 #[derive(Debug)]
 pub struct RpcPool {
+    /// The configured URLs (secret: API keys); only ever shown redacted.
     urls: Vec<String>,
+    /// The same, redacted, for logs and errors.
+    shown: Vec<String>,
     providers: Vec<DynProvider>,
     current: AtomicUsize,
     retry: RetryPolicy,
@@ -44,19 +47,36 @@ pub struct RpcPool {
 
 /// Whether an RPC error means "ask for fewer blocks" (wording differs between providers).
 fn is_range_error(err: &TransportError) -> bool {
-    let text = err.to_string().to_lowercase();
-    [
-        "block range",
-        "range is too large",
-        "range too large",
-        "more than 10000",
-        "query returned more than",
-        "limit exceeded",
-        "-32005",
-        "too many blocks",
+    is_range_error_text(&err.to_string())
+}
+
+/// [`is_range_error`] on the error's text. A rate limit ("429", "too many requests", "rate
+/// limit exceeded", code -32029) is not a range error, though providers word both as a limit
+/// exceeded: halving the range would only make more requests.
+fn is_range_error_text(text: &str) -> bool {
+    let text = text.to_lowercase();
+    let rate_limited = [
+        "rate limit",
+        "too many requests",
+        "429",
+        "-32029",
+        "exceeded the quota",
     ]
     .iter()
-    .any(|needle| text.contains(needle))
+    .any(|needle| text.contains(needle));
+    !rate_limited
+        && [
+            "block range",
+            "range is too large",
+            "range too large",
+            "more than 10000",
+            "query returned more than",
+            "limit exceeded",
+            "-32005",
+            "too many blocks",
+        ]
+        .iter()
+        .any(|needle| text.contains(needle))
 }
 
 impl RpcPool {
@@ -66,13 +86,14 @@ impl RpcPool {
         for url in urls {
             if !url.starts_with("http://") {
                 return Err(ChainError::Config(format!(
-                    "the RPC endpoint {url} is not an http:// URL; this build speaks plain HTTP \
-                     only (use a local node or a TLS-terminating proxy)"
+                    "the RPC endpoint {} is not an http:// URL; this build speaks plain HTTP \
+                     only (use a local node or a TLS-terminating proxy)",
+                    crate::redact_url(url)
                 )));
             }
             let parsed = url.parse().map_err(|e| ChainError::Unreachable {
                 what: "connect",
-                endpoints: url.clone(),
+                endpoints: crate::redact_url(url),
                 attempts: 0,
                 last_error: format!("not a valid URL: {e}"),
             })?;
@@ -87,11 +108,17 @@ impl RpcPool {
             });
         }
         Ok(Self {
+            shown: urls.iter().map(|u| crate::redact_url(u)).collect(),
             urls: urls.to_vec(),
             providers,
             current: AtomicUsize::new(0),
             retry,
         })
+    }
+
+    /// `text` with the configured URLs redacted (errors of the HTTP client quote them).
+    pub fn redact(&self, text: &str) -> String {
+        crate::redact::redact_in(text, &self.urls)
     }
 
     /// The endpoint that answered last (or will be tried first).
@@ -113,8 +140,8 @@ impl RpcPool {
             match call(self.providers[index].clone()).await {
                 Ok(value) => return Ok(value),
                 Err(err) => {
-                    tracing::warn!(endpoint = %self.urls[index], attempt, error = %err, "RPC {what} failed");
-                    last_error = err.to_string();
+                    last_error = crate::redact::redact_in(&err.to_string(), &self.urls);
+                    tracing::warn!(endpoint = %self.shown[index], attempt, error = %last_error, "RPC {what} failed");
                     self.current
                         .store((index + 1) % self.providers.len(), Ordering::Relaxed);
                     if attempt + 1 < self.retry.attempts {
@@ -126,7 +153,7 @@ impl RpcPool {
         }
         Err(ChainError::Unreachable {
             what,
-            endpoints: self.urls.join(", "),
+            endpoints: self.shown.join(", "),
             attempts: self.retry.attempts,
             last_error,
         })
@@ -181,6 +208,31 @@ impl RpcPool {
                 })
                 .await
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_limit_is_not_a_range_error() {
+        for text in [
+            "query returned more than 10000 results",
+            "block range is too large",
+            "server returned an error response: error code -32005: limit exceeded",
+            "eth_getLogs is limited to a 10,000 range: too many blocks",
+        ] {
+            assert!(is_range_error_text(text), "{text}");
+        }
+        for text in [
+            "HTTP error 429 with body: Too Many Requests",
+            "server returned an error response: error code -32005: rate limit exceeded",
+            "error code -32029: you have exceeded the quota",
+            "connection refused",
+        ] {
+            assert!(!is_range_error_text(text), "{text}");
         }
     }
 }

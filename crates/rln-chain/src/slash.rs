@@ -32,9 +32,9 @@ pub fn wallet_provider(
         .parse()
         .map_err(|_| ChainError::Config("the private key is not a hex secp256k1 key".into()))?;
     let address = key.address();
-    let url = rpc_url
-        .parse()
-        .map_err(|_| ChainError::Config(format!("{rpc_url} is not an RPC URL")))?;
+    let url = rpc_url.parse().map_err(|_| {
+        ChainError::Config(format!("{} is not an RPC URL", crate::redact_url(rpc_url)))
+    })?;
     let provider = ProviderBuilder::new()
         .wallet(EthereumWallet::from(key))
         .connect_http(url)

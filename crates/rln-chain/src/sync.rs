@@ -153,7 +153,12 @@ impl MembershipSync {
                     to = stored.number,
                     "chain reorganisation: rolling membership state back"
                 );
-                self.db.rollback_to(stored.number)?;
+                let (db, target) = (self.db.clone(), stored.number);
+                tokio::task::spawn_blocking(move || db.rollback_to(target))
+                    .await
+                    .map_err(|e| {
+                        ChainError::Config(format!("the sync's block writer stopped: {e}"))
+                    })??;
                 return Ok(Some(stored.number));
             }
         }
@@ -204,6 +209,20 @@ impl MembershipSync {
         Ok(report)
     }
 
+    /// Applies `blocks` in order on a blocking thread (tree hashing and RocksDB writes must not
+    /// stall the async runtime).
+    async fn apply_blocking(&self, blocks: Vec<BlockUpdate>) -> Result<(), ChainError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            blocks
+                .iter()
+                .try_for_each(|block| db.apply_block(block).map(|_| ()))
+        })
+        .await
+        .map_err(|e| ChainError::Config(format!("the sync's block writer stopped: {e}")))??;
+        Ok(())
+    }
+
     /// Applies the logs of `..=to` block by block, then moves the checkpoint to `to`.
     async fn apply_logs(&self, logs: &[Log], to: u64) -> Result<usize, ChainError> {
         let mut blocks: BTreeMap<u64, BlockUpdate> = BTreeMap::new();
@@ -232,17 +251,17 @@ impl MembershipSync {
                 .push(leaf);
         }
         let last_with_events = blocks.keys().next_back().copied();
-        for block in blocks.values() {
-            self.db.apply_block(block)?;
-        }
+        // Hashing the tree and writing RocksDB block the thread: off the async runtime.
+        self.apply_blocking(blocks.into_values().collect()).await?;
         if last_with_events != Some(to) {
             // Record the end of the range so it is not scanned again after a restart.
             if let Some(hash) = self.rpc.block_hash(to).await? {
-                self.db.apply_block(&BlockUpdate {
+                self.apply_blocking(vec![BlockUpdate {
                     number: to,
                     hash: hash.0,
                     leaves: Vec::new(),
-                })?;
+                }])
+                .await?;
             }
         }
         Ok(events)
@@ -273,8 +292,9 @@ impl MembershipSync {
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
         loop {
             if let Err(err) = self.sync_once().await {
+                let err = self.rpc.redact(&err.to_string());
                 tracing::warn!(error = %err, "membership sync failed; retrying");
-                let _ = self.publish_status(false, None, Some(err.to_string()));
+                let _ = self.publish_status(false, None, Some(err));
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.config.poll_interval) => {}

@@ -169,7 +169,11 @@ async fn signer(chain: &ChainArgs) -> Result<(DynProvider, Address)> {
     let (provider, address) = rln_chain::wallet_provider(&chain.rpc, &chain.private_key)
         .map_err(|e| anyhow::anyhow!("{e}; check --eth-private-key and --eth-rpc"))?;
     let chain_id = provider.get_chain_id().await.map_err(|e| {
-        anyhow::anyhow!("the RPC endpoint {} is unreachable ({e}); check --eth-rpc and that the node is running", chain.rpc)
+        anyhow::anyhow!(
+            "the RPC endpoint {} is unreachable ({}); check --eth-rpc and that the node is running",
+            rln_chain::redact_url(&chain.rpc),
+            rln_chain::redact::redact_in(&e.to_string(), std::slice::from_ref(&chain.rpc))
+        )
     })?;
     if provider.get_code_at(chain.contract).await?.is_empty() {
         bail!(
