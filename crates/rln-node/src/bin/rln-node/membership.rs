@@ -211,7 +211,6 @@ pub(crate) async fn register(args: RegisterArgs) -> Result<()> {
             (identity, Some((t, n)))
         }
     };
-    let fresh_identity = args.identity.is_none();
     let mut keystore = Keystore::load_or_new(&args.keystore.keystore)?;
     let password = password(&args.keystore, keystore.memberships().next().is_none())?;
     let (provider, _) = signer(&args.chain).await?;
@@ -237,20 +236,10 @@ pub(crate) async fn register(args: RegisterArgs) -> Result<()> {
         &mut rand::rngs::OsRng,
     )?;
     keystore.save(&args.keystore.keystore)?;
-    let ledger_path = MessageIdLedger::path_for(&args.keystore.keystore);
-    let ledger = MessageIdLedger::open(&ledger_path)?;
-    if fresh_identity {
-        // An identity made just now has never proved anything: it may publish at once.
-        ledger.record_new(&identity.commitment())?;
-    } else if ledger.used(&identity.commitment()).is_none() {
-        // Nullifiers depend on the identity, not the membership: one used before (under an
-        // erased membership, or on another node) may have spent ids in this epoch.
-        eprintln!(
-            "note: {} has no record of this identity's message ids; a node publishing with it \
-             starts with the next epoch",
-            ledger_path.display()
-        );
-    }
+    // The contract refuses a commitment it ever held (even erased), so this identity never had
+    // a membership here and never proved anything valid: it may publish at once.
+    MessageIdLedger::open(&MessageIdLedger::path_for(&args.keystore.keystore))?
+        .record_new(&identity.commitment())?;
     println!(
         "registered at index {} in block {} (deposit {} wei)",
         registration.index, registration.block, registration.deposit

@@ -555,7 +555,7 @@ mod tests {
             .chain(&Reason::IGNORED)
             .copied()
             .collect();
-        assert_eq!(all.len(), 16, "every reason is listed");
+        assert_eq!(all.len(), 18, "every reason is listed");
         let labels: std::collections::HashSet<_> = all.iter().map(|r| r.label()).collect();
         assert_eq!(labels.len(), all.len());
     }
