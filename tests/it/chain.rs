@@ -514,3 +514,117 @@ async fn a_refused_log_range_is_halved_until_the_endpoint_accepts_it() {
     assert_eq!(db.next_index().unwrap(), 30);
     assert_eq!(db.root().unwrap(), contract_root(&chain).await);
 }
+
+/// What [`tampering_proxy`] does to answers.
+#[derive(Debug, Default)]
+struct Tamper {
+    /// Drop the last log of this many non-empty `eth_getLogs` answers.
+    truncations: usize,
+    /// Report the head this many blocks behind (a responsive endpoint that lags).
+    head_lag: u64,
+}
+
+/// An HTTP JSON-RPC proxy in front of anvil that tampers with answers as `Tamper` says.
+async fn tampering_proxy(upstream: String) -> (String, Arc<std::sync::Mutex<Tamper>>) {
+    use axum::{extract::State, routing::post, Json, Router};
+    type Shared = (String, Arc<std::sync::Mutex<Tamper>>, reqwest::Client);
+    async fn handle(
+        State((upstream, tamper, client)): State<Shared>,
+        Json(request): Json<serde_json::Value>,
+    ) -> Json<serde_json::Value> {
+        let response = client.post(&upstream).json(&request).send().await.unwrap();
+        let mut answer: serde_json::Value = response.json().await.unwrap();
+        let mut t = tamper.lock().unwrap();
+        if request["method"] == "eth_getLogs" && t.truncations > 0 {
+            if let Some(logs) = answer["result"].as_array_mut() {
+                if logs.pop().is_some() {
+                    t.truncations -= 1;
+                }
+            }
+        }
+        if request["method"] == "eth_blockNumber" && t.head_lag > 0 {
+            let head = u64::from_str_radix(
+                answer["result"].as_str().unwrap().trim_start_matches("0x"),
+                16,
+            )
+            .unwrap();
+            answer["result"] = format!("0x{:x}", head.saturating_sub(t.head_lag)).into();
+        }
+        Json(answer)
+    }
+    let tamper = Arc::new(std::sync::Mutex::new(Tamper::default()));
+    let state: Shared = (upstream, tamper.clone(), reqwest::Client::new());
+    let app = Router::new().route("/", post(handle)).with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, tamper)
+}
+
+fn quick_retry() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 2,
+        base_delay: std::time::Duration::from_millis(10),
+        max_delay: std::time::Duration::from_millis(10),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_log_answer_is_fetched_again_and_never_applied() {
+    let chain = chain().await;
+    for i in 0..6u64 {
+        chain
+            .register(&Identity::from_seed(&[40 + i as u8]), 1)
+            .await;
+    }
+    let (url, tamper) = tampering_proxy(chain.anvil.endpoint()).await;
+    tamper.lock().unwrap().truncations = 2;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(RlnDb::open(dir.path(), chain.db_config()).unwrap());
+    let sync = MembershipSync::new(
+        RpcPool::new(&[url], quick_retry()).unwrap(),
+        Arc::clone(&db),
+        SyncConfig::new(chain.contract, chain.anvil.chain_id()),
+    );
+    for _ in 0..2 {
+        let err = sync.sync_once().await.unwrap_err().to_string();
+        assert!(err.contains("fetched again"), "{err}");
+        assert_eq!(
+            db.next_index().unwrap(),
+            0,
+            "nothing of a short answer is applied"
+        );
+    }
+    sync.sync_once().await.unwrap();
+    assert_eq!(db.next_index().unwrap(), 6);
+    assert_eq!(db.root().unwrap(), contract_root(&chain).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_responsive_but_lagging_endpoint_is_not_followed() {
+    let chain = chain().await;
+    chain.register(&Identity::from_seed(b"before"), 1).await;
+    let (lagging, tamper) = tampering_proxy(chain.anvil.endpoint()).await;
+    tamper.lock().unwrap().head_lag = 3;
+    // The lagging endpoint is listed first, so it is the one a plain pool would use.
+    let endpoints = [lagging, chain.anvil.endpoint()];
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(RlnDb::open(dir.path(), chain.db_config()).unwrap());
+    let sync = MembershipSync::new(
+        RpcPool::new(&endpoints, quick_retry()).unwrap(),
+        Arc::clone(&db),
+        SyncConfig::new(chain.contract, chain.anvil.chain_id()),
+    );
+    sync.sync_once().await.unwrap();
+    for i in 0..2u8 {
+        chain.register(&Identity::from_seed(&[200 + i]), 1).await;
+    }
+    let report = sync.sync_once().await.unwrap();
+    let head = account(&chain.anvil, 0).get_block_number().await.unwrap();
+    assert_eq!(
+        report.head, head,
+        "synced to the real head, not 3 blocks behind"
+    );
+    assert_eq!(db.next_index().unwrap(), 3);
+    assert_eq!(db.root().unwrap(), contract_root(&chain).await);
+}

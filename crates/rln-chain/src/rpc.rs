@@ -45,6 +45,11 @@ pub struct RpcPool {
     retry: RetryPolicy,
 }
 
+/// How long [`RpcPool::freshest_head`] waits for the first endpoint to answer.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How much longer it waits for the others once one has answered.
+const HEAD_GRACE: Duration = Duration::from_millis(300);
+
 /// Whether an RPC error means "ask for fewer blocks" (wording differs between providers).
 fn is_range_error(err: &TransportError) -> bool {
     is_range_error_text(&err.to_string())
@@ -119,6 +124,66 @@ impl RpcPool {
     /// `text` with the configured URLs redacted (errors of the HTTP client quote them).
     pub fn redact(&self, text: &str) -> String {
         crate::redact::redact_in(text, &self.urls)
+    }
+
+    /// Asks every endpoint for its head at once and makes the one furthest ahead current, so a
+    /// responsive endpoint that lags (a stale or syncing node) is not used while another is
+    /// ahead; returns that head. With one endpoint, or none answering, it is a plain
+    /// [`Self::block_number`] with its retries.
+    pub async fn freshest_head(&self) -> Result<u64, ChainError> {
+        if self.providers.len() < 2 {
+            return self.block_number().await;
+        }
+        let mut asks = tokio::task::JoinSet::new();
+        for (index, p) in self.providers.iter().enumerate() {
+            let p = p.clone();
+            asks.spawn(async move { (index, p.get_block_number().await.ok()) });
+        }
+        // Every endpoint gets HEAD_TIMEOUT, but once one has answered the others get only
+        // HEAD_GRACE more: a dead endpoint must not slow every pass down.
+        let mut deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
+        let mut best: Option<(usize, u64)> = None;
+        while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, asks.join_next()).await {
+            if let Ok((index, Some(head))) = joined {
+                if best.is_none() {
+                    deadline = deadline.min(tokio::time::Instant::now() + HEAD_GRACE);
+                }
+                if best.is_none_or(|(_, b)| head > b) {
+                    best = Some((index, head));
+                }
+            }
+        }
+        asks.abort_all();
+        let Some((index, head)) = best else {
+            return self.block_number().await;
+        };
+        let current = self.current.swap(index, Ordering::Relaxed) % self.providers.len();
+        if current != index {
+            tracing::info!(
+                endpoint = %self.shown[index],
+                head,
+                "using the RPC endpoint furthest ahead (instead of {})",
+                self.shown[current]
+            );
+        }
+        Ok(head)
+    }
+
+    /// `memberCount()` of the membership contract as of block `block`.
+    pub async fn member_count_at(&self, contract: Address, block: u64) -> Result<u64, ChainError> {
+        self.call("memberCount", |p| async move {
+            crate::contract::RlnMembership::new(contract, p)
+                .memberCount()
+                .block(alloy::eips::BlockId::number(block))
+                .call()
+                .await
+                .map(u64::from)
+                .map_err(|e| match e {
+                    alloy::contract::Error::TransportError(t) => t,
+                    other => TransportError::local_usage_str(&other.to_string()),
+                })
+        })
+        .await
     }
 
     /// The endpoint that answered last (or will be tried first).

@@ -171,7 +171,7 @@ impl MembershipSync {
     pub async fn sync_once(&self) -> Result<SyncReport, ChainError> {
         let head = self
             .rpc
-            .block_number()
+            .freshest_head()
             .await?
             .saturating_sub(self.config.confirmations);
         self.sync_until(head).await
@@ -250,6 +250,23 @@ impl MembershipSync {
                 .leaves
                 .push(leaf);
         }
+        let mut next_index = self.db.next_index()?;
+        for block in blocks.values() {
+            next_index = check_indices(next_index, block)?;
+        }
+        // The contract counts every index it ever assigned: if the logs' registrations do not
+        // bring the tree to that count as of `to`, some are missing (a truncated answer).
+        let on_chain = self.rpc.member_count_at(self.config.contract, to).await?;
+        if on_chain != next_index {
+            return Err(ChainError::BadEvent {
+                block: to,
+                reason: format!(
+                    "the logs up to this block register {next_index} members but the contract \
+                     counts {on_chain}: the RPC answer is missing logs; the range will be \
+                     fetched again"
+                ),
+            });
+        }
         let last_with_events = blocks.keys().next_back().copied();
         // Hashing the tree and writing RocksDB block the thread: off the async runtime.
         self.apply_blocking(blocks.into_values().collect()).await?;
@@ -307,6 +324,40 @@ impl MembershipSync {
     }
 }
 
+/// Checks that `block`'s leaf changes fit a tree whose next free index is `next_index`: each
+/// registration takes exactly the next index, each erasure an index already taken. Returns
+/// the next free index after the block. A gap or a repeat means the endpoint left logs out
+/// (or served them twice): nothing of the range is applied, and the next pass fetches it
+/// again.
+fn check_indices(mut next_index: u64, block: &BlockUpdate) -> Result<u64, ChainError> {
+    for (index, leaf) in &block.leaves {
+        let registration = *leaf != Fr::from(0u64);
+        let fits = if registration {
+            *index == next_index
+        } else {
+            *index < next_index
+        };
+        if !fits {
+            return Err(ChainError::BadEvent {
+                block: block.number,
+                reason: format!(
+                    "{} of index {index} while the next free index is {next_index}: the RPC \
+                     answer is missing or repeating logs; the range will be fetched again",
+                    if registration {
+                        "a registration"
+                    } else {
+                        "an erasure"
+                    }
+                ),
+            });
+        }
+        if registration {
+            next_index += 1;
+        }
+    }
+    Ok(next_index)
+}
+
 fn u256_to_fr(value: U256, block: u64) -> Result<Fr, ChainError> {
     fr_from_le_bytes(&value.to_le_bytes::<32>()).map_err(|e| ChainError::BadEvent {
         block,
@@ -339,5 +390,32 @@ fn leaf_change(log: &Log, block: u64) -> Result<Option<(u64, Fr)>, ChainError> {
             Ok(Some((u64::from(event.inner.data.index), Fr::from(0u64))))
         }
         _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(leaves: &[(u64, u64)]) -> BlockUpdate {
+        BlockUpdate {
+            number: 7,
+            hash: [0; 32],
+            leaves: leaves.iter().map(|&(i, v)| (i, Fr::from(v))).collect(),
+        }
+    }
+
+    #[test]
+    fn registrations_take_the_next_index_and_erasures_a_taken_one() {
+        assert_eq!(
+            check_indices(3, &block(&[(3, 9), (4, 9), (1, 0)])).unwrap(),
+            5
+        );
+        assert_eq!(check_indices(0, &block(&[])).unwrap(), 0);
+        // A registration skipped (a truncated answer), repeated, or an erasure of a free index.
+        for bad in [&[(4, 9)][..], &[(3, 9), (3, 9)], &[(3, 0)], &[(2, 9)]] {
+            let err = check_indices(3, &block(bad)).unwrap_err().to_string();
+            assert!(err.contains("fetched again"), "{bad:?}: {err}");
+        }
     }
 }
