@@ -11,8 +11,8 @@ use rln_relay::{MessageIdChoice, RelayError};
 use rln_testkit::proxy::RpcProxy;
 
 use crate::relay::{
-    drain, fresh_epoch, invalid, rln_outcomes, start_net, text, wait_mesh, wait_until, with_proof,
-    Net, TOPIC,
+    drain, fresh_epoch, invalid, rln_outcomes, score_of, start_net, text, wait_mesh, wait_slashed,
+    wait_until, with_proof, Net, TOPIC,
 };
 
 /// A shard the nodes are not configured with; they join it at run time, as `POST
@@ -62,14 +62,7 @@ async fn invalid_messages_on_a_topic_joined_at_run_time_cost_the_sender_its_scor
     );
     let deadline = Instant::now() + Duration::from_secs(10);
     let score = loop {
-        let score = honest
-            .handle()
-            .peers()
-            .await
-            .into_iter()
-            .find(|p| p.peer_id == sender_id)
-            .and_then(|p| p.score)
-            .unwrap_or(0.0);
+        let score = score_of(honest, &sender_id).await.unwrap_or(0.0);
         if score < 0.0 || Instant::now() > deadline {
             break score;
         }
@@ -173,26 +166,6 @@ async fn wait_evidence(net: &Net, i: usize, member: &Fr, f: impl Fn(&str) -> boo
             "node {i}: evidence against the spammer is {status:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Waits until the member is slashed on chain (state 2).
-async fn wait_slashed(net: &Net, member: &Fr) {
-    let commitment = rln_testkit::chain::to_u256(*member);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let m = net
-            .chain
-            .membership()
-            .members(commitment)
-            .call()
-            .await
-            .unwrap();
-        if m.state == 2 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the spammer is slashed on chain");
-        tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
 
@@ -300,14 +273,7 @@ async fn a_node_that_syncs_later_never_penalises_an_honest_publisher_for_a_new_r
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(4);
         while Instant::now() < deadline {
-            if let Some(score) = net.nodes[1]
-                .handle()
-                .peers()
-                .await
-                .into_iter()
-                .find(|p| p.peer_id == publisher_id)
-                .and_then(|p| p.score)
-            {
+            if let Some(score) = score_of(&net.nodes[1], &publisher_id).await {
                 lowest = lowest.min(score);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -419,14 +385,7 @@ async fn a_flood_of_re_encoded_copies_is_cheap_costs_its_sender_and_drops_no_hon
         0,
         "no copy took a place in the validation queue"
     );
-    let score = victim
-        .handle()
-        .peers()
-        .await
-        .into_iter()
-        .find(|p| p.peer_id == attacker_id)
-        .and_then(|p| p.score)
-        .unwrap_or(0.0);
+    let score = score_of(victim, &attacker_id).await.unwrap_or(0.0);
     assert!(
         score < 0.0,
         "{copies} copies cost the sender its score ({score})"

@@ -118,6 +118,36 @@ pub(crate) async fn wait_mesh(nodes: &[Node], peers: usize) {
     tokio::time::sleep(Duration::from_secs(2)).await;
 }
 
+/// `node`'s gossipsub score of the peer `peer_id`, if it knows the peer.
+pub(crate) async fn score_of(node: &Node, peer_id: &str) -> Option<f64> {
+    node.handle()
+        .peers()
+        .await
+        .into_iter()
+        .find(|p| p.peer_id == peer_id)
+        .and_then(|p| p.score)
+}
+
+/// Waits until the member with this id commitment is slashed on chain (state 2).
+pub(crate) async fn wait_slashed(net: &Net, member: &Fr) {
+    let commitment = U256::from_le_bytes(fr_to_le_bytes(member));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let m = net
+            .chain
+            .membership()
+            .members(commitment)
+            .call()
+            .await
+            .unwrap();
+        if m.state == 2 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the spammer is slashed on chain");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -297,13 +327,8 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
     for (j, node) in net.nodes.iter().enumerate().take(3) {
         let deadline = Instant::now() + Duration::from_secs(20);
         let score = loop {
-            let score = node
-                .handle()
-                .peers()
+            let score = score_of(node, &spammer_peer)
                 .await
-                .into_iter()
-                .find(|p| p.peer_id == spammer_peer)
-                .and_then(|p| p.score)
                 .expect("the spammer is scored");
             if score < GRAYLIST_THRESHOLD || Instant::now() > deadline {
                 break score;
@@ -329,25 +354,7 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
     }
 
     // Slash: the member is erased on chain and every node drops its leaf and old roots.
-    let commitment = U256::from_le_bytes(fr_to_le_bytes(&net.members[3].identity.commitment()));
-    let start = Instant::now();
-    loop {
-        let m = net
-            .chain
-            .membership()
-            .members(commitment)
-            .call()
-            .await
-            .unwrap();
-        if m.state == 2 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(40),
-            "the spammer is slashed on chain"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    wait_slashed(&net, &net.members[3].identity.commitment()).await;
     let slashed = net.nodes[..3].iter().filter(|n| {
         n.handle()
             .spam_evidence()
