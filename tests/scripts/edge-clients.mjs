@@ -388,9 +388,30 @@ async function waitForServicePeer(sdk, node, name, protocol, codec, info, cfg) {
     await node.waitForPeers([protocol], cfg.peerTimeoutMs);
   } catch (e) {
     const diag = await diagnose(sdk, node, info);
-    const err = new Error(`client ${name}: no ${protocol} peer within ${cfg.peerTimeoutMs} ms (${errMessage(e)})`);
-    err.diag = diag;
-    throw err;
+    // The SDK's wait listens for the next identify event; when identify finished before the
+    // wait began and its own metadata handshake then failed, it waits for an event that has
+    // already happened. If the peer is connected, identified with the codec and known to
+    // serve our shard, the SDK has what it needs to use it: go on, and say so.
+    const ready = (diag.connections || []).find(
+      (p) =>
+        p.peer_id === info.peerId &&
+        p.status === "open" &&
+        p.protocols?.includes(codec) &&
+        p.shard_info?.clusterId === cfg.clusterId &&
+        p.shard_info?.shards?.includes(cfg.shard),
+    );
+    if (!ready) {
+      const err = new Error(`client ${name}: no ${protocol} peer within ${cfg.peerTimeoutMs} ms (${errMessage(e)})`);
+      err.diag = diag;
+      throw err;
+    }
+    emit({
+      event: "warn",
+      client: name,
+      kind: "wait",
+      message: `the SDK's wait for a ${protocol} peer timed out, but the peer is connected, identified and serves our shard; going on`,
+      diag,
+    });
   }
   const peers = await describePeers(sdk, node);
   const peer = peers.find((p) => p.peer_id === info.peerId);
