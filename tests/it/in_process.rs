@@ -88,12 +88,7 @@ fn message(
 }
 
 fn candidate(message: WakuMessage, source: PeerId) -> Candidate {
-    Candidate {
-        topic: TOPIC.into(),
-        message,
-        received: SystemTime::now(),
-        source: Some(source),
-    }
+    Candidate::new(TOPIC.into(), message, SystemTime::now(), Some(source))
 }
 
 #[test]

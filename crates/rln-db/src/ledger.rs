@@ -274,11 +274,8 @@ impl MessageIdLedger {
         let key = fr_to_le_bytes(member);
         let mut inner = self.lock();
         let used = match inner.slots.get(&key).copied() {
-            None => {
-                self.write(&mut inner, key, epoch, UNRECORDED)?;
-                return Ok(Allocation::Unrecorded { epoch });
-            }
-            Some(s) if s.torn => {
+            // No record, or a torn one: ids of this epoch may have been used elsewhere.
+            None | Some(Slot { torn: true, .. }) => {
                 self.write(&mut inner, key, epoch, UNRECORDED)?;
                 return Ok(Allocation::Unrecorded { epoch });
             }

@@ -544,11 +544,11 @@ fn handle_event(t: &mut SwarmTask, event: SwarmEvent<RelayBehaviourEvent>) {
 /// Decodes in the swarm task; malformed messages are rejected at once, the rest queued.
 /// What a message says, however it is encoded: its Waku hash and its proof's field values
 /// (`None` without a parsable proof; such messages are rejected cheaply anyway).
-fn content_key(topic: &str, message: &WakuMessage) -> Option<[u8; 32]> {
+fn content_key(c: &Candidate) -> Option<[u8; 32]> {
     use sha2::{Digest, Sha256};
-    let proof = wire::proof_digest(message.rate_limit_proof.as_deref()?)?;
+    let proof = wire::proof_digest(c.message.rate_limit_proof.as_deref()?)?;
     let mut h = Sha256::new();
-    h.update(message.hash(topic));
+    h.update(c.hash);
     h.update(proof);
     Some(h.finalize().into())
 }
@@ -565,8 +565,9 @@ fn on_message(t: &mut SwarmTask, source: PeerId, id: MessageId, message: gossips
         Err(WireError::TooLarge { .. }) => return reject(t, Reason::Oversize),
         Err(_) => return reject(t, Reason::Malformed),
     };
-    let topic = message.topic.to_string();
-    if let Some(key) = content_key(&topic, &decoded) {
+    // The Waku hash is computed once here, for the key below and for validation.
+    let candidate = Candidate::new(message.topic.to_string(), decoded, received, Some(source));
+    if let Some(key) = content_key(&candidate) {
         let now = std::time::Instant::now();
         if t.reencodings.is_copy(key, &id, now) {
             Outcome::Ignored(Reason::Reencoded).record(&t.metrics);
@@ -583,12 +584,7 @@ fn on_message(t: &mut SwarmTask, source: PeerId, id: MessageId, message: gossips
     let job = Job {
         id: id.clone(),
         source,
-        candidate: Candidate {
-            topic,
-            message: decoded,
-            received,
-            source: Some(source),
-        },
+        candidate,
     };
     if let Err(outcome) = t.pipeline.submit(job) {
         t.metrics.messages.inc();

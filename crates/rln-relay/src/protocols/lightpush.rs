@@ -341,12 +341,12 @@ impl LightPush {
                 Err(outcome) => return outcome,
             }
         }
-        let candidate = Candidate {
-            topic: topic.clone(),
-            message: message.clone(),
-            received: SystemTime::now(),
-            source: if self_proved { None } else { Some(peer) },
-        };
+        let candidate = Candidate::new(
+            topic.clone(),
+            message.clone(),
+            SystemTime::now(),
+            if self_proved { None } else { Some(peer) },
+        );
         let validator = Arc::clone(&self.validator);
         let outcome = match tokio::task::spawn_blocking(move || {
             validator.validate_batch(std::slice::from_ref(&candidate))

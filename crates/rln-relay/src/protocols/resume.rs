@@ -118,12 +118,12 @@ pub async fn resume(
                 continue;
             }
             let at = message.timestamp.unwrap_or(0).max(0) as u64;
-            candidates.push(Candidate {
-                topic: topic.clone(),
-                message: message.clone(),
-                received: UNIX_EPOCH + Duration::from_nanos(at),
-                source: None,
-            });
+            candidates.push(Candidate::new(
+                topic.clone(),
+                message.clone(),
+                UNIX_EPOCH + Duration::from_nanos(at),
+                None,
+            ));
         }
         let (candidates, checked) = {
             let validator = Arc::clone(&validator);
@@ -153,10 +153,7 @@ pub async fn resume(
         if !keep.is_empty() {
             let entries: Vec<ArchivedMessage> = keep
                 .into_iter()
-                .filter_map(|c| {
-                    let hash = c.message.hash(&c.topic);
-                    archived(c.topic, c.message, hash, settings.keep_proofs)
-                })
+                .filter_map(|c| archived(c.topic, c.message, c.hash, settings.keep_proofs))
                 .collect();
             let db = sinks.db.clone();
             let inserted = tokio::task::spawn_blocking(move || db.archive_insert(&entries))

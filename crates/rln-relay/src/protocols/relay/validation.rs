@@ -229,6 +229,27 @@ pub struct Candidate {
     pub received: SystemTime,
     /// The peer it came from (none for local checks).
     pub source: Option<PeerId>,
+    /// Its Waku message hash on `topic`, computed once (see [`Candidate::new`]).
+    pub hash: [u8; 32],
+}
+
+impl Candidate {
+    /// A candidate, with its message hash computed here so no later step hashes it again.
+    pub fn new(
+        topic: String,
+        message: WakuMessage,
+        received: SystemTime,
+        source: Option<PeerId>,
+    ) -> Self {
+        let hash = message.hash(&topic);
+        Self {
+            topic,
+            message,
+            received,
+            source,
+            hash,
+        }
+    }
 }
 
 /// A message that passed the cheap checks and waits for proof verification.
@@ -427,8 +448,11 @@ impl Validator {
             Ok(_) => {}
             Err(_) => return Err(Ignored(Reason::Internal)),
         }
-        let hash = c.message.hash(&c.topic);
-        Ok(Checked { proof, epoch, hash })
+        Ok(Checked {
+            proof,
+            epoch,
+            hash: c.hash,
+        })
     }
 
     /// Validates a batch of messages; one outcome per message, in order. Proofs that pass
