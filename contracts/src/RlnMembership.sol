@@ -10,6 +10,11 @@ import {IPoseidonT2, IPoseidonT3, Poseidon} from "./Poseidon.sol";
 /// is erased. Indices are assigned 0, 1, 2, ... and never reused. Every change of a leaf emits an
 /// event (`MembershipRegistered` or `MembershipErased`), so replaying the logs reproduces the set
 /// exactly; there is no lazy or time-based expiry.
+///
+/// An erased member's deposit stays frozen for `withdrawalDelay` seconds and can be slashed
+/// until it is withdrawn: a spammer cannot erase and withdraw before the slash that its own
+/// messages provoked lands. The delay must exceed an epoch plus the nodes' clock gap plus the
+/// time a slasher needs to commit and reveal (including an RPC outage it should ride out).
 /// @dev The tree itself is kept off chain by the nodes; the contract stores the leaf values.
 contract RlnMembership {
     using Poseidon for IPoseidonT2;
@@ -42,6 +47,9 @@ contract RlnMembership {
         uint32 userMessageLimit;
         address holder;
         MemberState state;
+        /// When an erased member's deposit may be withdrawn (unix seconds; 0 while active).
+        uint64 unlockAt;
+        /// Held while active, frozen once erased, 0 after a withdrawal or a slash.
         uint256 deposit;
     }
 
@@ -60,13 +68,17 @@ contract RlnMembership {
     IPoseidonT3 public immutable poseidonT3;
     /// @notice Block of deployment: membership sync backfills logs from here.
     uint256 public immutable deploymentBlock;
+    /// @notice Seconds between an erasure and the earliest withdrawal of its deposit.
+    uint64 public immutable withdrawalDelay;
 
     // ------------------------------------------------------------------ state
 
     mapping(uint256 idCommitment => Member) private _members;
     /// Leaf values by index; its length is the next index.
     uint256[] private _leaves;
-    mapping(address account => uint256) private _withdrawable;
+    /// @notice How many members were erased (by their holder or a slash): the zero leaves.
+    /// With `memberCount()` it lets a node check that its log replay missed no event.
+    uint32 public erasedCount;
     mapping(bytes32 commitment => SlashCommit) private _slashCommits;
     mapping(bytes32 commitment => bool) private _usedSlashCommits;
 
@@ -76,7 +88,7 @@ contract RlnMembership {
     event MembershipErased(uint256 indexed idCommitment, uint32 index);
     event MembershipSlashed(uint256 indexed idCommitment, uint32 index, address receiver);
     event SlashCommitted(bytes32 indexed commitment, address indexed committer);
-    event Withdrawn(address indexed account, uint256 amount);
+    event Withdrawn(uint256 indexed idCommitment, address indexed holder, uint256 amount);
 
     // ------------------------------------------------------------------ errors
 
@@ -89,11 +101,12 @@ contract RlnMembership {
     error NotRegistered(uint256 idCommitment);
     error NotHolder();
     error NothingToWithdraw();
+    error WithdrawalLocked(uint64 unlockAt);
+    error NothingToSlash(uint256 idCommitment);
     error TransferFailed();
     error InvalidRange(uint32 start, uint32 end);
     error IndexOutOfRange(uint32 index);
     error NoSlashCommitment();
-    error SlashCommitmentExists();
     error CommitmentTooRecent();
     error CommitmentReused();
     error InvalidSecret();
@@ -105,14 +118,17 @@ contract RlnMembership {
     /// @param maxLimit_ largest message limit per epoch, at most 2^16 - 1
     /// @param poseidonT2_ the one-input Poseidon hasher (circomlib parameters)
     /// @param poseidonT3_ the two-input Poseidon hasher (circomlib parameters)
+    /// @param withdrawalDelay_ seconds an erased member's deposit stays slashable, at least 1
     constructor(
         uint256 depositPerMessage_,
         uint32 minLimit_,
         uint32 maxLimit_,
         IPoseidonT2 poseidonT2_,
-        IPoseidonT3 poseidonT3_
+        IPoseidonT3 poseidonT3_,
+        uint64 withdrawalDelay_
     ) {
         if (minLimit_ == 0 || minLimit_ > maxLimit_ || maxLimit_ > LIMIT_CAP) revert InvalidConfig();
+        if (withdrawalDelay_ == 0) revert InvalidConfig();
         if (address(poseidonT2_).code.length == 0 || address(poseidonT3_).code.length == 0) {
             revert InvalidConfig();
         }
@@ -122,6 +138,7 @@ contract RlnMembership {
         poseidonT2 = poseidonT2_;
         poseidonT3 = poseidonT3_;
         deploymentBlock = block.number;
+        withdrawalDelay = withdrawalDelay_;
     }
 
     // ------------------------------------------------------------------ membership
@@ -148,28 +165,34 @@ contract RlnMembership {
             userMessageLimit: userMessageLimit,
             holder: msg.sender,
             state: MemberState.Active,
+            unlockAt: 0,
             deposit: msg.value
         });
         _leaves.push(poseidonT3.hash2(idCommitment, userMessageLimit));
         emit MembershipRegistered(idCommitment, userMessageLimit, index);
     }
 
-    /// @notice Erases the caller's membership at once (its leaf becomes 0) and credits the
-    /// deposit to the caller's withdrawable balance. The commitment cannot be registered again.
+    /// @notice Erases the caller's membership at once (its leaf becomes 0). The deposit stays
+    /// frozen, and slashable, for `withdrawalDelay` seconds. The commitment cannot be
+    /// registered again.
     function erase(uint256 idCommitment) external {
         Member storage m = _members[idCommitment];
         if (m.state != MemberState.Active) revert NotRegistered(idCommitment);
         if (m.holder != msg.sender) revert NotHolder();
-        uint256 amount = _eraseMember(idCommitment, m);
-        _withdrawable[msg.sender] += amount;
+        _eraseMember(idCommitment, m);
     }
 
-    /// @notice Pays out the caller's withdrawable balance.
-    function withdraw() external {
-        uint256 amount = _withdrawable[msg.sender];
-        if (amount == 0) revert NothingToWithdraw();
-        _withdrawable[msg.sender] = 0;
-        emit Withdrawn(msg.sender, amount);
+    /// @notice Pays an erased membership's deposit to its holder once `withdrawalDelay` has
+    /// passed since the erasure.
+    function withdraw(uint256 idCommitment) external {
+        Member storage m = _members[idCommitment];
+        if (m.state == MemberState.None) revert NotRegistered(idCommitment);
+        if (m.holder != msg.sender) revert NotHolder();
+        if (m.state != MemberState.Erased || m.deposit == 0) revert NothingToWithdraw();
+        if (block.timestamp < m.unlockAt) revert WithdrawalLocked(m.unlockAt);
+        uint256 amount = m.deposit;
+        m.deposit = 0;
+        emit Withdrawn(idCommitment, msg.sender, amount);
         (bool ok,) = msg.sender.call{value: amount}("");
         if (!ok) revert TransferFailed();
     }
@@ -178,17 +201,21 @@ contract RlnMembership {
 
     /// @notice First step of a slash: commit to `keccak256(abi.encodePacked(secret, receiver))`
     /// (uint256 secret, address receiver: 52 bytes) without revealing the secret.
+    /// Committing a commitment that is already pending does nothing and does not revert: a
+    /// copy sent ahead of the slasher's own commit neither blocks it nor moves its block.
     function commitSlash(bytes32 commitment) external {
         if (_usedSlashCommits[commitment]) revert CommitmentReused();
         // Keep the first commit: a copy cannot push the reveal back.
-        if (_slashCommits[commitment].blockNumber != 0) revert SlashCommitmentExists();
+        if (_slashCommits[commitment].blockNumber != 0) return;
         _slashCommits[commitment] = SlashCommit({committer: msg.sender, blockNumber: uint64(block.number)});
         emit SlashCommitted(commitment, msg.sender);
     }
 
     /// @notice Second step, at least one block after the commit: reveals the member's secret,
-    /// erases the member whose `idCommitment = Poseidon(secret)` and pays its whole deposit to
-    /// `receiver`. Anyone may reveal; the receiver is bound by the commitment.
+    /// erases the member whose `idCommitment = Poseidon(secret)` if still active and pays its
+    /// whole deposit to `receiver`. A member erased by its holder is slashed as long as its
+    /// deposit has not been withdrawn. Anyone may reveal; the receiver is bound by the
+    /// commitment.
     function revealSlash(uint256 secret, address payable receiver) external {
         bytes32 commitment = keccak256(abi.encodePacked(secret, receiver));
         if (_usedSlashCommits[commitment]) revert CommitmentReused();
@@ -200,14 +227,16 @@ contract RlnMembership {
 
         uint256 idCommitment = poseidonT2.hash1(secret);
         Member storage m = _members[idCommitment];
-        if (m.state != MemberState.Active) revert NotRegistered(idCommitment);
+        if (m.state == MemberState.None) revert NotRegistered(idCommitment);
+        if (m.state == MemberState.Erased && m.deposit == 0) revert NothingToSlash(idCommitment);
         if (receiver == m.holder || msg.sender == m.holder) revert SelfSlash();
 
         delete _slashCommits[commitment];
         _usedSlashCommits[commitment] = true;
-        uint32 index = m.index;
-        uint256 amount = _eraseMember(idCommitment, m);
-        emit MembershipSlashed(idCommitment, index, receiver);
+        if (m.state == MemberState.Active) _eraseMember(idCommitment, m);
+        uint256 amount = m.deposit;
+        m.deposit = 0;
+        emit MembershipSlashed(idCommitment, m.index, receiver);
         if (amount != 0) {
             (bool ok,) = receiver.call{value: amount}("");
             if (!ok) revert TransferFailed();
@@ -238,14 +267,29 @@ contract RlnMembership {
         }
     }
 
-    /// @notice A member's record. `deposit` is 0 once erased (it was credited or paid out).
+    /// @notice A member's record. `deposit` is 0 once withdrawn or slashed; `unlockAt` is
+    /// when an erased member's deposit may be withdrawn (0 while active).
     function members(uint256 idCommitment)
         external
         view
-        returns (uint32 index, uint32 userMessageLimit, address holder, uint256 deposit, MemberState state)
+        returns (
+            uint32 index,
+            uint32 userMessageLimit,
+            address holder,
+            uint256 deposit,
+            MemberState state,
+            uint64 unlockAt
+        )
     {
         Member storage m = _members[idCommitment];
-        return (m.index, m.userMessageLimit, m.holder, m.deposit, m.state);
+        return (m.index, m.userMessageLimit, m.holder, m.deposit, m.state, m.unlockAt);
+    }
+
+    /// @notice Whether `revealSlash` can still take this member's deposit: it is active, or
+    /// erased with its deposit not yet withdrawn.
+    function slashable(uint256 idCommitment) external view returns (bool) {
+        Member storage m = _members[idCommitment];
+        return m.state == MemberState.Active || (m.state == MemberState.Erased && m.deposit != 0);
     }
 
     /// @notice `Poseidon(idCommitment, userMessageLimit)`: the leaf a registration stores.
@@ -253,10 +297,6 @@ contract RlnMembership {
         return poseidonT3.hash2(idCommitment, userMessageLimit);
     }
 
-    /// @notice Wei that `account` can withdraw.
-    function withdrawable(address account) external view returns (uint256) {
-        return _withdrawable[account];
-    }
 
     /// @notice A pending slash commitment (zero values if none).
     function slashCommitment(bytes32 commitment) external view returns (address committer, uint64 blockNumber) {
@@ -266,13 +306,13 @@ contract RlnMembership {
 
     // ------------------------------------------------------------------ internal
 
-    /// Zeroes the leaf, marks the member erased, emits the event; returns the freed deposit.
-    function _eraseMember(uint256 idCommitment, Member storage m) private returns (uint256 amount) {
+    /// Zeroes the leaf, marks the member erased with its deposit frozen, emits the event.
+    function _eraseMember(uint256 idCommitment, Member storage m) private {
         uint32 index = m.index;
-        amount = m.deposit;
-        m.deposit = 0;
         m.state = MemberState.Erased;
+        m.unlockAt = uint64(block.timestamp) + withdrawalDelay;
         _leaves[index] = 0;
+        erasedCount += 1;
         emit MembershipErased(idCommitment, index);
     }
 }

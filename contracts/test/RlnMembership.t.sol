@@ -16,8 +16,8 @@ contract RejectsEther {
         rln.erase(id);
     }
 
-    function withdraw(RlnMembership rln) external {
-        rln.withdraw();
+    function withdraw(RlnMembership rln, uint256 id) external {
+        rln.withdraw(id);
     }
 
     function register(RlnMembership rln, uint256 id, uint32 limit) external payable {
@@ -32,6 +32,7 @@ contract RlnMembershipTest is Test {
     uint32 internal constant MIN_LIMIT = 1;
     uint32 internal constant MAX_LIMIT = 100;
     uint256 internal constant DEPLOY_BLOCK = 100;
+    uint64 internal constant DELAY = 1 days;
 
     // Known answers (circomlib / circomlibjs).
     uint256 internal constant SECRET =
@@ -41,7 +42,7 @@ contract RlnMembershipTest is Test {
     uint256 internal constant RATE_ID_LIMIT1 =
         2786993744100313759346283334945291165418569888139713486919432346417329446206;
 
-    // Storage slot of the leaves array (slot 0: members, 1: leaves, 2: withdrawable, ...).
+    // Storage slot of the leaves array (slot 0: members, 1: leaves, ...).
     bytes32 internal constant LEAVES_SLOT = bytes32(uint256(1));
 
     address internal alice = address(0xA11CE);
@@ -56,7 +57,7 @@ contract RlnMembershipTest is Test {
         vm.roll(DEPLOY_BLOCK);
         t2 = IPoseidonT2(deployCode(POSEIDONT2_INITCODE));
         t3 = IPoseidonT3(deployCode(POSEIDONT3_INITCODE));
-        rln = new RlnMembership(DEPOSIT, MIN_LIMIT, MAX_LIMIT, t2, t3);
+        rln = new RlnMembership(DEPOSIT, MIN_LIMIT, MAX_LIMIT, t2, t3, DELAY);
         vm.deal(alice, 100 ether);
         vm.deal(bob, 100 ether);
         vm.deal(carol, 100 ether);
@@ -70,7 +71,11 @@ contract RlnMembershipTest is Test {
     }
 
     function _state(uint256 id) internal view returns (RlnMembership.MemberState state) {
-        (,,,, state) = rln.members(id);
+        (,,,, state,) = rln.members(id);
+    }
+
+    function _deposit(uint256 id) internal view returns (uint256 deposit) {
+        (,,, deposit,,) = rln.members(id);
     }
 
     function _commitment(uint256 secret, address receiver) internal pure returns (bytes32) {
@@ -113,6 +118,7 @@ contract RlnMembershipTest is Test {
         assertEq(address(rln.poseidonT2()), address(t2), "poseidonT2");
         assertEq(address(rln.poseidonT3()), address(t3), "poseidonT3");
         assertEq(rln.deploymentBlock(), DEPLOY_BLOCK, "deploymentBlock");
+        assertEq(rln.withdrawalDelay(), DELAY, "withdrawalDelay");
         assertEq(rln.memberCount(), 0, "memberCount");
         assertEq(rln.MAX_MEMBERS(), 1 << 20, "MAX_MEMBERS");
         assertEq(rln.Q(), Q, "Q");
@@ -120,15 +126,17 @@ contract RlnMembershipTest is Test {
 
     function test_ConstructorRejectsBadConfig() public {
         vm.expectRevert(RlnMembership.InvalidConfig.selector);
-        new RlnMembership(DEPOSIT, 0, 10, t2, t3);
+        new RlnMembership(DEPOSIT, 0, 10, t2, t3, DELAY);
         vm.expectRevert(RlnMembership.InvalidConfig.selector);
-        new RlnMembership(DEPOSIT, 11, 10, t2, t3);
+        new RlnMembership(DEPOSIT, 11, 10, t2, t3, DELAY);
         vm.expectRevert(RlnMembership.InvalidConfig.selector);
-        new RlnMembership(DEPOSIT, 1, 65536, t2, t3);
+        new RlnMembership(DEPOSIT, 1, 65536, t2, t3, DELAY);
         vm.expectRevert(RlnMembership.InvalidConfig.selector);
-        new RlnMembership(DEPOSIT, 1, 10, IPoseidonT2(address(0x1234)), t3);
+        new RlnMembership(DEPOSIT, 1, 10, IPoseidonT2(address(0x1234)), t3, DELAY);
         vm.expectRevert(RlnMembership.InvalidConfig.selector);
-        new RlnMembership(DEPOSIT, 1, 10, t2, IPoseidonT3(address(0x1234)));
+        new RlnMembership(DEPOSIT, 1, 10, t2, IPoseidonT3(address(0x1234)), DELAY);
+        vm.expectRevert(RlnMembership.InvalidConfig.selector);
+        new RlnMembership(DEPOSIT, 1, 10, t2, t3, 0);
     }
 
     // ---------------------------------------------------------------- register
@@ -140,7 +148,7 @@ contract RlnMembershipTest is Test {
 
         assertEq(rln.memberCount(), 1, "memberCount");
         assertEq(rln.leaf(0), RATE_ID_LIMIT1, "leaf 0");
-        (uint32 index, uint32 limit, address holder, uint256 deposit, RlnMembership.MemberState state) =
+        (uint32 index, uint32 limit, address holder, uint256 deposit, RlnMembership.MemberState state,) =
             rln.members(ID);
         assertEq(index, 0, "index");
         assertEq(limit, 1, "limit");
@@ -160,7 +168,7 @@ contract RlnMembershipTest is Test {
             _register(i % 2 == 0 ? alice : bob, id, limit);
             assertEq(rln.memberCount(), i + 1, "memberCount");
             assertEq(rln.leaf(uint32(i)), t3.poseidon([id, uint256(limit)]), "leaf");
-            (uint32 index,,,,) = rln.members(id);
+            (uint32 index,,,,,) = rln.members(id);
             assertEq(index, i, "index");
         }
     }
@@ -247,12 +255,16 @@ contract RlnMembershipTest is Test {
         assertEq(rln.leaf(0), 0, "erased leaf");
         assertEq(rln.leaf(1), other, "other leaf untouched");
         assertEq(rln.memberCount(), 2, "memberCount unchanged");
-        (uint32 index,, address holder, uint256 deposit, RlnMembership.MemberState state) = rln.members(ID);
+        assertEq(rln.erasedCount(), 1, "erasedCount");
+        (uint32 index,, address holder, uint256 deposit, RlnMembership.MemberState state, uint64 unlockAt) =
+            rln.members(ID);
         assertEq(index, 0, "index kept");
         assertEq(holder, alice, "holder kept");
-        assertEq(deposit, 0, "deposit moved out");
+        assertEq(deposit, 2 * DEPOSIT, "deposit frozen in the record");
         assertTrue(state == RlnMembership.MemberState.Erased, "state Erased");
-        assertEq(rln.withdrawable(alice), 2 * DEPOSIT, "withdrawable");
+        assertEq(unlockAt, block.timestamp + DELAY, "unlocked after the delay");
+        assertTrue(rln.slashable(ID), "still slashable");
+        assertEq(address(rln).balance, 3 * DEPOSIT, "nothing paid out");
     }
 
     function test_EraseByNonHolderReverts() public {
@@ -285,7 +297,7 @@ contract RlnMembershipTest is Test {
         _register(bob, ID, 1);
         // A new commitment takes the next index: erased indices are not reused.
         _register(alice, ID + 1, 1);
-        (uint32 index,,,,) = rln.members(ID + 1);
+        (uint32 index,,,,,) = rln.members(ID + 1);
         assertEq(index, 1, "next index");
     }
 
@@ -295,34 +307,58 @@ contract RlnMembershipTest is Test {
         _register(alice, ID, 5);
         vm.prank(alice);
         rln.erase(ID);
-        uint256 before = alice.balance;
-        vm.expectEmit(true, false, false, true, address(rln));
-        emit RlnMembership.Withdrawn(alice, 5 * DEPOSIT);
+        uint64 unlockAt = uint64(block.timestamp) + DELAY;
+
+        vm.warp(unlockAt - 1);
         vm.prank(alice);
-        rln.withdraw();
+        vm.expectRevert(abi.encodeWithSelector(RlnMembership.WithdrawalLocked.selector, unlockAt));
+        rln.withdraw(ID);
+
+        vm.warp(unlockAt);
+        uint256 before = alice.balance;
+        vm.expectEmit(true, true, false, true, address(rln));
+        emit RlnMembership.Withdrawn(ID, alice, 5 * DEPOSIT);
+        vm.prank(alice);
+        rln.withdraw(ID);
         assertEq(alice.balance, before + 5 * DEPOSIT, "paid out");
-        assertEq(rln.withdrawable(alice), 0, "balance cleared");
+        assertEq(_deposit(ID), 0, "deposit cleared");
+        assertTrue(!rln.slashable(ID), "nothing left to slash");
         assertEq(address(rln).balance, 0, "contract emptied");
 
         vm.prank(alice);
         vm.expectRevert(RlnMembership.NothingToWithdraw.selector);
-        rln.withdraw();
+        rln.withdraw(ID);
     }
 
     function test_WithdrawNothingReverts() public {
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(RlnMembership.NotRegistered.selector, ID));
+        rln.withdraw(ID);
         _register(alice, ID, 1); // an active deposit is not withdrawable
         vm.prank(alice);
         vm.expectRevert(RlnMembership.NothingToWithdraw.selector);
-        rln.withdraw();
+        rln.withdraw(ID);
+    }
+
+    function test_WithdrawByNonHolderReverts() public {
+        _register(alice, ID, 1);
+        vm.prank(alice);
+        rln.erase(ID);
+        vm.warp(block.timestamp + DELAY);
+        vm.prank(bob);
+        vm.expectRevert(RlnMembership.NotHolder.selector);
+        rln.withdraw(ID);
+        assertEq(_deposit(ID), DEPOSIT, "deposit kept");
     }
 
     function test_WithdrawFailedTransferKeepsBalance() public {
         RejectsEther holder = new RejectsEther();
         holder.register{value: DEPOSIT}(rln, ID, 1);
         holder.erase(rln, ID);
+        vm.warp(block.timestamp + DELAY);
         vm.expectRevert(RlnMembership.TransferFailed.selector);
-        holder.withdraw(rln);
-        assertEq(rln.withdrawable(address(holder)), DEPOSIT, "still withdrawable");
+        holder.withdraw(rln, ID);
+        assertEq(_deposit(ID), DEPOSIT, "still withdrawable");
     }
 
     // ---------------------------------------------------------------- slashing
@@ -346,7 +382,11 @@ contract RlnMembershipTest is Test {
         assertEq(address(rln).balance, 0, "contract balance");
         assertEq(rln.leaf(0), 0, "leaf zeroed");
         assertTrue(_state(ID) == RlnMembership.MemberState.Erased, "state Erased");
-        assertEq(rln.withdrawable(alice), 0, "holder gets nothing");
+        assertEq(_deposit(ID), 0, "holder gets nothing");
+        vm.warp(block.timestamp + DELAY);
+        vm.prank(alice);
+        vm.expectRevert(RlnMembership.NothingToWithdraw.selector);
+        rln.withdraw(ID);
         (committer, at) = rln.slashCommitment(c);
         assertEq(committer, address(0), "commitment deleted");
         assertEq(at, 0, "commitment deleted (block)");
@@ -450,26 +490,126 @@ contract RlnMembershipTest is Test {
         rln.commitSlash(c);
     }
 
-    function test_DuplicatePendingCommitReverts() public {
+    function test_DuplicatePendingCommitKeepsTheFirst() public {
         bytes32 c = _commitment(SECRET, carol);
         vm.prank(bob);
         rln.commitSlash(c);
         vm.roll(block.number + 10);
         vm.prank(carol);
-        vm.expectRevert(RlnMembership.SlashCommitmentExists.selector);
-        rln.commitSlash(c);
+        rln.commitSlash(c); // no revert, no effect
         (address committer, uint64 at) = rln.slashCommitment(c);
         assertEq(committer, bob, "first committer kept");
         assertEq(at, block.number - 10, "first block kept");
     }
 
-    function test_SlashAfterEraseReverts() public {
+    /// The race the withdrawal delay closes: the spammer sees the slash coming (its double
+    /// signal is public), erases at once and tries to withdraw before the reveal lands.
+    function test_SpammerCannotEraseAndWithdrawBeforeTheSlash() public {
+        _register(alice, ID, 3);
+        // The slasher commits; in the same block the spammer erases.
+        vm.prank(bob);
+        rln.commitSlash(_commitment(SECRET, carol));
+        vm.prank(alice);
+        rln.erase(ID);
+        uint64 unlockAt = uint64(block.timestamp) + DELAY;
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(RlnMembership.WithdrawalLocked.selector, unlockAt));
+        rln.withdraw(ID);
+
+        // The slash lands blocks (and an hour of RPC trouble) later, still inside the delay.
+        vm.roll(block.number + 300);
+        vm.warp(block.timestamp + 1 hours);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(RlnMembership.WithdrawalLocked.selector, unlockAt));
+        rln.withdraw(ID);
+        uint256 carolBefore = carol.balance;
+        vm.expectEmit(true, false, false, true, address(rln));
+        emit RlnMembership.MembershipSlashed(ID, 0, carol);
+        vm.prank(bob);
+        rln.revealSlash(SECRET, payable(carol));
+        assertEq(carol.balance, carolBefore + 3 * DEPOSIT, "the frozen deposit goes to the slasher");
+        assertTrue(!rln.slashable(ID), "settled");
+        assertEq(rln.erasedCount(), 1, "an erased member slashed is not erased twice");
+
+        // After the delay there is nothing left for the spammer.
+        vm.warp(unlockAt);
+        vm.prank(alice);
+        vm.expectRevert(RlnMembership.NothingToWithdraw.selector);
+        rln.withdraw(ID);
+        assertEq(address(rln).balance, 0, "contract emptied");
+    }
+
+    /// An erased member stays slashable after the delay too, until the holder withdraws.
+    function test_SlashAfterEraseTakesTheFrozenDeposit() public {
         _slashSetup(carol);
         vm.prank(alice);
         rln.erase(ID);
+        vm.warp(block.timestamp + DELAY + 1);
+        uint256 carolBefore = carol.balance;
         vm.prank(bob);
-        vm.expectRevert(abi.encodeWithSelector(RlnMembership.NotRegistered.selector, ID));
         rln.revealSlash(SECRET, payable(carol));
+        assertEq(carol.balance, carolBefore + 3 * DEPOSIT, "receiver paid");
+        assertEq(rln.leaf(0), 0, "leaf stays zero");
+    }
+
+    function test_SlashAfterWithdrawalReverts() public {
+        _slashSetup(carol);
+        vm.prank(alice);
+        rln.erase(ID);
+        vm.warp(block.timestamp + DELAY);
+        vm.prank(alice);
+        rln.withdraw(ID);
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(RlnMembership.NothingToSlash.selector, ID));
+        rln.revealSlash(SECRET, payable(carol));
+    }
+
+    function test_SlashTwiceReverts() public {
+        _slashSetup(carol);
+        vm.prank(bob);
+        rln.revealSlash(SECRET, payable(carol));
+        vm.prank(carol);
+        rln.commitSlash(_commitment(SECRET, bob));
+        vm.roll(block.number + 1);
+        vm.prank(carol);
+        vm.expectRevert(abi.encodeWithSelector(RlnMembership.NothingToSlash.selector, ID));
+        rln.revealSlash(SECRET, payable(bob));
+    }
+
+    /// Griefing: a watcher copies the honest slasher's commitment from the mempool and gets it
+    /// mined first. The honest commit still succeeds, and so does the reveal, to the honest
+    /// receiver; the copier gains nothing.
+    function test_FrontRunCommitDoesNotBlockTheSlasher() public {
+        _register(alice, ID, 3);
+        bytes32 c = _commitment(SECRET, carol);
+        address watcher = address(0xBAD);
+        vm.prank(watcher);
+        rln.commitSlash(c);
+        vm.prank(bob);
+        rln.commitSlash(c);
+        vm.roll(block.number + 1);
+        uint256 carolBefore = carol.balance;
+        vm.prank(bob);
+        rln.revealSlash(SECRET, payable(carol));
+        assertEq(carol.balance, carolBefore + 3 * DEPOSIT, "honest receiver paid");
+        assertEq(watcher.balance, 0, "copier paid nothing");
+    }
+
+    /// Griefing by commitments sent ahead for every receiver: they cannot be revealed without
+    /// the secret and do not stop a later honest commit from working.
+    function testFuzz_ForeignCommitmentsDoNotBlock(bytes32 junk, address receiver) public {
+        vm.assume(junk != _commitment(SECRET, carol));
+        _register(alice, ID, 1);
+        vm.prank(address(0xBAD));
+        rln.commitSlash(junk);
+        vm.prank(address(0xBAD));
+        rln.commitSlash(_commitment(SECRET + 1, receiver));
+        vm.prank(bob);
+        rln.commitSlash(_commitment(SECRET, carol));
+        vm.roll(block.number + 1);
+        vm.prank(bob);
+        rln.revealSlash(SECRET, payable(carol));
+        assertTrue(!rln.slashable(ID), "slashed");
     }
 
     function test_SlashToRejectingReceiverReverts() public {
@@ -536,7 +676,7 @@ contract RlnMembershipTest is Test {
             emit RlnMembership.MembershipRegistered(ids[i], limits[i], uint32(i));
             _register(bob, ids[i], limits[i]);
             assertEq(rln.memberCount(), i + 1, "sequential count");
-            (uint32 index, uint32 limit,,,) = rln.members(ids[i]);
+            (uint32 index, uint32 limit,,,,) = rln.members(ids[i]);
             assertEq(index, i, "sequential index");
             assertEq(limit, limits[i], "limit");
             assertEq(rln.leaf(uint32(i)), t3.poseidon([ids[i], uint256(limits[i])]), "leaf = PoseidonT3(id, limit)");

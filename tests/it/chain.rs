@@ -84,7 +84,7 @@ async fn two_hundred_registrations_sync_to_the_contract_root() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn erase_and_slash_zero_the_leaf_and_bad_slashes_revert() {
+async fn erase_and_slash_zero_the_leaf_an_erased_deposit_is_still_slashed_and_bad_slashes_revert() {
     let chain = chain().await;
     let dir = tempfile::tempdir().unwrap();
     let (db, sync) = chain.follower(dir.path(), 1000);
@@ -164,6 +164,31 @@ async fn erase_and_slash_zero_the_leaf_and_bad_slashes_revert() {
         .call()
         .await
         .is_err());
+
+    // a erased itself before anyone slashed it: its deposit is frozen, not paid out, and the
+    // node's slasher still takes it (the spam-then-erase race the withdrawal delay closes).
+    let slasher = rln_chain::Slasher::new(
+        &chain.anvil.endpoint(),
+        &format!("0x{}", alloy::hex::encode(chain.anvil.keys()[3].to_bytes())),
+        chain.contract,
+        Some(Address::repeat_byte(0x43)),
+        None,
+    )
+    .unwrap();
+    assert!(slasher.is_slashable(&a.commitment()).await.unwrap());
+    assert!(!slasher.is_slashable(&b.commitment()).await.unwrap());
+    slasher.slash(&a.secret()).await.unwrap();
+    assert_eq!(
+        chain
+            .provider
+            .get_balance(Address::repeat_byte(0x43))
+            .await
+            .unwrap(),
+        U256::from(2000u64)
+    );
+    assert!(!slasher.is_slashable(&a.commitment()).await.unwrap());
+    let again = slasher.slash(&a.secret()).await.unwrap_err().to_string();
+    assert!(again.contains("already used"), "{again}");
 
     sync.sync_once().await.unwrap();
     assert_eq!(db.leaf(0).unwrap(), Fr::from(0u64));
@@ -310,6 +335,7 @@ async fn the_node_recovers_when_the_rpc_process_restarts() {
         "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
             .parse()
             .unwrap();
+    rln_chain::http::install_provider();
     let provider = ProviderBuilder::new()
         .with_simple_nonce_management()
         .wallet(EthereumWallet::from(key))
@@ -470,6 +496,7 @@ async fn range_limited_proxy(
         Json(response.json().await.unwrap())
     }
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    rln_chain::http::install_provider();
     let state: Shared = (upstream, max_range, log.clone(), reqwest::Client::new());
     let app = Router::new().route("/", post(handle)).with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -522,6 +549,8 @@ struct Tamper {
     truncations: usize,
     /// Report the head this many blocks behind (a responsive endpoint that lags).
     head_lag: u64,
+    /// Answer every `eth_getLogs` with these logs (an endpoint still on a replaced fork).
+    stale_logs: Option<serde_json::Value>,
 }
 
 /// An HTTP JSON-RPC proxy in front of anvil that tampers with answers as `Tamper` says.
@@ -542,6 +571,11 @@ async fn tampering_proxy(upstream: String) -> (String, Arc<std::sync::Mutex<Tamp
                 }
             }
         }
+        if request["method"] == "eth_getLogs" {
+            if let Some(stale) = &t.stale_logs {
+                answer["result"] = stale.clone();
+            }
+        }
         if request["method"] == "eth_blockNumber" && t.head_lag > 0 {
             let head = u64::from_str_radix(
                 answer["result"].as_str().unwrap().trim_start_matches("0x"),
@@ -553,6 +587,7 @@ async fn tampering_proxy(upstream: String) -> (String, Arc<std::sync::Mutex<Tamp
         Json(answer)
     }
     let tamper = Arc::new(std::sync::Mutex::new(Tamper::default()));
+    rln_chain::http::install_provider();
     let state: Shared = (upstream, tamper.clone(), reqwest::Client::new());
     let app = Router::new().route("/", post(handle)).with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -626,5 +661,188 @@ async fn a_responsive_but_lagging_endpoint_is_not_followed() {
         "synced to the real head, not 3 blocks behind"
     );
     assert_eq!(db.next_index().unwrap(), 3);
+    assert_eq!(db.root().unwrap(), contract_root(&chain).await);
+}
+
+/// The membership logs of the last block, as anvil answers `eth_getLogs`.
+async fn logs_of_head(chain: &Chain) -> serde_json::Value {
+    let head = chain.provider.get_block_number().await.unwrap();
+    let filter = serde_json::json!([{
+        "address": chain.contract.to_string(),
+        "fromBlock": format!("0x{head:x}"),
+        "toBlock": format!("0x{head:x}"),
+    }]);
+    let logs: serde_json::Value = chain
+        .provider
+        .raw_request("eth_getLogs".into(), filter)
+        .await
+        .unwrap();
+    assert_eq!(logs.as_array().map(Vec::len), Some(1), "{logs}");
+    logs
+}
+
+/// A registration on a fork that a reorganisation replaced, with another registration at the
+/// same height and index on the canonical chain. An endpoint that keeps serving the old
+/// fork's logs passes every count and index check; only their block hash gives them away.
+async fn fork_with_replaced_registration(chain: &Chain) -> serde_json::Value {
+    chain.register(&Identity::from_seed(b"kept"), 1).await;
+    let snapshot: U256 = chain
+        .provider
+        .raw_request("evm_snapshot".into(), ())
+        .await
+        .unwrap();
+    chain.register(&Identity::from_seed(b"replaced"), 1).await;
+    let stale = logs_of_head(chain).await;
+    let reverted: bool = chain
+        .provider
+        .raw_request("evm_revert".into(), (snapshot,))
+        .await
+        .unwrap();
+    assert!(reverted);
+    chain.register(&Identity::from_seed(b"canonical"), 2).await;
+    stale
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_from_a_replaced_fork_are_refused_and_the_tree_stays_the_contracts() {
+    let chain = chain().await;
+    let stale = fork_with_replaced_registration(&chain).await;
+    let (url, tamper) = tampering_proxy(chain.anvil.endpoint()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(RlnDb::open(dir.path(), chain.db_config()).unwrap());
+    let sync = MembershipSync::new(
+        RpcPool::new(&[url], quick_retry()).unwrap(),
+        Arc::clone(&db),
+        SyncConfig::new(chain.contract, chain.anvil.chain_id()),
+    );
+    tamper.lock().unwrap().stale_logs = Some(stale);
+    for _ in 0..2 {
+        let err = sync.sync_once().await.unwrap_err().to_string();
+        assert!(err.contains("replaced fork"), "{err}");
+        assert_eq!(db.next_index().unwrap(), 0, "nothing of the stale answer");
+        assert!(db.checkpoint().is_none(), "the range is fetched again");
+    }
+    tamper.lock().unwrap().stale_logs = None;
+    sync.sync_once().await.unwrap();
+    assert_eq!(db.next_index().unwrap(), 2);
+    assert_eq!(
+        db.leaf(1).unwrap(),
+        Identity::from_seed(b"canonical")
+            .rate_commitment(2)
+            .unwrap()
+    );
+    assert_eq!(db.root().unwrap(), contract_root(&chain).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_stuck_on_a_replaced_fork_is_dropped_for_a_healthy_one() {
+    let chain = chain().await;
+    let stale = fork_with_replaced_registration(&chain).await;
+    let (url, tamper) = tampering_proxy(chain.anvil.endpoint()).await;
+    tamper.lock().unwrap().stale_logs = Some(stale);
+    // The stale endpoint is listed first and stays stale.
+    let endpoints = [url, chain.anvil.endpoint()];
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(RlnDb::open(dir.path(), chain.db_config()).unwrap());
+    let sync = MembershipSync::new(
+        RpcPool::new(&endpoints, quick_retry()).unwrap(),
+        Arc::clone(&db),
+        SyncConfig::new(chain.contract, chain.anvil.chain_id()),
+    );
+    let mut refused = 0;
+    for _ in 0..3 {
+        match sync.sync_once().await {
+            Ok(_) => break,
+            Err(err) => {
+                assert!(err.to_string().contains("replaced fork"), "{err}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(refused, 1, "the stale endpoint is used first, and once");
+    assert_eq!(db.next_index().unwrap(), 2);
+    assert_eq!(db.root().unwrap(), contract_root(&chain).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_missing_an_erasure_is_fetched_again_and_never_applied() {
+    let chain = chain().await;
+    let gone = Identity::from_seed(b"gone");
+    chain.register(&Identity::from_seed(b"stays"), 1).await;
+    chain.register(&gone, 1).await;
+    chain
+        .membership()
+        .erase(to_u256(gone.commitment()))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    // The truncated answer lacks the erasure only: every registration is there, so the
+    // member count agrees; the contract's erased count does not.
+    let (url, tamper) = tampering_proxy(chain.anvil.endpoint()).await;
+    tamper.lock().unwrap().truncations = 1;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(RlnDb::open(dir.path(), chain.db_config()).unwrap());
+    let sync = MembershipSync::new(
+        RpcPool::new(&[url], quick_retry()).unwrap(),
+        Arc::clone(&db),
+        SyncConfig::new(chain.contract, chain.anvil.chain_id()),
+    );
+    let err = sync.sync_once().await.unwrap_err().to_string();
+    assert!(err.contains("erased but the contract counts 1"), "{err}");
+    assert_eq!(db.next_index().unwrap(), 0, "nothing of the short answer");
+    sync.sync_once().await.unwrap();
+    assert_eq!(db.erased_count(), 1);
+    assert_eq!(db.leaf(1).unwrap(), Fr::from(0u64));
+    assert_eq!(db.root().unwrap(), contract_root(&chain).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_endpoints_sync_and_register_and_an_untrusted_certificate_is_refused() {
+    let chain = chain().await;
+    chain.register(&Identity::from_seed(b"over tls"), 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = rln_testkit::tls::TlsProxy::start(&chain.anvil.endpoint(), dir.path()).await;
+    assert!(proxy.url.starts_with("https://"));
+
+    // The proxy's CA is not in the system's store: without the CA file, nothing is applied.
+    let untrusted = tempfile::tempdir().unwrap();
+    let db = Arc::new(RlnDb::open(untrusted.path(), chain.db_config()).unwrap());
+    let sync = MembershipSync::new(
+        RpcPool::new(std::slice::from_ref(&proxy.url), quick_retry()).unwrap(),
+        Arc::clone(&db),
+        SyncConfig::new(chain.contract, chain.anvil.chain_id()),
+    );
+    assert!(sync.sync_once().await.is_err());
+    assert!(db.checkpoint().is_none());
+
+    // With it, sync runs over TLS...
+    let trusted = tempfile::tempdir().unwrap();
+    let db = Arc::new(RlnDb::open(trusted.path(), chain.db_config()).unwrap());
+    let sync = MembershipSync::new(
+        RpcPool::with_ca(
+            std::slice::from_ref(&proxy.url),
+            quick_retry(),
+            Some(&proxy.ca_pem),
+        )
+        .unwrap(),
+        Arc::clone(&db),
+        SyncConfig::new(chain.contract, chain.anvil.chain_id()),
+    );
+    sync.sync_once().await.unwrap();
+    assert_eq!(db.next_index().unwrap(), 1);
+
+    // ...and so do signed transactions: a registration through the same endpoint.
+    let key = format!("0x{}", alloy::hex::encode(chain.anvil.keys()[4].to_bytes()));
+    let (provider, _) = rln_chain::wallet_provider(&proxy.url, &key, Some(&proxy.ca_pem)).unwrap();
+    let registered =
+        rln_chain::register(&provider, chain.contract, &Identity::from_seed(b"tls 2"), 2)
+            .await
+            .unwrap();
+    assert_eq!(registered.index, 1);
+    sync.sync_once().await.unwrap();
+    assert_eq!(db.next_index().unwrap(), 2);
     assert_eq!(db.root().unwrap(), contract_root(&chain).await);
 }

@@ -492,3 +492,36 @@ fn revocations_survive_a_restart_and_a_reorged_erasure_gives_the_roots_back() {
         RootStatus::Revoked { .. }
     ));
 }
+
+#[test]
+fn the_erased_count_follows_blocks_rollbacks_restarts_and_tool_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let zero = Fr::from(0u64);
+    {
+        let db = RlnDb::open(dir.path(), config()).unwrap();
+        for b in 1..=3u64 {
+            db.apply_block(&block(b, vec![(b - 1, leaf(b))])).unwrap();
+        }
+        assert_eq!(db.erased_count(), 0);
+        db.apply_block(&block(4, vec![(0, zero)])).unwrap();
+        // Registered and erased in one block, and an erasure repeated: one more each time
+        // a member's leaf goes to zero, never twice for one leaf.
+        db.apply_block(&block(5, vec![(3, leaf(5)), (3, zero), (0, zero)]))
+            .unwrap();
+        assert_eq!(db.erased_count(), 2);
+        db.rollback_to(4).unwrap();
+        assert_eq!(db.erased_count(), 1, "the block that erased leaf 3 is gone");
+    }
+    let db = RlnDb::open(dir.path(), config()).unwrap();
+    assert_eq!(db.erased_count(), 1, "kept on disk");
+    db.rollback_to(3).unwrap();
+    assert_eq!(db.erased_count(), 0);
+    db.set_leaves(&[(1, zero), (2, zero)]).unwrap();
+    assert_eq!(db.erased_count(), 2);
+    db.append_leaves(&[leaf(9), zero]).unwrap();
+    assert_eq!(
+        db.erased_count(),
+        3,
+        "an appended zero is an empty, erased slot"
+    );
+}

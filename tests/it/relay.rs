@@ -128,7 +128,8 @@ pub(crate) async fn score_of(node: &Node, peer_id: &str) -> Option<f64> {
         .and_then(|p| p.score)
 }
 
-/// Waits until the member with this id commitment is slashed on chain (state 2).
+/// Waits until the member with this id commitment is slashed on chain: erased, with no deposit
+/// left (an erasure alone leaves the deposit frozen).
 pub(crate) async fn wait_slashed(net: &Net, member: &Fr) {
     let commitment = U256::from_le_bytes(fr_to_le_bytes(member));
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -140,7 +141,7 @@ pub(crate) async fn wait_slashed(net: &Net, member: &Fr) {
             .call()
             .await
             .unwrap();
-        if m.state == 2 {
+        if m.state == 2 && m.deposit.is_zero() {
             return;
         }
         assert!(Instant::now() < deadline, "the spammer is slashed on chain");

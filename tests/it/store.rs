@@ -241,6 +241,7 @@ async fn store_answers_pages_lookups_and_every_bad_request_with_its_code() {
         rest(archive),
         A.replace('/', "%2F")
     );
+    rln_chain::http::install_provider();
     let page: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
     assert_eq!(page["statusCode"], 200, "{page}");
     assert_eq!(page["messages"].as_array().unwrap().len(), 2);
@@ -249,6 +250,7 @@ async fn store_answers_pages_lookups_and_every_bad_request_with_its_code() {
         format!("0x{}", hex::encode(hashes[1]))
     );
     assert_eq!(page["messages"][0]["message"]["payload"], "YTA=", "{page}");
+    rln_chain::http::install_provider();
     let next: Value = reqwest::get(format!(
         "{url}&cursor={}",
         page["paginationCursor"].as_str().unwrap()
@@ -266,6 +268,7 @@ async fn store_answers_pages_lookups_and_every_bad_request_with_its_code() {
         B.replace('/', "%2F"),
         peer_addr.replace('/', "%2F")
     );
+    rln_chain::http::install_provider();
     let through = reqwest::get(&remote).await.unwrap();
     // Node 1's limit is used up by this client's peer id only: node 0 is another peer.
     assert_eq!(through.status(), 200);
@@ -274,10 +277,12 @@ async fn store_answers_pages_lookups_and_every_bad_request_with_its_code() {
         through["messages"][0]["messageHash"],
         format!("0x{}", hex::encode(hashes[2]))
     );
+    rln_chain::http::install_provider();
     let refused = reqwest::get(format!("{}/store/v3/messages?cursor=0x12", rest(archive)))
         .await
         .unwrap();
     assert_eq!(refused.status(), 400);
+    rln_chain::http::install_provider();
     let inverted: Value = reqwest::get(format!(
         "{}/store/v3/messages?startTime=9&endTime=3",
         rest(archive)

@@ -36,7 +36,14 @@ pub struct ContractParams {
     pub min_limit: u32,
     /// Largest message limit.
     pub max_limit: u32,
+    /// Seconds an erased member's deposit stays frozen and slashable. Must exceed an epoch, the
+    /// nodes' clock gap and the time a slash can take, RPC outages included.
+    pub withdrawal_delay_secs: u64,
 }
+
+/// One day: 144 Waku epochs of 600 s, and long enough for a slasher to ride out an outage of
+/// its RPC provider.
+pub const DEFAULT_WITHDRAWAL_DELAY_SECS: u64 = 24 * 3600;
 
 impl Default for ContractParams {
     fn default() -> Self {
@@ -45,6 +52,7 @@ impl Default for ContractParams {
             deposit_per_message: U256::from(1_000_000_000_000_000u64),
             min_limit: 1,
             max_limit: 100,
+            withdrawal_delay_secs: DEFAULT_WITHDRAWAL_DELAY_SECS,
         }
     }
 }
@@ -73,6 +81,7 @@ pub async fn deploy<P: Provider + Clone>(
         params.max_limit,
         *t2.address(),
         *t3.address(),
+        params.withdrawal_delay_secs,
     )
     .await
     .map_err(fail("deploying RlnMembership"))?;

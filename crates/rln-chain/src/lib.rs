@@ -13,6 +13,7 @@
 
 pub mod contract;
 pub mod error;
+pub mod http;
 pub mod keystore;
 pub mod membership;
 pub mod redact;
@@ -27,6 +28,6 @@ pub use error::ChainError;
 pub use keystore::{Keystore, KeystoreError, KeystoreMembership};
 pub use membership::{erase, register, withdraw, Registration};
 pub use redact::redact_url;
-pub use rpc::{RetryPolicy, RpcPool};
+pub use rpc::{Pinned, RetryPolicy, RpcPool};
 pub use slash::{slash_commitment, wallet_provider, SlashOutcome, Slasher};
 pub use sync::{MembershipSync, SyncConfig, SyncReport, SyncStatus};

@@ -52,9 +52,16 @@ pub(crate) fn explain(what: &'static str, err: alloy::contract::Error) -> ChainE
         Some(RlnMembershipErrors::NoSlashCommitment(_)) => {
             "no slash commitment matches this secret and receiver; commit first".into()
         }
-        Some(RlnMembershipErrors::SlashCommitmentExists(_)) => {
-            "this slash commitment was already made".into()
-        }
+        Some(RlnMembershipErrors::WithdrawalLocked(e)) => format!(
+            "the deposit stays frozen until unix time {} ({}): an erased membership can be \
+             slashed for the contract's withdrawal delay",
+            e.unlockAt,
+            time_left(e.unlockAt)
+        ),
+        Some(RlnMembershipErrors::NothingToSlash(e)) => format!(
+            "{} has nothing left to slash (slashed already, or erased and withdrawn)",
+            e.idCommitment
+        ),
         Some(RlnMembershipErrors::CommitmentTooRecent(_)) => {
             "the reveal must come at least one block after the commit".into()
         }
@@ -131,33 +138,52 @@ pub async fn register<P: Provider + Clone>(
     })
 }
 
-/// Erases the caller's membership of `identity`; the deposit becomes withdrawable.
+/// Erases the caller's membership of `identity`. Its deposit stays frozen (and slashable) for
+/// the contract's withdrawal delay; returns the unix time from which [`withdraw`] can take it.
 pub async fn erase<P: Provider + Clone>(
     provider: &P,
     contract: Address,
     identity: &Identity,
-) -> Result<(), ChainError> {
+) -> Result<u64, ChainError> {
     let membership = RlnMembership::new(contract, provider.clone());
-    confirmed(
-        "erase",
-        membership.erase(commitment_u256(identity)).send().await,
-    )
-    .await?;
-    Ok(())
+    let id = commitment_u256(identity);
+    confirmed("erase", membership.erase(id).send().await).await?;
+    let member = membership
+        .members(id)
+        .call()
+        .await
+        .map_err(|e| explain("reading the erased membership", e))?;
+    Ok(member.unlockAt)
 }
 
-/// Withdraws the caller's freed deposits; returns the amount.
+/// Withdraws the deposit of the caller's erased membership of `identity` once the contract's
+/// withdrawal delay has passed; returns the amount.
 pub async fn withdraw<P: Provider + Clone>(
     provider: &P,
     contract: Address,
-    account: Address,
+    identity: &Identity,
 ) -> Result<U256, ChainError> {
     let membership = RlnMembership::new(contract, provider.clone());
-    let amount = membership
-        .withdrawable(account)
+    let id = commitment_u256(identity);
+    let member = membership
+        .members(id)
         .call()
         .await
-        .map_err(|e| explain("reading the withdrawable balance", e))?;
-    confirmed("withdraw", membership.withdraw().send().await).await?;
-    Ok(amount)
+        .map_err(|e| explain("reading the membership", e))?;
+    confirmed("withdraw", membership.withdraw(id).send().await).await?;
+    Ok(member.deposit)
+}
+
+/// "in about 3 h 20 min" or "now" for a unix time, as seen from this machine's clock.
+fn time_left(unix: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let left = unix.saturating_sub(now);
+    match left {
+        0 => "now, by this machine's clock; the chain's clock is behind".into(),
+        1..=119 => format!("in about {left} s"),
+        120..=7199 => format!("in about {} min", left.div_ceil(60)),
+        _ => format!("in about {} h {} min", left / 3600, (left % 3600) / 60),
+    }
 }

@@ -85,24 +85,27 @@ fn is_range_error_text(text: &str) -> bool {
 }
 
 impl RpcPool {
-    /// Connects to every URL (`http://…`). Fails on a malformed or non-HTTP URL.
+    /// Connects to every URL (`http://…` or `https://…`). Fails on a malformed URL or
+    /// another scheme.
     pub fn new(urls: &[String], retry: RetryPolicy) -> Result<Self, ChainError> {
+        Self::with_ca(urls, retry, None)
+    }
+
+    /// Like [`Self::new`], also trusting the PEM certificates in `ca_file` for `https://`.
+    pub fn with_ca(
+        urls: &[String],
+        retry: RetryPolicy,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self, ChainError> {
+        let client = crate::http::client(ca_file)?;
         let mut providers = Vec::with_capacity(urls.len());
         for url in urls {
-            if !url.starts_with("http://") {
-                return Err(ChainError::Config(format!(
-                    "the RPC endpoint {} is not an http:// URL; this build speaks plain HTTP \
-                     only (use a local node or a TLS-terminating proxy)",
-                    crate::redact_url(url)
-                )));
-            }
-            let parsed = url.parse().map_err(|e| ChainError::Unreachable {
-                what: "connect",
-                endpoints: crate::redact_url(url),
-                attempts: 0,
-                last_error: format!("not a valid URL: {e}"),
-            })?;
-            providers.push(ProviderBuilder::new().connect_http(parsed).erased());
+            let parsed = crate::http::parse_url(url)?;
+            providers.push(
+                ProviderBuilder::new()
+                    .connect_reqwest(client.clone(), parsed)
+                    .erased(),
+            );
         }
         if providers.is_empty() {
             return Err(ChainError::Unreachable {
@@ -148,7 +151,10 @@ impl RpcPool {
                 if best.is_none() {
                     deadline = deadline.min(tokio::time::Instant::now() + HEAD_GRACE);
                 }
-                if best.is_none_or(|(_, b)| head > b) {
+                // On a tie the current endpoint stays: one the pool moved away from (after
+                // a bad answer) must be ahead to be chosen again.
+                let current = self.current.load(Ordering::Relaxed) % self.providers.len();
+                if best.is_none_or(|(_, b)| head > b || (head == b && index == current)) {
                     best = Some((index, head));
                 }
             }
@@ -169,21 +175,38 @@ impl RpcPool {
         Ok(head)
     }
 
-    /// `memberCount()` of the membership contract as of block `block`.
-    pub async fn member_count_at(&self, contract: Address, block: u64) -> Result<u64, ChainError> {
-        self.call("memberCount", |p| async move {
+    /// `withdrawalDelay()` of the membership contract, in seconds: how long an erased
+    /// member's deposit stays slashable.
+    pub async fn withdrawal_delay(&self, contract: Address) -> Result<u64, ChainError> {
+        self.call("withdrawalDelay", |p| async move {
             crate::contract::RlnMembership::new(contract, p)
-                .memberCount()
-                .block(alloy::eips::BlockId::number(block))
+                .withdrawalDelay()
                 .call()
                 .await
-                .map(u64::from)
                 .map_err(|e| match e {
                     alloy::contract::Error::TransportError(t) => t,
                     other => TransportError::local_usage_str(&other.to_string()),
                 })
         })
         .await
+    }
+
+    /// The current endpoint, held for a whole sync pass: the logs, block hashes and contract
+    /// calls of the pass then all describe one node's view of the chain, instead of mixing two
+    /// endpoints that may be on different forks or at different heights.
+    pub fn pin(&self) -> Pinned<'_> {
+        Pinned {
+            pool: self,
+            index: self.current.load(Ordering::Relaxed) % self.providers.len(),
+        }
+    }
+
+    /// Moves the pool off endpoint `index` if it is still the current one.
+    fn rotate_from(&self, index: usize) {
+        let next = (index + 1) % self.providers.len();
+        let _ = self
+            .current
+            .compare_exchange(index, next, Ordering::Relaxed, Ordering::Relaxed);
     }
 
     /// The endpoint that answered last (or will be tried first).
@@ -257,13 +280,121 @@ impl RpcPool {
         })
         .await
     }
+}
+
+/// One endpoint of an [`RpcPool`], pinned for a sync pass (see [`RpcPool::pin`]). Calls are
+/// retried on this endpoint only; when they keep failing, or when the caller finds its
+/// answers inconsistent ([`Self::distrust`]), the pool moves on so the next pass uses
+/// another endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct Pinned<'a> {
+    pool: &'a RpcPool,
+    index: usize,
+}
+
+impl Pinned<'_> {
+    /// The endpoint, redacted, for logs and errors.
+    pub fn shown(&self) -> &str {
+        &self.pool.shown[self.index]
+    }
+
+    /// The endpoint's provider.
+    pub fn provider(&self) -> DynProvider {
+        self.pool.providers[self.index].clone()
+    }
+
+    /// Makes the pool use another endpoint from the next pass on.
+    pub fn distrust(&self) {
+        self.pool.rotate_from(self.index);
+    }
+
+    async fn call<T, F, Fut>(&self, what: &'static str, call: F) -> Result<T, ChainError>
+    where
+        F: Fn(DynProvider) -> Fut,
+        Fut: Future<Output = Result<T, TransportError>>,
+    {
+        let retry = self.pool.retry;
+        let mut delay = retry.base_delay;
+        let mut last_error = String::new();
+        for attempt in 0..retry.attempts.max(1) {
+            match call(self.provider()).await {
+                Ok(value) => return Ok(value),
+                Err(err) => {
+                    last_error = self.pool.redact(&err.to_string());
+                    tracing::warn!(endpoint = %self.shown(), attempt, error = %last_error, "RPC {what} failed");
+                    if attempt + 1 < retry.attempts {
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(retry.max_delay);
+                    }
+                }
+            }
+        }
+        self.distrust();
+        Err(ChainError::Unreachable {
+            what,
+            endpoints: self.shown().to_string(),
+            attempts: retry.attempts,
+            last_error,
+        })
+    }
+
+    /// The hash of block `number`, or `None` if this endpoint's chain is not that long.
+    pub async fn block_hash(&self, number: u64) -> Result<Option<B256>, ChainError> {
+        self.call("eth_getBlockByNumber", |p| async move {
+            let block = p
+                .get_block_by_number(BlockNumberOrTag::Number(number))
+                .await?;
+            Ok(block.map(|b| b.header.hash))
+        })
+        .await
+    }
+
+    /// `memberCount()` of the membership contract at the block with hash `block` (EIP-1898,
+    /// canonical blocks only): the count and the hash cannot come from different forks.
+    pub async fn member_count_at(&self, contract: Address, block: B256) -> Result<u64, ChainError> {
+        self.call("memberCount", |p| async move {
+            crate::contract::RlnMembership::new(contract, p)
+                .memberCount()
+                .block(alloy::eips::BlockId::Hash(alloy::eips::RpcBlockHash {
+                    block_hash: block,
+                    require_canonical: Some(true),
+                }))
+                .call()
+                .await
+                .map(u64::from)
+                .map_err(|e| match e {
+                    alloy::contract::Error::TransportError(t) => t,
+                    other => TransportError::local_usage_str(&other.to_string()),
+                })
+        })
+        .await
+    }
+
+    /// `erasedCount()` of the membership contract at the block with hash `block`.
+    pub async fn erased_count_at(&self, contract: Address, block: B256) -> Result<u64, ChainError> {
+        self.call("erasedCount", |p| async move {
+            crate::contract::RlnMembership::new(contract, p)
+                .erasedCount()
+                .block(alloy::eips::BlockId::Hash(alloy::eips::RpcBlockHash {
+                    block_hash: block,
+                    require_canonical: Some(true),
+                }))
+                .call()
+                .await
+                .map(u64::from)
+                .map_err(|e| match e {
+                    alloy::contract::Error::TransportError(t) => t,
+                    other => TransportError::local_usage_str(&other.to_string()),
+                })
+        })
+        .await
+    }
 
     /// Logs of `address` in `from..=to`. A refusal for size is returned at once as
     /// [`ChainError::RangeTooLarge`] (the caller splits the range) instead of being retried.
     pub async fn logs(&self, address: Address, from: u64, to: u64) -> Result<Vec<Log>, ChainError> {
         let filter = Filter::new().address(address).from_block(from).to_block(to);
-        let first = self.provider().get_logs(&filter).await;
-        match first {
+        match self.provider().get_logs(&filter).await {
             Ok(logs) => Ok(logs),
             Err(err) if is_range_error(&err) => Err(ChainError::RangeTooLarge { from, to }),
             Err(_) => {

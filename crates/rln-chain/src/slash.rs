@@ -1,7 +1,8 @@
 //! Slashing a spammer whose secret a double signal revealed: commit to
 //! `keccak256(secret ‖ receiver)`, wait for the commit to be mined, then reveal. The contract
-//! erases the member and pays its deposit to the receiver; the commit-reveal order keeps a
-//! watcher of the mempool from stealing the reward.
+//! erases the member (if its holder has not already) and pays its deposit to the receiver; the
+//! commit-reveal order keeps a watcher of the mempool from stealing the reward, and the
+//! contract's withdrawal delay keeps the spammer from erasing and withdrawing first.
 
 use alloy::network::EthereumWallet;
 use alloy::primitives::{keccak256, Address, B256, U256};
@@ -22,9 +23,11 @@ pub fn slash_commitment(secret: &Fr, receiver: Address) -> B256 {
 }
 
 /// A provider that signs with `private_key` (hex, with or without `0x`), and its address.
+/// `ca_file` adds trusted certificates for an `https://` endpoint behind a private CA.
 pub fn wallet_provider(
     rpc_url: &str,
     private_key: &str,
+    ca_file: Option<&std::path::Path>,
 ) -> Result<(DynProvider, Address), ChainError> {
     let key: PrivateKeySigner = private_key
         .trim()
@@ -32,12 +35,10 @@ pub fn wallet_provider(
         .parse()
         .map_err(|_| ChainError::Config("the private key is not a hex secp256k1 key".into()))?;
     let address = key.address();
-    let url = rpc_url.parse().map_err(|_| {
-        ChainError::Config(format!("{} is not an RPC URL", crate::redact_url(rpc_url)))
-    })?;
+    let url = crate::http::parse_url(rpc_url)?;
     let provider = ProviderBuilder::new()
         .wallet(EthereumWallet::from(key))
-        .connect_http(url)
+        .connect_reqwest(crate::http::client(ca_file)?, url)
         .erased();
     Ok((provider, address))
 }
@@ -63,14 +64,15 @@ pub struct Slasher {
 
 impl Slasher {
     /// A slasher that signs with `private_key` and pays rewards to `receiver` (by default its
-    /// own account).
+    /// own account). `ca_file` as for [`wallet_provider`].
     pub fn new(
         rpc_url: &str,
         private_key: &str,
         contract: Address,
         receiver: Option<Address>,
+        ca_file: Option<&std::path::Path>,
     ) -> Result<Self, ChainError> {
-        let (provider, account) = wallet_provider(rpc_url, private_key)?;
+        let (provider, account) = wallet_provider(rpc_url, private_key, ca_file)?;
         Ok(Self {
             provider,
             contract,
@@ -104,14 +106,14 @@ impl Slasher {
         })
     }
 
-    /// Whether the member with this id commitment is still active on chain.
-    pub async fn is_active(&self, id_commitment: &Fr) -> Result<bool, ChainError> {
+    /// Whether a slash of this member can still take a deposit: it is active, or erased by
+    /// its holder with the deposit still frozen.
+    pub async fn is_slashable(&self, id_commitment: &Fr) -> Result<bool, ChainError> {
         let membership = RlnMembership::new(self.contract, self.provider.clone());
-        let member = membership
-            .members(U256::from_le_bytes(fr_to_le_bytes(id_commitment)))
+        membership
+            .slashable(U256::from_le_bytes(fr_to_le_bytes(id_commitment)))
             .call()
             .await
-            .map_err(|e| explain("reading a membership", e))?;
-        Ok(member.state == 1)
+            .map_err(|e| explain("reading a membership", e))
     }
 }

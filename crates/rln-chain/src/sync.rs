@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::contract::RlnMembership;
 use crate::error::ChainError;
-use crate::rpc::RpcPool;
+use crate::rpc::{Pinned, RpcPool};
 
 /// How the node follows the contract.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,8 +120,8 @@ impl MembershipSync {
         Ok(())
     }
 
-    async fn deployment_block(&self) -> Result<u64, ChainError> {
-        let contract = RlnMembership::new(self.config.contract, self.rpc.provider());
+    async fn deployment_block(&self, ep: Pinned<'_>) -> Result<u64, ChainError> {
+        let contract = RlnMembership::new(self.config.contract, ep.provider());
         let block =
             contract
                 .deploymentBlock()
@@ -138,16 +138,16 @@ impl MembershipSync {
 
     /// Compares the stored blocks with the chain and rolls back to the newest one the chain
     /// still has. Returns the block rolled back to, if any.
-    async fn reconcile_reorg(&self) -> Result<Option<u64>, ChainError> {
+    async fn reconcile_reorg(&self, ep: Pinned<'_>) -> Result<Option<u64>, ChainError> {
         let Some(checkpoint) = self.db.checkpoint() else {
             return Ok(None);
         };
-        if self.rpc.block_hash(checkpoint.number).await?.map(|h| h.0) == Some(checkpoint.hash) {
+        if ep.block_hash(checkpoint.number).await?.map(|h| h.0) == Some(checkpoint.hash) {
             return Ok(None);
         }
         let recent = self.db.recent_blocks()?;
         for stored in recent.iter().skip(1) {
-            if self.rpc.block_hash(stored.number).await?.map(|h| h.0) == Some(stored.hash) {
+            if ep.block_hash(stored.number).await?.map(|h| h.0) == Some(stored.hash) {
                 tracing::warn!(
                     from = checkpoint.number,
                     to = stored.number,
@@ -177,21 +177,32 @@ impl MembershipSync {
         self.sync_until(head).await
     }
 
-    /// Like [`Self::sync_once`], but stops at block `head` (benchmarks, tools).
+    /// Like [`Self::sync_once`], but stops at block `head` (benchmarks, tools). The whole pass
+    /// talks to one endpoint (see [`RpcPool::pin`]); an endpoint whose answers do not fit
+    /// together is dropped for the next pass.
     pub async fn sync_until(&self, head: u64) -> Result<SyncReport, ChainError> {
+        let ep = self.rpc.pin();
+        let result = self.sync_pass(ep, head).await;
+        if let Err(ChainError::BadEvent { .. }) = &result {
+            ep.distrust();
+        }
+        result
+    }
+
+    async fn sync_pass(&self, ep: Pinned<'_>, head: u64) -> Result<SyncReport, ChainError> {
         let mut report = SyncReport {
-            rolled_back_to: self.reconcile_reorg().await?,
+            rolled_back_to: self.reconcile_reorg(ep).await?,
             ..SyncReport::default()
         };
         report.head = head;
         let mut from = match self.db.checkpoint() {
             Some(checkpoint) => checkpoint.number + 1,
-            None => self.deployment_block().await?,
+            None => self.deployment_block(ep).await?,
         };
         let mut range = self.config.max_block_range.max(1);
         while from <= head {
             let to = head.min(from + range - 1);
-            let logs = match self.rpc.logs(self.config.contract, from, to).await {
+            let logs = match ep.logs(self.config.contract, from, to).await {
                 Ok(logs) => logs,
                 Err(ChainError::RangeTooLarge { .. }) if to > from => {
                     let size = to - from + 1;
@@ -202,7 +213,7 @@ impl MembershipSync {
                 Err(err) => return Err(err),
             };
             report.ranges.push((from, to));
-            report.events += self.apply_logs(&logs, to).await?;
+            report.events += self.apply_logs(ep, &logs, from, to).await?;
             from = to + 1;
         }
         self.publish_status(true, Some(head), None)?;
@@ -223,8 +234,28 @@ impl MembershipSync {
         Ok(())
     }
 
-    /// Applies the logs of `..=to` block by block, then moves the checkpoint to `to`.
-    async fn apply_logs(&self, logs: &[Log], to: u64) -> Result<usize, ChainError> {
+    /// Checks the logs of `from..=to` against the endpoint's canonical chain and the
+    /// contract's member count, then applies them block by block and moves the checkpoint to
+    /// `to`. Nothing of the range is applied if a check fails.
+    async fn apply_logs(
+        &self,
+        ep: Pinned<'_>,
+        logs: &[Log],
+        from: u64,
+        to: u64,
+    ) -> Result<usize, ChainError> {
+        // The range end's hash first: the member count below is read at exactly this block,
+        // and the checkpoint records it.
+        let to_hash = ep
+            .block_hash(to)
+            .await?
+            .ok_or_else(|| ChainError::BadEvent {
+                block: to,
+                reason: format!(
+                    "{} served logs up to this block but does not have it (a lagging endpoint)",
+                    ep.shown()
+                ),
+            })?;
         let mut blocks: BTreeMap<u64, BlockUpdate> = BTreeMap::new();
         let mut events = 0;
         for log in logs {
@@ -236,6 +267,12 @@ impl MembershipSync {
                 block: number,
                 reason: "log without a block hash".into(),
             })?;
+            if !(from..=to).contains(&number) {
+                return Err(ChainError::BadEvent {
+                    block: number,
+                    reason: format!("a log outside the requested blocks {from}..={to}"),
+                });
+            }
             let Some(leaf) = leaf_change(log, number)? else {
                 continue;
             };
@@ -250,13 +287,33 @@ impl MembershipSync {
                 .leaves
                 .push(leaf);
         }
+        // Every log must come from the canonical block of its number: logs of a block that a
+        // reorganisation replaced (a stale fork, or an endpoint's cache) are refused.
+        for block in blocks.values() {
+            let canonical = if block.number == to {
+                Some(to_hash)
+            } else {
+                ep.block_hash(block.number).await?
+            };
+            if canonical.map(|h| h.0) != Some(block.hash) {
+                return Err(ChainError::BadEvent {
+                    block: block.number,
+                    reason: format!(
+                        "the logs name block hash {} but the canonical block is {}: they come \
+                         from a replaced fork; the range will be fetched again",
+                        alloy::primitives::B256::from(block.hash),
+                        canonical.map_or_else(|| "missing".to_string(), |h| h.to_string())
+                    ),
+                });
+            }
+        }
         let mut next_index = self.db.next_index()?;
         for block in blocks.values() {
             next_index = check_indices(next_index, block)?;
         }
         // The contract counts every index it ever assigned: if the logs' registrations do not
         // bring the tree to that count as of `to`, some are missing (a truncated answer).
-        let on_chain = self.rpc.member_count_at(self.config.contract, to).await?;
+        let on_chain = ep.member_count_at(self.config.contract, to_hash).await?;
         if on_chain != next_index {
             return Err(ChainError::BadEvent {
                 block: to,
@@ -267,19 +324,30 @@ impl MembershipSync {
                 ),
             });
         }
+        // The same for erasures: the contract counts them, the tree must agree after the range.
+        let erased = erased_after(&self.db, blocks.values())?;
+        let on_chain = ep.erased_count_at(self.config.contract, to_hash).await?;
+        if on_chain != erased {
+            return Err(ChainError::BadEvent {
+                block: to,
+                reason: format!(
+                    "the logs up to this block leave {erased} members erased but the contract \
+                     counts {on_chain}: the RPC answer is missing logs; the range will be \
+                     fetched again"
+                ),
+            });
+        }
         let last_with_events = blocks.keys().next_back().copied();
         // Hashing the tree and writing RocksDB block the thread: off the async runtime.
         self.apply_blocking(blocks.into_values().collect()).await?;
         if last_with_events != Some(to) {
             // Record the end of the range so it is not scanned again after a restart.
-            if let Some(hash) = self.rpc.block_hash(to).await? {
-                self.apply_blocking(vec![BlockUpdate {
-                    number: to,
-                    hash: hash.0,
-                    leaves: Vec::new(),
-                }])
-                .await?;
-            }
+            self.apply_blocking(vec![BlockUpdate {
+                number: to,
+                hash: to_hash.0,
+                leaves: Vec::new(),
+            }])
+            .await?;
         }
         Ok(events)
     }
@@ -356,6 +424,30 @@ fn check_indices(mut next_index: u64, block: &BlockUpdate) -> Result<u64, ChainE
         }
     }
     Ok(next_index)
+}
+
+/// The erased count after `blocks` are applied on top of `db`: an erasure counts if the leaf
+/// it zeroes held a member (set before the range, or earlier in it).
+fn erased_after<'a>(
+    db: &RlnDb,
+    blocks: impl Iterator<Item = &'a BlockUpdate>,
+) -> Result<u64, ChainError> {
+    let zero = Fr::from(0u64);
+    let mut erased = db.erased_count();
+    let mut in_range: std::collections::HashMap<u64, Fr> = std::collections::HashMap::new();
+    for block in blocks {
+        for (index, leaf) in &block.leaves {
+            let before = match in_range.get(index) {
+                Some(value) => *value,
+                None => db.leaf(*index)?,
+            };
+            if *leaf == zero && before != zero {
+                erased += 1;
+            }
+            in_range.insert(*index, *leaf);
+        }
+    }
+    Ok(erased)
 }
 
 fn u256_to_fr(value: U256, block: u64) -> Result<Fr, ChainError> {

@@ -51,6 +51,8 @@ pub(crate) struct Cached {
     pub(crate) checkpoint: Option<Checkpoint>,
     /// Roots erasures revoked, newest last (persisted with the block that revoked them).
     pub(crate) revoked: std::collections::VecDeque<Revoked>,
+    /// Leaves below the next index that are zero: the members erased so far.
+    pub(crate) erased: u64,
 }
 
 /// A root an erasure revoked.
@@ -165,6 +167,7 @@ impl RlnDb {
                 next_root_seq: 0,
                 checkpoint: None,
                 revoked: Default::default(),
+                erased: 0,
             }),
             writer: Mutex::new(()),
             nullifier_locks,
@@ -307,12 +310,14 @@ impl RlnDb {
         let window = RootWindow::from_entries(capacity, newest_first.into_iter().map(|(_, e)| e));
         let checkpoint = self.read_checkpoint()?;
         let revoked = self.read_revocations(capacity)?;
+        let erased = self.read_erased()?;
         Ok(Cached {
             window,
             window_seqs,
             next_root_seq,
             checkpoint,
             revoked,
+            erased,
         })
     }
 

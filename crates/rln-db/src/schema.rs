@@ -68,6 +68,8 @@ pub(crate) const META_ARCHIVE_COUNT: &[u8] = b"archive_count";
 pub(crate) const META_ARCHIVE_BYTES: &[u8] = b"archive_bytes";
 
 pub(crate) const SYNC_CHECKPOINT: &[u8] = b"checkpoint";
+/// How many leaves below the next index are zero (erased), as a u64 LE.
+pub(crate) const SYNC_ERASED: &[u8] = b"erased";
 const SYNC_HASH: u8 = b'h';
 const SYNC_UNDO: u8 = b'u';
 const SYNC_REVOKED: u8 = b'r';

@@ -137,6 +137,9 @@ impl RlnDb {
             tree.root()?
         } else {
             let changes = tree.changes_for(&block.leaves)?;
+            let delta = self.erased_delta(&block.leaves, changes.next_index)?;
+            cached.erased = cached.erased.saturating_add_signed(delta);
+            batch.put_cf(sync, SYNC_ERASED, cached.erased.to_le_bytes());
             self.stage_tree_changes(&mut batch, &changes)?;
             match changes.nodes.last() {
                 Some((_, _, root)) => *root,
@@ -275,6 +278,9 @@ impl RlnDb {
         if let Some(next) = next_index {
             changes.next_index = next;
         }
+        let delta = self.erased_delta(&leaves, changes.next_index)?;
+        cached.erased = cached.erased.saturating_add_signed(delta);
+        batch.put_cf(sync, SYNC_ERASED, cached.erased.to_le_bytes());
         let restored_root = match changes.nodes.last() {
             Some((_, _, root)) if !leaves.is_empty() => *root,
             _ => tree.root()?,

@@ -90,14 +90,76 @@ impl RlnDb {
         let _writer = self.lock_writer();
         let mut tree = self.tree()?;
         let changes = tree.changes_for(leaves)?;
+        let delta = self.erased_delta(leaves, changes.next_index)?;
         tree.apply(&changes)?;
+        self.store_erased(delta)?;
         Ok(tree.root()?)
     }
 
     /// Appends leaves at the next free indices in one batch; returns the first index.
     pub fn append_leaves(&self, leaves: &[Fr]) -> Result<u64, DbError> {
         let _writer = self.lock_writer();
-        Ok(self.tree()?.insert_many(leaves)?)
+        let mut tree = self.tree()?;
+        let start = tree.next_index()?;
+        let indexed: Vec<(u64, Fr)> = (start..).zip(leaves.iter().copied()).collect();
+        let delta = self.erased_delta(&indexed, start + leaves.len() as u64)?;
+        tree.insert_many(leaves)?;
+        self.store_erased(delta)?;
+        Ok(start)
+    }
+
+    /// How many members are erased: leaves below the next index that are zero. Sync compares
+    /// it with the contract's count, so an answer that left an erasure out is caught.
+    pub fn erased_count(&self) -> u64 {
+        self.read_cached().erased
+    }
+
+    /// The stored erased count; a database written before it was kept counts its leaves once.
+    pub(crate) fn read_erased(&self) -> Result<u64, DbError> {
+        if let Some(v) = self
+            .db
+            .get_cf(self.cf(CF_SYNC)?, SYNC_ERASED)
+            .map_err(rocks("reading the erased count"))?
+        {
+            return decode_u64(&v, "erased count");
+        }
+        let next = self.tree()?.next_index()?;
+        let set = self
+            .leaves()?
+            .into_iter()
+            .filter(|(i, leaf)| *i < next && *leaf != Fr::from(0u64))
+            .count() as u64;
+        Ok(next.saturating_sub(set))
+    }
+
+    /// How setting `leaves` (in order; the last value of an index wins) moves the erased
+    /// count, with the next index becoming `next_after`. Reads the current values, so call it
+    /// before the leaves are written.
+    pub(crate) fn erased_delta(
+        &self,
+        leaves: &[(u64, Fr)],
+        next_after: u64,
+    ) -> Result<i64, DbError> {
+        let tree = self.tree()?;
+        let next_before = tree.next_index()?;
+        let finals: std::collections::BTreeMap<u64, Fr> = leaves.iter().copied().collect();
+        let zero = Fr::from(0u64);
+        let mut delta = 0i64;
+        for (index, after) in finals {
+            let before = tree.leaf(index)?;
+            delta += i64::from(index < next_after && after == zero);
+            delta -= i64::from(index < next_before && before == zero);
+        }
+        Ok(delta)
+    }
+
+    /// Adds `delta` to the erased count and stores it (tools' writes outside block sync).
+    fn store_erased(&self, delta: i64) -> Result<(), DbError> {
+        let mut cached = self.write_cached();
+        cached.erased = cached.erased.saturating_add_signed(delta);
+        self.db
+            .put_cf(self.cf(CF_SYNC)?, SYNC_ERASED, cached.erased.to_le_bytes())
+            .map_err(rocks("writing the erased count"))
     }
 }
 

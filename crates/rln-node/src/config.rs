@@ -309,6 +309,9 @@ pub struct ChainConfig {
     pub max_block_range: u64,
     /// How often to poll for new blocks, in milliseconds.
     pub poll_interval_ms: u64,
+    /// PEM file of extra CA certificates trusted for `https://` endpoints (a private CA);
+    /// the platform's trust store is always used.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ChainConfig {
@@ -320,6 +323,7 @@ impl Default for ChainConfig {
             confirmations: defaults::CONFIRMATIONS,
             max_block_range: defaults::MAX_BLOCK_RANGE,
             poll_interval_ms: defaults::POLL_INTERVAL_MS,
+            ca_file: None,
         }
     }
 }
@@ -597,6 +601,28 @@ impl NodeConfig {
         })?;
         if self.chain.rpc.is_empty() {
             return Err(invalid("chain.rpc", "lists no endpoint"));
+        }
+        if let Some(bad) = self
+            .chain
+            .rpc
+            .iter()
+            .find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        {
+            return Err(invalid(
+                "chain.rpc",
+                format!(
+                    "{} is not an http:// or https:// URL",
+                    rln_chain::redact_url(bad)
+                ),
+            ));
+        }
+        if let Some(path) = &self.chain.ca_file {
+            if !path.is_file() {
+                return Err(invalid(
+                    "chain.ca_file",
+                    format!("{} is not a readable file", path.display()),
+                ));
+            }
         }
         if self.chain.max_block_range == 0 {
             return Err(invalid("chain.max_block_range", "must be at least 1"));

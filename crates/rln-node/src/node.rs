@@ -413,7 +413,11 @@ impl Node {
 /// Step 1: the RPC endpoints and the chain id. With the chain id set, a node may start while
 /// the RPC is down (sync retries in the background); otherwise the endpoint must answer.
 async fn connect_chain(config: &NodeConfig, checked: &Checked) -> Result<Chain, NodeError> {
-    let rpc = RpcPool::new(&config.chain.rpc, RetryPolicy::default())?;
+    let rpc = RpcPool::with_ca(
+        &config.chain.rpc,
+        RetryPolicy::default(),
+        config.chain.ca_file.as_deref(),
+    )?;
     let chain_id = match config.chain.chain_id {
         Some(expected) => match rpc.chain_id().await {
             Ok(actual) if actual != expected => {
@@ -426,11 +430,43 @@ async fn connect_chain(config: &NodeConfig, checked: &Checked) -> Result<Chain, 
             problem: format!("is not set and the RPC cannot tell it ({e}); set it to start while the RPC is down"),
         })?,
     };
-    Ok(Chain {
+    let chain = Chain {
         rpc,
         contract: checked.contract,
         chain_id,
-    })
+    };
+    check_withdrawal_delay(config, &chain).await;
+    Ok(chain)
+}
+
+/// Time a slash may take beyond the epoch and the chain lag: commit, a block, reveal, and the
+/// slasher's retries through a short RPC outage.
+const SLASH_ALLOWANCE: Duration = Duration::from_secs(3600);
+
+/// Warns when the contract lets a spammer withdraw its deposit before a slash can land (a
+/// withdrawal delay shorter than an epoch + the chain lag + [`SLASH_ALLOWANCE`], or none).
+/// Advisory: the node runs either way, and an RPC that does not answer quickly is skipped.
+async fn check_withdrawal_delay(config: &NodeConfig, chain: &Chain) {
+    let needed = config.epoch() + config.chain_lag() + SLASH_ALLOWANCE;
+    let read = tokio::time::timeout(
+        Duration::from_secs(5),
+        chain.rpc.withdrawal_delay(chain.contract),
+    )
+    .await;
+    match read {
+        Ok(Ok(secs)) if Duration::from_secs(secs) < needed => tracing::warn!(
+            withdrawal_delay_secs = secs,
+            needed_secs = needed.as_secs(),
+            "the contract's withdrawal delay is shorter than an epoch + the chain lag + an hour \
+             for the slash: a spammer can erase and withdraw its deposit before it is slashed"
+        ),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(
+            "cannot read the contract's withdrawal delay ({e}); a contract without one lets a \
+             spammer withdraw its deposit before it is slashed"
+        ),
+        Err(_) => {}
+    }
 }
 
 /// Step 2: the state, bound to this chain, contract and tree depth.
@@ -545,6 +581,7 @@ fn start_validation(
                         &slash.private_key,
                         checked.contract,
                         checked.slash_receiver,
+                        config.chain.ca_file.as_deref(),
                     )
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -1038,7 +1075,7 @@ async fn run_slasher(
 }
 
 /// One attempt at slashing the member `evidence` names: the status to store and the metric
-/// label (`slashed`, `gone` when the member is no longer active, `failed`).
+/// label (`slashed`, `gone` when nothing is left to take, `failed`).
 async fn slash_once(
     slasher: &Slasher,
     evidence: &SpamEvidence,
@@ -1046,7 +1083,7 @@ async fn slash_once(
 ) -> (String, &'static str) {
     let member = fr_to_hex(&evidence.id_commitment);
     let work = async {
-        if !slasher.is_active(&evidence.id_commitment).await? {
+        if !slasher.is_slashable(&evidence.id_commitment).await? {
             return Ok(None);
         }
         slasher.slash(&evidence.secret).await.map(Some)
@@ -1066,7 +1103,7 @@ async fn slash_once(
         }
         Ok(Ok(None)) => (
             format!(
-                "{}: the member is no longer active (slashed or erased already)",
+                "{}: nothing left to take (slashed already, or erased and its deposit withdrawn)",
                 rln_db::evidence::NOT_SLASHED
             ),
             "gone",

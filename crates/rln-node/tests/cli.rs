@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use alloy::providers::Provider;
 use rln_chain::ContractParams;
 use rln_testkit::node::NodeProcess;
 use rln_testkit::TestChain;
@@ -144,10 +145,29 @@ async fn keygen_register_show_erase_withdraw() {
         &["erase", "--keystore", ks, "--keystore-password", "pw"],
         &env,
     );
-    assert!(ok && out.contains("erased"), "{out}");
-    let (ok, out) = rln_node(&["withdraw"], &env);
+    assert!(
+        ok && out.contains("erased") && out.contains("frozen"),
+        "{out}"
+    );
+    let withdraw = ["withdraw", "--keystore", ks, "--keystore-password", "pw"];
+    // The deposit stays slashable for the contract's withdrawal delay (a day).
+    let (ok, out) = rln_node(&withdraw, &env);
+    assert!(!ok && out.contains("frozen until unix time"), "{out}");
+    // anvil's clock moves a day on; the next block carries the new time.
+    let delay = rln_chain::contract::DEFAULT_WITHDRAWAL_DELAY_SECS;
+    let _: serde_json::Value = chain
+        .provider
+        .raw_request("evm_increaseTime".into(), (delay,))
+        .await
+        .unwrap();
+    let _: serde_json::Value = chain
+        .provider
+        .raw_request("evm_mine".into(), ())
+        .await
+        .unwrap();
+    let (ok, out) = rln_node(&withdraw, &env);
     assert!(ok && out.contains("withdrew 3000 wei"), "{out}");
-    let (ok, out) = rln_node(&["withdraw"], &env);
+    let (ok, out) = rln_node(&withdraw, &env);
     assert!(!ok && out.contains("nothing to withdraw"), "{out}");
 }
 
@@ -265,6 +285,7 @@ async fn run_publish_and_subscribe_between_two_nodes() {
 
     // Every metric the Grafana dashboard charts is exported (by B, which has received a
     // message, so libp2p's per-topic families have samples).
+    rln_chain::http::install_provider();
     let metrics = reqwest::get(format!("{url_b}/metrics"))
         .await
         .unwrap()

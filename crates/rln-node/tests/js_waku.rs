@@ -40,6 +40,7 @@ fn binary() -> PathBuf {
 }
 
 async fn get_json(url: &str) -> Value {
+    rln_chain::http::install_provider();
     reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
@@ -299,6 +300,7 @@ async fn js_waku_light_clients_push_through_one_node_and_filter_through_another(
         let spam = get_json(&format!("{rest}/rln/v1/spam")).await;
         assert_eq!(spam.as_array().map(Vec::len), Some(0), "{spam}");
     }
+    rln_chain::http::install_provider();
     let metrics = reqwest::get(format!("{rest1}/metrics"))
         .await
         .unwrap()

@@ -19,6 +19,7 @@ pub const STANDARD: ContractParams = ContractParams {
     deposit_per_message: U256::from_limbs([1_000, 0, 0, 0]),
     min_limit: 1,
     max_limit: 100,
+    withdrawal_delay_secs: rln_chain::contract::DEFAULT_WITHDRAWAL_DELAY_SECS,
 };
 
 /// Terms for load tests: 1 wei per message and limits up to 60,000, so one account can pay
@@ -27,6 +28,7 @@ pub const CHEAP: ContractParams = ContractParams {
     deposit_per_message: U256::from_limbs([1, 0, 0, 0]),
     min_limit: 1,
     max_limit: 60_000,
+    withdrawal_delay_secs: rln_chain::contract::DEFAULT_WITHDRAWAL_DELAY_SECS,
 };
 
 /// anvil (from `make tools`) on an ephemeral loopback port.
@@ -60,6 +62,7 @@ pub fn spawn_persistent_anvil(port: u16, state: &Path) -> Child {
 pub fn account(anvil: &AnvilInstance, n: usize) -> DynProvider {
     let key = anvil.keys()[n].clone();
     let wallet = EthereumWallet::from(alloy::signers::local::PrivateKeySigner::from(key));
+    rln_chain::http::install_provider();
     ProviderBuilder::new()
         .with_simple_nonce_management()
         .wallet(wallet)

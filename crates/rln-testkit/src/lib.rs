@@ -7,6 +7,7 @@
 //! - [`node`]: loopback node configurations and `rln-node run` child processes.
 //! - [`proxy`]: a TCP proxy in front of the chain that a test cuts and restores.
 //! - [`state`]: a node's state in a temporary directory with leaves set directly, no chain.
+//! - [`tls`]: a TLS-terminating proxy with its own CA, for `https://` RPC.
 
 // Fixtures fail loudly: a broken fixture is a broken test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -17,6 +18,7 @@ pub mod node;
 pub mod paths;
 pub mod proxy;
 pub mod state;
+pub mod tls;
 
 pub use chain::TestChain;
 pub use member::TestMember;

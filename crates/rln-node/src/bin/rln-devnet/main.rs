@@ -102,6 +102,7 @@ fn step(text: &str) {
 
 fn account(anvil: &AnvilInstance, n: usize) -> DynProvider {
     let key = anvil.keys()[n].clone();
+    rln_chain::http::install_provider();
     ProviderBuilder::new()
         .wallet(EthereumWallet::from(
             alloy::signers::local::PrivateKeySigner::from(key),
@@ -204,6 +205,7 @@ async fn run(args: Args) -> Result<()> {
             deposit_per_message: U256::from(10u64).pow(U256::from(15u64)),
             min_limit: 1,
             max_limit: 100,
+            withdrawal_delay_secs: rln_chain::contract::DEFAULT_WITHDRAWAL_DELAY_SECS,
         },
     )
     .await?;
@@ -326,7 +328,7 @@ async fn run(args: Args) -> Result<()> {
     });
     let spammer = Node::start(sc).await?;
 
-    let client = reqwest::Client::new();
+    let client = rln_chain::http::client(None)?;
     step("waiting for the mesh to form");
     let started = Instant::now();
     loop {

@@ -153,7 +153,7 @@ pub(crate) async fn history(args: HistoryArgs) -> Result<()> {
         .map(|s| parse_moment(s, now_ns))
         .transpose()
         .context("--until")?;
-    let client = reqwest::Client::new();
+    let client = rln_chain::http::client(None)?;
     let base = args.target.url.trim_end_matches('/').to_string();
     let mut cursor: Option<String> = None;
     let (mut pages, mut shown) = (0usize, 0usize);
@@ -324,7 +324,7 @@ fn unreachable(url: &str, e: reqwest::Error) -> anyhow::Error {
 
 /// Publishes one message through the node, which proves it.
 pub(crate) async fn publish(args: PublishArgs) -> Result<()> {
-    let client = reqwest::Client::new();
+    let client = rln_chain::http::client(None)?;
     let url = format!(
         "{}/relay/v1/messages/{}",
         args.target.url.trim_end_matches('/'),
@@ -363,7 +363,7 @@ pub(crate) async fn publish(args: PublishArgs) -> Result<()> {
 /// Subscribes and prints messages as they arrive.
 pub(crate) async fn subscribe(args: SubscribeArgs) -> Result<()> {
     let keys = keys_of(&args.symmetric_key, args.private_key.as_deref())?;
-    let client = reqwest::Client::new();
+    let client = rln_chain::http::client(None)?;
     let base = args.target.url.trim_end_matches('/').to_string();
     let response = args
         .target

@@ -45,9 +45,11 @@ enum Command {
     /// Membership commands.
     #[command(subcommand)]
     Membership(MembershipCommand),
-    /// Erase a membership held in the keystore; its deposit becomes withdrawable.
+    /// Erase a membership held in the keystore; its deposit stays frozen (slashable) for the
+    /// contract's withdrawal delay.
     Erase(EraseArgs),
-    /// Withdraw the deposits of erased memberships to the signing account.
+    /// Withdraw an erased membership's deposit to the signing account, once the contract's
+    /// withdrawal delay has passed.
     Withdraw(WithdrawArgs),
 }
 
@@ -83,6 +85,7 @@ fn flag_of(key: &str) -> Option<&'static str> {
         "chain.chain_id" => "--eth-chain-id",
         "chain.confirmations" => "--confirmations",
         "chain.poll_interval_ms" => "--poll-interval-ms",
+        "chain.ca_file" => "--eth-ca-file",
         "network.listen" => "--listen",
         "network.cluster_id" => "--cluster-id",
         "network.static_peers" => "--static-peer",

@@ -31,6 +31,9 @@ pub(crate) struct ChainArgs {
         hide_env_values = true
     )]
     private_key: String,
+    /// PEM file of extra CA certificates for an https:// endpoint behind a private CA.
+    #[arg(long = "eth-ca-file", env = "RLN_ETH_CA_FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 /// The keystore file and its password.
@@ -93,6 +96,11 @@ pub(crate) struct EraseArgs {
 pub(crate) struct WithdrawArgs {
     #[command(flatten)]
     chain: ChainArgs,
+    #[command(flatten)]
+    keystore: KeystoreArgs,
+    /// Membership hash in the keystore (the only one when omitted).
+    #[arg(long)]
+    membership: Option<String>,
 }
 
 /// An identity file: the secret and how it was derived (trapdoor and nullifier, as Waku's
@@ -166,8 +174,9 @@ fn password(args: &KeystoreArgs, confirm: bool) -> Result<String> {
 }
 
 async fn signer(chain: &ChainArgs) -> Result<(DynProvider, Address)> {
-    let (provider, address) = rln_chain::wallet_provider(&chain.rpc, &chain.private_key)
-        .map_err(|e| anyhow::anyhow!("{e}; check --eth-private-key and --eth-rpc"))?;
+    let (provider, address) =
+        rln_chain::wallet_provider(&chain.rpc, &chain.private_key, chain.ca_file.as_deref())
+            .map_err(|e| anyhow::anyhow!("{e}; check --eth-private-key and --eth-rpc"))?;
     let chain_id = provider.get_chain_id().await.map_err(|e| {
         anyhow::anyhow!(
             "the RPC endpoint {} is unreachable ({}); check --eth-rpc and that the node is running",
@@ -274,7 +283,8 @@ pub(crate) async fn show(args: ShowArgs) -> Result<()> {
     Ok(())
 }
 
-/// `rln-node erase`: erases a membership; its deposit becomes withdrawable.
+/// `rln-node erase`: erases a membership; its deposit stays frozen for the contract's
+/// withdrawal delay, then `rln-node withdraw` pays it out.
 pub(crate) async fn erase(args: EraseArgs) -> Result<()> {
     let keystore = Keystore::load(&args.keystore.keystore)?;
     let id = choose(
@@ -288,18 +298,31 @@ pub(crate) async fn erase(args: EraseArgs) -> Result<()> {
         .identity()
         .map_err(|e| anyhow::anyhow!("credential {id}: {e}"))?;
     let (provider, _) = signer(&args.chain).await?;
-    rln_chain::erase(&provider, args.chain.contract, &identity).await?;
+    let unlock_at = rln_chain::erase(&provider, args.chain.contract, &identity).await?;
     println!(
-        "membership {id} (index {}) erased; its deposit can now be withdrawn",
+        "membership {id} (index {}) erased; its deposit stays frozen, and slashable, until \
+         unix time {unlock_at}; then run `rln-node withdraw`",
         membership.tree_index
     );
     Ok(())
 }
 
-/// `rln-node withdraw`: withdraws the deposits of erased memberships.
+/// `rln-node withdraw`: withdraws the deposit of an erased membership once the contract's
+/// withdrawal delay has passed.
 pub(crate) async fn withdraw(args: WithdrawArgs) -> Result<()> {
+    let keystore = Keystore::load(&args.keystore.keystore)?;
+    let id = choose(
+        &keystore,
+        args.membership.as_deref(),
+        &args.keystore.keystore,
+    )?;
+    let password = password(&args.keystore, false)?;
+    let membership = keystore.get(&id, password.as_bytes())?;
+    let identity = membership
+        .identity()
+        .map_err(|e| anyhow::anyhow!("credential {id}: {e}"))?;
     let (provider, account) = signer(&args.chain).await?;
-    let amount = rln_chain::withdraw(&provider, args.chain.contract, account).await?;
+    let amount = rln_chain::withdraw(&provider, args.chain.contract, &identity).await?;
     println!("withdrew {amount} wei to {account}");
     Ok(())
 }

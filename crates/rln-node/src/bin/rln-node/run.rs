@@ -49,6 +49,10 @@ pub(crate) struct ChainFlags {
     /// Poll interval for new blocks, in milliseconds.
     #[arg(long, default_value_t = defaults::POLL_INTERVAL_MS)]
     pub(crate) poll_interval_ms: u64,
+    /// PEM file of extra CA certificates for https:// endpoints behind a private CA (the
+    /// system's trust store is always used).
+    #[arg(long = "eth-ca-file", env = "RLN_ETH_CA_FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
 }
 
 /// libp2p.
@@ -239,6 +243,9 @@ pub(crate) fn merged_config(args: &RunArgs, given: &Given<'_>) -> Result<NodeCon
     }
     if given.has("poll_interval_ms") {
         c.chain.poll_interval_ms = ch.poll_interval_ms;
+    }
+    if let Some(path) = &ch.ca_file {
+        c.chain.ca_file = Some(path.clone());
     }
     let n = &args.network;
     if given.has("listen") {
