@@ -6,7 +6,14 @@
 //! and an in-process spammer node proves several messages per epoch with the same message id.
 //! A summary refreshes until Ctrl-C, or until `--duration` ends the run with a verdict: the exit
 //! code is 0 only if every honest message reached every node and the spammer was caught.
+//!
+//! `--chaos` (`make chaos`) adds faults during the traffic: nodes killed with SIGKILL and
+//! restarted on their data directories, anvil stopped and restarted from its state file, and
+//! reorganisations played with `evm_snapshot` / `evm_revert`. The verdict then also requires
+//! every node's root to equal the contract's and allows a node to miss only the messages
+//! published while it was down or on a fork that was replaced.
 
+mod chaos;
 mod metrics;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -68,6 +75,13 @@ struct Args {
     /// Seconds between summary refreshes.
     #[arg(long, default_value_t = 2)]
     refresh: u64,
+    /// Inject faults during the run (kill -9 and restart nodes, restart anvil, reorgs); with
+    /// `--duration`, the verdict also checks that every node's root equals the contract's.
+    #[arg(long)]
+    chaos: bool,
+    /// Seconds between two faults in `--chaos` mode.
+    #[arg(long, default_value_t = 8)]
+    chaos_every: u64,
 }
 
 /// A node process, stopped with SIGTERM (then SIGKILL) on drop.
@@ -78,8 +92,118 @@ struct Process {
     limit: u32,
 }
 
+/// How to start (and restart) one node: fixed ports, so peers find it again after a restart.
+#[derive(Debug, Clone)]
+struct NodeSpec {
+    index: usize,
+    dir: PathBuf,
+    keystore: PathBuf,
+    limit: u32,
+    slash_key: String,
+    tcp_port: u16,
+    ws_port: u16,
+    rest_port: u16,
+    peers: Vec<String>,
+}
+
+/// Everything the node processes share.
+#[derive(Debug, Clone)]
+struct NetSpec {
+    rln_node: PathBuf,
+    rpc: String,
+    contract: String,
+    epoch_secs: u64,
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Starts `rln-node run` for `spec` and waits until it prints its REST address.
+fn spawn_node(net: &NetSpec, spec: &NodeSpec) -> Result<Process> {
+    let i = spec.index;
+    let mut cmd = Command::new(&net.rln_node);
+    cmd.arg("run")
+        .args(["--data-dir", &spec.dir.to_string_lossy()])
+        .args(["--eth-rpc", &net.rpc, "--eth-contract", &net.contract])
+        .args(["--listen", &format!("/ip4/127.0.0.1/tcp/{}", spec.tcp_port)])
+        .args([
+            "--listen",
+            &format!("/ip4/127.0.0.1/tcp/{}/ws", spec.ws_port),
+        ])
+        .args(["--rest-address", &format!("127.0.0.1:{}", spec.rest_port)])
+        .args([
+            "--keystore",
+            &spec.keystore.to_string_lossy(),
+            "--keystore-password",
+            PASSWORD,
+        ])
+        .args([
+            "--epoch-secs",
+            &net.epoch_secs.to_string(),
+            "--poll-interval-ms",
+            "500",
+        ])
+        .args(["--slash", "--eth-private-key", &spec.slash_key]);
+    for peer in &spec.peers {
+        cmd.args(["--static-peer", peer]);
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(spec.dir.join("node.log"))?;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .env(
+            "RUST_LOG",
+            "warn,rln_node=info,rln_relay=info,rln_chain=info",
+        )
+        .spawn()?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    // The node prints its listen addresses (TCP, then WebSocket), then its REST address.
+    let (mut p2p, mut ws, mut rest) = (None, None, None);
+    for line in lines.by_ref() {
+        let line = line?;
+        if let Some(a) = banner::listen_addr(&line) {
+            if a.contains("/ws/") {
+                ws.get_or_insert_with(|| a.to_string());
+            } else {
+                p2p.get_or_insert_with(|| a.to_string());
+            }
+        }
+        if let Some(url) = banner::rest_url(&line) {
+            rest = Some(url.to_string());
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let (Some(p2p), Some(rest)) = (p2p, rest) else {
+        bail!(
+            "node {i} exited during start; see {}",
+            spec.dir.join("node.log").display()
+        );
+    };
+    eprintln!("    node {i}: limit {}, REST {rest}, {p2p}", spec.limit);
+    if let Some(ws) = ws {
+        eprintln!("            light clients (js-waku): {ws}");
+    }
+    Ok(Process {
+        child,
+        rest,
+        p2p,
+        limit: spec.limit,
+    })
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -153,6 +277,18 @@ struct Ledger {
     spam_sent: BTreeMap<String, u64>,
     /// Publish errors by node.
     errors: Vec<usize>,
+    /// Stretches in which a node (or every node, `None`) may miss messages: it was down, or
+    /// a reorganisation replaced the roots messages were proved against.
+    outages: Vec<(Option<usize>, Instant, Instant)>,
+}
+
+impl Ledger {
+    /// Whether node `j` may miss a message published at `at` by node `origin`.
+    fn excused(&self, j: usize, origin: usize, at: Instant) -> bool {
+        self.outages.iter().any(|(who, from, to)| {
+            (*who).is_none_or(|w| w == j || w == origin) && *from <= at && at <= *to
+        })
+    }
 }
 
 fn now_secs() -> u64 {
@@ -196,7 +332,15 @@ async fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(&args.dir)?;
 
     step("starting anvil on loopback");
-    let anvil = Anvil::at(&args.anvil).spawn();
+    let anvil_port = free_port()?;
+    let anvil_state = args.dir.join("anvil-state.json");
+    let mut anvil = Anvil::at(&args.anvil)
+        .port(anvil_port)
+        .args([
+            "--state".to_string(),
+            anvil_state.to_string_lossy().into_owned(),
+        ])
+        .spawn();
     let deployer = account(&anvil, 0);
     step("deploying the membership contract");
     let contract = rln_chain::deploy(
@@ -231,82 +375,28 @@ async fn run(args: Args) -> Result<()> {
         register(&deployer, &anvil, contract, &args.dir.join("spammer"), 1).await?;
 
     step(&format!("starting {n} rln-node processes"));
+    let net = NetSpec {
+        rln_node: rln_node.clone(),
+        rpc: anvil.endpoint(),
+        contract: contract.to_string(),
+        epoch_secs: args.epoch_secs,
+    };
     let mut nodes: Vec<Process> = Vec::new();
+    let mut specs: Vec<NodeSpec> = Vec::new();
     for (i, (ks, limit)) in keystores.iter().enumerate() {
-        let dir = args.dir.join(format!("node{i}"));
-        let key = format!("0x{}", alloy::hex::encode(anvil.keys()[1 + i].to_bytes()));
-        let mut cmd = Command::new(&rln_node);
-        cmd.arg("run")
-            .args(["--data-dir", &dir.to_string_lossy()])
-            .args([
-                "--eth-rpc",
-                &anvil.endpoint(),
-                "--eth-contract",
-                &contract.to_string(),
-            ])
-            .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
-            .args(["--listen", "/ip4/127.0.0.1/tcp/0/ws"])
-            .args(["--rest-address", "127.0.0.1:0"])
-            .args([
-                "--keystore",
-                &ks.to_string_lossy(),
-                "--keystore-password",
-                PASSWORD,
-            ])
-            .args([
-                "--epoch-secs",
-                &args.epoch_secs.to_string(),
-                "--poll-interval-ms",
-                "500",
-            ])
-            .args(["--slash", "--eth-private-key", &key]);
-        for peer in &nodes {
-            cmd.args(["--static-peer", &peer.p2p]);
-        }
-        let log = std::fs::File::create(dir.join("node.log"))?;
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .env(
-                "RUST_LOG",
-                "warn,rln_node=info,rln_relay=info,rln_chain=info",
-            )
-            .spawn()?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        // The node prints its listen addresses (TCP, then WebSocket), then its REST address.
-        let (mut p2p, mut ws, mut rest) = (None, None, None);
-        for line in lines.by_ref() {
-            let line = line?;
-            if let Some(a) = banner::listen_addr(&line) {
-                if a.contains("/ws/") {
-                    ws.get_or_insert_with(|| a.to_string());
-                } else {
-                    p2p.get_or_insert_with(|| a.to_string());
-                }
-            }
-            if let Some(url) = banner::rest_url(&line) {
-                rest = Some(url.to_string());
-                break;
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
-        let (Some(p2p), Some(rest)) = (p2p, rest) else {
-            bail!(
-                "node {i} exited during start; see {}",
-                dir.join("node.log").display()
-            );
-        };
-        eprintln!("    node {i}: limit {limit}, REST {rest}, {p2p}");
-        if let Some(ws) = ws {
-            eprintln!("            light clients (js-waku): {ws}");
-        }
-        nodes.push(Process {
-            child,
-            rest,
-            p2p,
+        let spec = NodeSpec {
+            index: i,
+            dir: args.dir.join(format!("node{i}")),
+            keystore: ks.clone(),
             limit: *limit,
-        });
+            slash_key: format!("0x{}", alloy::hex::encode(anvil.keys()[1 + i].to_bytes())),
+            tcp_port: free_port()?,
+            ws_port: free_port()?,
+            rest_port: free_port()?,
+            peers: nodes.iter().map(|p| p.p2p.clone()).collect(),
+        };
+        nodes.push(spawn_node(&net, &spec)?);
+        specs.push(spec);
     }
 
     step("starting the spammer (an in-process node whose publisher reuses message id 0)");
@@ -409,13 +499,39 @@ async fn run(args: Args) -> Result<()> {
         }
     );
     let run_started = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_secs(args.refresh.max(1)));
+    let mut chaos = args.chaos.then(|| {
+        chaos::Chaos::new(
+            &args.anvil,
+            anvil_port,
+            &anvil_state,
+            Duration::from_secs(args.chaos_every.max(2)),
+        )
+    });
+    let refresh = if chaos.is_some() {
+        1
+    } else {
+        args.refresh.max(1)
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(refresh));
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = tokio::signal::ctrl_c() => break,
         }
         collect(&client, &rests, &ledger).await;
+        if let Some(chaos) = chaos.as_mut() {
+            // The last stretch of a timed run is calm, so the verdict reads a settled network.
+            let calm = args.duration.is_some_and(|d| {
+                run_started.elapsed() + Duration::from_secs(15) >= Duration::from_secs(d)
+            });
+            if !calm {
+                chaos
+                    .maybe_strike(
+                        &net, &specs, &mut nodes, &mut anvil, &client, &rests, &ledger,
+                    )
+                    .await?;
+            }
+        }
         if interactive {
             let summary = summary(&client, &rests, &ledger, &spammer_id).await;
             print!("\x1b[2J\x1b[H{}", summary.text);
@@ -434,20 +550,36 @@ async fn run(args: Args) -> Result<()> {
     // Let the last messages arrive, then read everything.
     tokio::time::sleep(Duration::from_secs(3)).await;
     collect(&client, &rests, &ledger).await;
-    let summary = summary(&client, &rests, &ledger, &spammer_id).await;
+    let mut summary = summary(&client, &rests, &ledger, &spammer_id).await;
+    if let Some(chaos) = &chaos {
+        let roots = chaos::check_roots(&deployer, contract, &client, &rests).await;
+        summary.text.push_str(&chaos.report());
+        summary.text.push_str(&roots.text);
+        summary.failures.extend(roots.failures);
+        summary.failures.extend(chaos.failures());
+    }
     println!("{}", summary.text);
     step("stopping the nodes");
     drop(nodes);
     if let Err(e) = spammer.shutdown().await {
         eprintln!("the spammer node stopped with an error: {e}");
     }
+    drop(chaos);
     drop(anvil);
     if args.duration.is_some() {
+        let mode = if args.chaos { "chaos" } else { "devnet" };
         if summary.failures.is_empty() {
-            println!("devnet: PASS (honest messages delivered everywhere, spammer caught)");
+            if args.chaos {
+                println!(
+                    "chaos: PASS (honest messages delivered to every node that was up, spammer \
+                     caught, every root the contract's)"
+                );
+            } else {
+                println!("devnet: PASS (honest messages delivered everywhere, spammer caught)");
+            }
         } else {
             for f in &summary.failures {
-                println!("devnet: FAIL: {f}");
+                println!("{mode}: FAIL: {f}");
             }
             std::process::exit(1);
         }
@@ -545,21 +677,26 @@ async fn spam_traffic(
 /// Drains each node's message cache into the ledger.
 async fn collect(client: &reqwest::Client, rests: &[String], ledger: &Mutex<Ledger>) {
     for (j, rest) in rests.iter().enumerate() {
-        let url = format!(
-            "{rest}/relay/v1/messages/{}",
-            encode_topic(DEFAULT_PUBSUB_TOPIC)
-        );
-        let Ok(r) = client.get(&url).send().await else {
-            continue;
-        };
-        let messages: Vec<RestMessage> = r.json().await.unwrap_or_default();
-        let mut l = ledger
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for m in messages {
-            if let Ok(p) = B64.decode(&m.payload) {
-                l.received[j].insert(String::from_utf8_lossy(&p).into_owned());
-            }
+        collect_one(client, j, rest, ledger).await;
+    }
+}
+
+/// Drains node `j`'s message cache into the ledger.
+async fn collect_one(client: &reqwest::Client, j: usize, rest: &str, ledger: &Mutex<Ledger>) {
+    let url = format!(
+        "{rest}/relay/v1/messages/{}",
+        encode_topic(DEFAULT_PUBSUB_TOPIC)
+    );
+    let Ok(r) = client.get(&url).send().await else {
+        return;
+    };
+    let messages: Vec<RestMessage> = r.json().await.unwrap_or_default();
+    let mut l = ledger
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for m in messages {
+        if let Ok(p) = B64.decode(&m.payload) {
+            l.received[j].insert(String::from_utf8_lossy(&p).into_owned());
         }
     }
 }
@@ -668,11 +805,22 @@ async fn summary(
         .map(|(p, (o, _))| (p, *o))
         .collect();
     let expected = settled.len() * (rests.len() - 1);
+    let mut expected = expected;
+    let all = expected;
     let delivered: usize = settled
         .iter()
         .map(|(p, origin)| {
+            let at = l.published.get(*p).map(|(_, at)| *at);
             (0..rests.len())
-                .filter(|j| j != origin && l.received[*j].contains(*p))
+                .filter(|j| j != origin)
+                .filter(|j| {
+                    let excused = at.is_some_and(|at| l.excused(*j, *origin, at));
+                    if excused && !l.received[*j].contains(*p) {
+                        expected -= 1;
+                        return false;
+                    }
+                    l.received[*j].contains(*p)
+                })
                 .count()
         })
         .sum();
@@ -691,8 +839,17 @@ async fn summary(
     }
     let _ = writeln!(
         out,
-        "\nhonest messages: {} published, {delivered}/{expected} deliveries to the other nodes",
-        l.published.len()
+        "\nhonest messages: {} published, {delivered}/{expected} deliveries to the other nodes{}",
+        l.published.len(),
+        if all > expected {
+            format!(
+                " ({} more excused: the receiver was down, or the message was proved on a \
+                 fork that was replaced)",
+                all - expected
+            )
+        } else {
+            String::new()
+        }
     );
     let _ = writeln!(out, "spammer: {} messages sent with message id 0, {total_spam_rejects} rejected as spam, {excess_delivered} excess delivered, secret recovered: {}", l.spam_sent.len(), if caught { "yes" } else { "no" });
     let errors: usize = l.errors.iter().sum();
