@@ -2,6 +2,7 @@
 #
 #   make test      everything CI checks (tools, artifact checks, all Rust tests)
 #   make devnet    a local network with a chain, nodes and traffic (DURATION=60 for a scripted run)
+#   make chaos     the devnet with faults: kill -9 nodes, restart anvil, reorgs (CHAOS_DURATION=120)
 #   make lint      rustfmt and clippy, warnings as errors
 #   make bench     criterion benchmarks
 #   make bench-compare  rln-node and the reference (zerokit rln v2.0.2) side by side
@@ -10,6 +11,8 @@
 #   make zkeys     regenerate the INSECURE development keys in zkeys/ (minutes)
 #   make contracts rebuild contracts/ (Poseidon hashers, forge build, artifacts/)
 #   make contracts-test  forge tests of the membership contract
+#   make fuzz-smoke  every fuzz target for a few seconds (part of `make test`)
+#   make fuzz      a longer fuzzing run (FUZZ_SECONDS=60 per target, FUZZ_TARGETS="a b" for some)
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -31,10 +34,10 @@ WIRE_NAMES := awk -F, '$$2 >= 0 { print $$2 "," $$4 }'
 FORGE := $(CURDIR)/$(TOOLS)/@foundry-rs/forge-linux-amd64/bin/forge
 ANVIL := $(CURDIR)/$(TOOLS)/@foundry-rs/anvil-linux-amd64/bin/anvil
 
-.PHONY: help system-deps tools circuits zkeys poseidon-constants check-artifacts test test-rust lint fmt bench bench-compare devnet clean-tools
+.PHONY: help system-deps tools circuits zkeys poseidon-constants check-artifacts test test-rust lint fmt bench bench-compare devnet chaos clean-tools
 
 help:
-	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
+	@awk '!/^#/ { exit } { sub(/^# ?/, ""); print }' Makefile
 
 $(TOOLS_STAMP): tools/package.json tools/package-lock.json
 	@command -v npm >/dev/null || { echo "npm is required (Node.js 18+): apt-get install -y nodejs npm" >&2; exit 1; }
@@ -89,7 +92,7 @@ check-artifacts: $(TOOLS_STAMP)
 poseidon-constants: $(TOOLS_STAMP)
 	node tools/gen-poseidon-opt.mjs > crates/rln-bn254/src/poseidon/constants.rs
 
-test: tools check-artifacts check-contracts contracts-test test-rust
+test: tools check-artifacts check-contracts contracts-test test-rust fuzz-smoke
 
 test-rust:
 	@echo "==> cargo test (target dir $(CARGO_TARGET_DIR))"
@@ -128,6 +131,48 @@ check-contracts: $(TOOLS_STAMP)
 	  || { echo "contracts/generated or contracts/artifacts is stale: run 'make contracts'" >&2; exit 1; }
 	@echo "    contract artifacts match their sources"
 
+# Coverage-guided fuzzing (cargo-fuzz, libFuzzer) of the decoders of network input and of the
+# files a user passes: fuzz/ (its own workspace), seeds in fuzz/seeds/, fuzz/fuzz.sh does the
+# work. The stable toolchain builds it (RUSTC_BOOTSTRAP, no sanitizer) into its own target
+# dir, linking the RocksDB that the workspace build compiled: in `make test`, fuzz-smoke comes
+# after test-rust (the order of `test`'s prerequisites), so that build exists by then.
+CARGO_FUZZ_VERSION := 0.13.2
+CARGO_FUZZ_ROOT := tools/cargo-fuzz
+CARGO_FUZZ := $(CARGO_FUZZ_ROOT)/bin/cargo-fuzz
+CARGO_FUZZ_STAMP := $(CARGO_FUZZ_ROOT)/.installed-$(CARGO_FUZZ_VERSION)
+FUZZ_TARGET_DIR ?= $(HOME)/.cache/rln-node/fuzz-target
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+FUZZ_ENV := CARGO_FUZZ=$(CURDIR)/$(CARGO_FUZZ) FUZZ_TARGET_DIR=$(FUZZ_TARGET_DIR) \
+  MAIN_TARGET_DIR=$(CARGO_TARGET_DIR)
+
+.PHONY: fuzz-tool fuzz-build fuzz-smoke fuzz fuzz-seeds
+
+# Built in a temporary directory (not the workspace's target dir, which must not see other
+# flags), installed into tools/.
+$(CARGO_FUZZ_STAMP):
+	@echo "==> installing cargo-fuzz $(CARGO_FUZZ_VERSION) into $(CARGO_FUZZ_ROOT)"
+	env -u CARGO_TARGET_DIR $(CARGO) install --locked --quiet --force --root $(CARGO_FUZZ_ROOT) \
+	  cargo-fuzz --version $(CARGO_FUZZ_VERSION)
+	touch $@
+
+fuzz-tool: system-deps $(CARGO_FUZZ_STAMP)
+
+fuzz-build: fuzz-tool
+	$(FUZZ_ENV) bash fuzz/fuzz.sh build
+
+fuzz-smoke: fuzz-build
+	$(FUZZ_ENV) bash fuzz/fuzz.sh smoke $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
+
+fuzz: fuzz-build
+	$(FUZZ_ENV) bash fuzz/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# Rewrites fuzz/seeds/ with the workspace's encoders (tests/it/fuzz_seeds.rs checks them);
+# built as `make test` builds (one filter over every target), so RocksDB is not compiled again.
+fuzz-seeds:
+	RLN_WRITE_FUZZ_SEEDS=1 $(CARGO) test --workspace --all-targets fuzz_seeds
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
@@ -156,6 +201,17 @@ devnet: tools
 	$(CARGO) build --workspace --all-targets
 	$(CARGO_TARGET_DIR)/debug/rln-devnet --nodes $(NODES) $(if $(DURATION),--duration $(DURATION)) \
 	  --anvil $(ANVIL) $(DEVNET_ARGS)
+
+# make chaos                   120 s of traffic with a fault every 8 s, then the verdict (exit 0
+#                              only if every root equals the contract's, no honest message was
+#                              lost by a node that was up, no spam beyond the limit was accepted)
+# make chaos CHAOS_DURATION=300 DEVNET_ARGS="--chaos-every 5"
+CHAOS_DURATION ?= 120
+chaos: tools
+	@echo "==> building rln-node and rln-devnet (the first build takes many minutes)"
+	$(CARGO) build --workspace --all-targets
+	$(CARGO_TARGET_DIR)/debug/rln-devnet --nodes $(NODES) --duration $(CHAOS_DURATION) --chaos \
+	  --dir target/chaos --anvil $(ANVIL) $(DEVNET_ARGS)
 
 clean-tools:
 	rm -rf $(TOOLS)

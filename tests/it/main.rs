@@ -8,6 +8,7 @@ mod cross_tool;
 mod db;
 mod db_crash;
 mod edge;
+mod fuzz_seeds;
 mod hardening;
 mod in_process;
 mod interop;

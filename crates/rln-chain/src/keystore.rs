@@ -332,13 +332,19 @@ impl Keystore {
             path: path.display().to_string(),
             source,
         })?;
-        let keystore: Self = serde_json::from_str(&text).map_err(|e| KeystoreError::Format {
-            path: path.display().to_string(),
+        Self::from_json(&text, &path.display().to_string())
+    }
+
+    /// Parses a keystore's JSON text (what [`Self::load`] does once the file is read);
+    /// `origin` names it in errors, e.g. the file's path.
+    pub fn from_json(text: &str, origin: &str) -> Result<Self, KeystoreError> {
+        let keystore: Self = serde_json::from_str(text).map_err(|e| KeystoreError::Format {
+            path: origin.to_string(),
             reason: e.to_string(),
         })?;
         if keystore.application != APPLICATION {
             return Err(KeystoreError::Format {
-                path: path.display().to_string(),
+                path: origin.to_string(),
                 reason: format!(
                     "application is `{}`, not `{APPLICATION}`",
                     keystore.application

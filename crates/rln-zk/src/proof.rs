@@ -82,7 +82,11 @@ pub fn proof_to_bytes(proof: &Groth16Proof) -> [u8; PROOF_BYTES] {
 }
 
 /// Reads a compressed proof, checking that the points are on the curve and in the prime-order
-/// subgroups.
+/// subgroups, and that the bytes are the proof's one encoding (what [`proof_to_bytes`] writes).
+///
+/// arkworks reads a point whose infinity flag is set as the point at infinity whatever its
+/// coordinate bytes hold; such an encoding is refused, so that one proof has one encoding (the
+/// relay recognises re-encoded copies of a message by its proof's bytes).
 pub fn proof_from_bytes(bytes: &[u8]) -> Result<Groth16Proof, DecodeError> {
     if bytes.len() != PROOF_BYTES {
         return Err(DecodeError::MalformedProof(format!(
@@ -90,6 +94,60 @@ pub fn proof_from_bytes(bytes: &[u8]) -> Result<Groth16Proof, DecodeError> {
             bytes.len()
         )));
     }
-    Groth16Proof::deserialize_compressed(bytes)
-        .map_err(|err| DecodeError::MalformedProof(err.to_string()))
+    let proof = Groth16Proof::deserialize_compressed(bytes)
+        .map_err(|err| DecodeError::MalformedProof(err.to_string()))?;
+    if proof_to_bytes(&proof)[..] != *bytes {
+        return Err(DecodeError::MalformedProof(
+            "non-canonical encoding: a point at infinity with non-zero coordinate bytes".into(),
+        ));
+    }
+    Ok(proof)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ark_ec::AffineRepr;
+
+    fn proof() -> Groth16Proof {
+        Groth16Proof {
+            a: ark_bn254::G1Affine::generator(),
+            b: ark_bn254::G2Affine::generator(),
+            c: (ark_bn254::G1Affine::generator() * Fr::from(3u64)).into(),
+        }
+    }
+
+    #[test]
+    fn a_proof_reads_back_from_its_bytes() {
+        let bytes = proof_to_bytes(&proof());
+        assert_eq!(proof_from_bytes(&bytes), Ok(proof()));
+        assert!(proof_from_bytes(&bytes[..127]).is_err());
+    }
+
+    /// Found by the `rate_limit_proof` fuzz target: B's infinity flag (bit 6 of its last byte)
+    /// set over non-zero coordinates decoded to the point at infinity, so that many byte
+    /// strings were one proof.
+    #[test]
+    fn a_point_at_infinity_has_one_encoding() {
+        let infinity = Groth16Proof {
+            b: ark_bn254::G2Affine::zero(),
+            ..proof()
+        };
+        let canonical = proof_to_bytes(&infinity);
+        assert_eq!(proof_from_bytes(&canonical), Ok(infinity));
+        // B is bytes 32..96; its flags are the top bits of byte 95.
+        assert_eq!(canonical[95], 0x40);
+        assert!(canonical[32..95].iter().all(|b| *b == 0));
+        for at in [32, 60, 94] {
+            let mut other = canonical;
+            other[at] = 1;
+            assert!(
+                matches!(proof_from_bytes(&other), Err(DecodeError::MalformedProof(e)) if e.contains("non-canonical")),
+                "byte {at}"
+            );
+        }
+        let mut a_at_infinity = proof_to_bytes(&proof());
+        a_at_infinity[31] |= 0x40;
+        assert!(proof_from_bytes(&a_at_infinity).is_err());
+    }
 }

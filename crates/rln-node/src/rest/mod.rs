@@ -330,10 +330,10 @@ async fn membership(State(node): Node) -> Result<impl IntoResponse, ApiError> {
     })))
 }
 
-/// `GET /rln/v1/spam` parameters.
+/// `GET /rln/v1/spam` parameters (the query string).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SpamParams {
+pub struct SpamParams {
     /// Pieces per page (default 100, at most 1,000).
     limit: Option<usize>,
     /// The `cursor` of the last piece of the previous page.
@@ -344,26 +344,33 @@ struct SpamParams {
 const SPAM_PAGE: usize = 100;
 const SPAM_PAGE_MAX: usize = 1_000;
 
+impl SpamParams {
+    /// The page asked for: its size and the cursor it continues from.
+    pub fn page(&self) -> Result<(usize, Option<rln_db::EvidenceCursor>), ApiError> {
+        let limit = self.limit.unwrap_or(SPAM_PAGE);
+        if limit == 0 || limit > SPAM_PAGE_MAX {
+            return Err(ApiError::bad(&format!(
+                "limit must be between 1 and {SPAM_PAGE_MAX}"
+            )));
+        }
+        let before = match &self.before {
+            None => None,
+            Some(text) => Some(
+                hex::decode(text.trim_start_matches("0x"))
+                    .ok()
+                    .and_then(|b| rln_db::EvidenceCursor::try_from(b.as_slice()).ok())
+                    .ok_or_else(|| ApiError::bad("before must be a cursor from a previous page"))?,
+            ),
+        };
+        Ok((limit, before))
+    }
+}
+
 async fn spam(
     State(node): Node,
     axum::extract::Query(params): axum::extract::Query<SpamParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let limit = params.limit.unwrap_or(SPAM_PAGE);
-    if limit == 0 || limit > SPAM_PAGE_MAX {
-        return Err(ApiError::bad(&format!(
-            "limit must be between 1 and {SPAM_PAGE_MAX}"
-        )));
-    }
-    let before = match &params.before {
-        None => None,
-        Some(text) => {
-            let bytes = hex::decode(text.trim_start_matches("0x"))
-                .ok()
-                .and_then(|b| rln_db::EvidenceCursor::try_from(b.as_slice()).ok())
-                .ok_or_else(|| ApiError::bad("before must be a cursor from a previous page"))?;
-            Some(bytes)
-        }
-    };
+    let (limit, before) = params.page()?;
     let page = node
         .db()
         .spam_evidence_page(before.as_ref(), limit)

@@ -218,6 +218,34 @@ mod tests {
         ));
     }
 
+    /// Found by the `rate_limit_proof` fuzz target (its input is in
+    /// `fuzz/seeds/rate_limit_proof/`): B written as the point at infinity over non-zero
+    /// coordinate bytes decoded, and its digest differed from the re-encoded proof's, so the
+    /// relay took the two encodings for two messages.
+    #[test]
+    fn a_proof_has_one_encoding() {
+        let mut at_infinity = sample();
+        at_infinity.proof.b = ark_bn254::G2Affine::zero();
+        let canonical = encode_proof(&at_infinity);
+        assert_eq!(decode_proof(&canonical), Ok(at_infinity.clone()));
+        let mut bytes = at_infinity.proof_bytes();
+        bytes[40] = 0xed;
+        let mut other = encode_proof(&at_infinity);
+        put_bytes_long(&mut other, 1, &bytes);
+        assert!(matches!(
+            decode_proof(&other),
+            Err(ProofDecodeError::MalformedProof(e)) if e.contains("non-canonical")
+        ));
+    }
+
+    /// `put_bytes` for a value of 128 to 16,383 bytes (a two-byte length).
+    fn put_bytes_long(out: &mut Vec<u8>, number: u8, value: &[u8]) {
+        out.push(number << 3 | 2);
+        out.push(u8::try_from(value.len() & 0x7f).unwrap() | 0x80);
+        out.push(u8::try_from(value.len() >> 7).unwrap());
+        out.extend_from_slice(value);
+    }
+
     #[test]
     fn framing_errors_are_typed() {
         for bad in [&[0x0a, 0x05, 0x00][..], &[0x0b], &[0xff; 11]] {
@@ -251,8 +279,11 @@ mod tests {
             let at = pos % bytes.len();
             bytes[at] = byte;
             if let Ok(decoded) = decode_proof(&bytes) {
-                // Whatever decodes re-encodes to a message that decodes the same way.
-                prop_assert_eq!(decode_proof(&encode_proof(&decoded)), Ok(decoded));
+                // Whatever decodes re-encodes to a message that decodes the same way, with
+                // the same digest.
+                let encoded = encode_proof(&decoded);
+                prop_assert_eq!(proof_digest(&encoded), proof_digest(&bytes));
+                prop_assert_eq!(decode_proof(&encoded), Ok(decoded));
             }
         }
     }

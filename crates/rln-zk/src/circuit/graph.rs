@@ -25,6 +25,11 @@ use crate::error::ZkError;
 
 const MAGIC: &[u8] = b"wtns.graph.001";
 
+/// Most input slots a graph may use (the RLN circuit uses 46). Solving allocates one field
+/// element per slot, and a slot index is a number in the file: without a bound a few bytes
+/// could ask for 2^32 slots (128 GiB).
+const MAX_INPUT_SLOTS: usize = 1 << 16;
+
 /// The protobuf messages of the format, as prost reads them.
 mod proto {
     #[derive(Clone, PartialEq, prost::Message)]
@@ -254,7 +259,14 @@ impl WitnessGraph {
             };
             let node = match node.kind {
                 Some(proto::Kind::Input(input)) => {
-                    input_len = input_len.max(input.idx as usize + 1);
+                    let slot = input.idx as usize;
+                    if slot >= MAX_INPUT_SLOTS {
+                        return Err(graph_error(format!(
+                            "node {i} reads input slot {slot}; at most {MAX_INPUT_SLOTS} slots \
+                             are supported"
+                        )));
+                    }
+                    input_len = input_len.max(slot + 1);
                     Node::Input(input.idx)
                 }
                 Some(proto::Kind::Constant(c)) => {
@@ -322,8 +334,14 @@ impl WitnessGraph {
             x: slot("x", 1)?,
             external_nullifier: slot("externalNullifier", 1)?,
         };
-        for signal in metadata.inputs.values() {
+        for (name, signal) in &metadata.inputs {
             let end = signal.offset as usize + signal.len as usize;
+            if end > MAX_INPUT_SLOTS {
+                return Err(graph_error(format!(
+                    "input `{name}` ends at slot {end}; at most {MAX_INPUT_SLOTS} slots are \
+                     supported"
+                )));
+            }
             input_len = input_len.max(end);
         }
         let message_wires = message_dependent(
@@ -582,6 +600,68 @@ mod tests {
         metadata.encode_length_delimited(&mut out).unwrap();
         out.extend_from_slice(&offset.to_le_bytes());
         out
+    }
+
+    /// The RLN circuit's inputs where Waku's graph puts them, after the constant one.
+    fn rln_inputs() -> HashMap<String, proto::SignalDescription> {
+        [
+            ("identitySecret", 1, 1),
+            ("userMessageLimit", 2, 1),
+            ("messageId", 3, 1),
+            ("pathElements", 4, 20),
+            ("identityPathIndex", 24, 20),
+            ("x", 44, 1),
+            ("externalNullifier", 45, 1),
+        ]
+        .into_iter()
+        .map(|(name, offset, len)| (name.to_string(), proto::SignalDescription { offset, len }))
+        .collect()
+    }
+
+    fn input(idx: u32) -> proto::Node {
+        proto::Node {
+            kind: Some(proto::Kind::Input(proto::InputNode { idx })),
+        }
+    }
+
+    /// Found with the `witness_graph` fuzz target (the input is in
+    /// `fuzz/seeds/witness_graph/`): an input slot of 2^32 − 1 loaded, and solving then
+    /// allocated 128 GiB for the input buffer and aborted the process.
+    #[test]
+    fn input_slots_are_bounded() {
+        let metadata = proto::GraphMetadata {
+            witness_signals: vec![0],
+            inputs: rln_inputs(),
+        };
+        let graph = WitnessGraph::from_bytes(&tiny_graph(&[input(44)], &metadata)).unwrap();
+        let inputs = CircuitInputs {
+            identity_secret: fr(1),
+            user_message_limit: 10,
+            message_id: 0,
+            merkle_proof: rln_core::MerkleProof {
+                leaf_index: 0,
+                siblings: vec![fr(0); CIRCUIT_DEPTH],
+            },
+            x: fr(9),
+            external_nullifier: fr(2),
+        };
+        assert_eq!(graph.solve(&inputs).unwrap(), vec![fr(9)]);
+        let err = WitnessGraph::from_bytes(&tiny_graph(&[input(u32::MAX)], &metadata))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("reads input slot 4294967295"), "{err}");
+        let mut far = metadata.clone();
+        far.inputs.insert(
+            "extra".into(),
+            proto::SignalDescription {
+                offset: u32::MAX,
+                len: u32::MAX,
+            },
+        );
+        let err = WitnessGraph::from_bytes(&tiny_graph(&[input(1)], &far))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("input `extra` ends at slot"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,2 @@
+
+f1P”Zno subscription
