@@ -396,11 +396,11 @@ async fn run_explains_every_setup_error_in_one_sentence() {
         (
             vec![
                 "--eth-rpc",
-                "https://rpc.example",
+                "ws://rpc.example/v2/SECRETKEY",
                 "--eth-contract",
                 &contract,
             ],
-            "is not an http:// URL",
+            "ws://rpc.example/… is not an http:// or https:// URL",
         ),
         (
             vec!["--eth-rpc", &rpc, "--eth-contract", "0x1234"],
