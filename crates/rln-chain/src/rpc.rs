@@ -352,40 +352,44 @@ impl Pinned<'_> {
     /// `memberCount()` of the membership contract at the block with hash `block` (EIP-1898,
     /// canonical blocks only): the count and the hash cannot come from different forks.
     pub async fn member_count_at(&self, contract: Address, block: B256) -> Result<u64, ChainError> {
-        self.call("memberCount", |p| async move {
-            crate::contract::RlnMembership::new(contract, p)
-                .memberCount()
-                .block(alloy::eips::BlockId::Hash(alloy::eips::RpcBlockHash {
-                    block_hash: block,
-                    require_canonical: Some(true),
-                }))
-                .call()
-                .await
-                .map(u64::from)
-                .map_err(|e| match e {
-                    alloy::contract::Error::TransportError(t) => t,
-                    other => TransportError::local_usage_str(&other.to_string()),
-                })
-        })
-        .await
+        use crate::contract::RlnMembership::memberCountCall;
+        self.count_at("memberCount", contract, block, memberCountCall {})
+            .await
     }
 
     /// `erasedCount()` of the membership contract at the block with hash `block`.
     pub async fn erased_count_at(&self, contract: Address, block: B256) -> Result<u64, ChainError> {
-        self.call("erasedCount", |p| async move {
-            crate::contract::RlnMembership::new(contract, p)
-                .erasedCount()
-                .block(alloy::eips::BlockId::Hash(alloy::eips::RpcBlockHash {
-                    block_hash: block,
-                    require_canonical: Some(true),
-                }))
-                .call()
-                .await
-                .map(u64::from)
-                .map_err(|e| match e {
-                    alloy::contract::Error::TransportError(t) => t,
-                    other => TransportError::local_usage_str(&other.to_string()),
-                })
+        use crate::contract::RlnMembership::erasedCountCall;
+        self.count_at("erasedCount", contract, block, erasedCountCall {})
+            .await
+    }
+
+    /// A `uint32` view of the contract, called at the canonical block with hash `block`.
+    async fn count_at<C>(
+        &self,
+        what: &'static str,
+        contract: Address,
+        block: B256,
+        call: C,
+    ) -> Result<u64, ChainError>
+    where
+        C: alloy::sol_types::SolCall<Return = u32>,
+    {
+        let input = alloy::primitives::Bytes::from(call.abi_encode());
+        let at = alloy::eips::BlockId::Hash(alloy::eips::RpcBlockHash {
+            block_hash: block,
+            require_canonical: Some(true),
+        });
+        self.call(what, |p| {
+            let tx = alloy::rpc::types::TransactionRequest::default()
+                .to(contract)
+                .input(input.clone().into());
+            async move {
+                let out = p.call(tx).block(at).await?;
+                C::abi_decode_returns(&out)
+                    .map(u64::from)
+                    .map_err(|e| TransportError::local_usage_str(&e.to_string()))
+            }
         })
         .await
     }

@@ -283,20 +283,26 @@ pub(crate) async fn show(args: ShowArgs) -> Result<()> {
     Ok(())
 }
 
-/// `rln-node erase`: erases a membership; its deposit stays frozen for the contract's
-/// withdrawal delay, then `rln-node withdraw` pays it out.
-pub(crate) async fn erase(args: EraseArgs) -> Result<()> {
-    let keystore = Keystore::load(&args.keystore.keystore)?;
-    let id = choose(
-        &keystore,
-        args.membership.as_deref(),
-        &args.keystore.keystore,
-    )?;
-    let password = password(&args.keystore, false)?;
+/// The membership `chosen` (the only one when `None`) of the keystore, decrypted: its hash
+/// in the keystore, the credential and the identity.
+fn unlock(
+    args: &KeystoreArgs,
+    chosen: Option<&str>,
+) -> Result<(String, KeystoreMembership, Identity)> {
+    let keystore = Keystore::load(&args.keystore)?;
+    let id = choose(&keystore, chosen, &args.keystore)?;
+    let password = password(args, false)?;
     let membership = keystore.get(&id, password.as_bytes())?;
     let identity = membership
         .identity()
         .map_err(|e| anyhow::anyhow!("credential {id}: {e}"))?;
+    Ok((id, membership, identity))
+}
+
+/// `rln-node erase`: erases a membership; its deposit stays frozen for the contract's
+/// withdrawal delay, then `rln-node withdraw` pays it out.
+pub(crate) async fn erase(args: EraseArgs) -> Result<()> {
+    let (id, membership, identity) = unlock(&args.keystore, args.membership.as_deref())?;
     let (provider, _) = signer(&args.chain).await?;
     let unlock_at = rln_chain::erase(&provider, args.chain.contract, &identity).await?;
     println!(
@@ -310,17 +316,7 @@ pub(crate) async fn erase(args: EraseArgs) -> Result<()> {
 /// `rln-node withdraw`: withdraws the deposit of an erased membership once the contract's
 /// withdrawal delay has passed.
 pub(crate) async fn withdraw(args: WithdrawArgs) -> Result<()> {
-    let keystore = Keystore::load(&args.keystore.keystore)?;
-    let id = choose(
-        &keystore,
-        args.membership.as_deref(),
-        &args.keystore.keystore,
-    )?;
-    let password = password(&args.keystore, false)?;
-    let membership = keystore.get(&id, password.as_bytes())?;
-    let identity = membership
-        .identity()
-        .map_err(|e| anyhow::anyhow!("credential {id}: {e}"))?;
+    let (_, _, identity) = unlock(&args.keystore, args.membership.as_deref())?;
     let (provider, account) = signer(&args.chain).await?;
     let amount = rln_chain::withdraw(&provider, args.chain.contract, &identity).await?;
     println!("withdrew {amount} wei to {account}");
