@@ -10,7 +10,7 @@ use ark_ff::{BigInteger, PrimeField};
 use ark_groth16::{ProvingKey, VerifyingKey};
 use ark_serialize::CanonicalSerialize;
 use rand::SeedableRng;
-use rln_chain::{Keystore, KeystoreMembership};
+use rln_chain::{IdentityFile, Keystore, KeystoreMembership};
 use rln_core::{fr_to_le_bytes, Fr, Identity, RlnIdentifier};
 use rln_node::rest::store::rest_response;
 use rln_node::rest::RestMessage;
@@ -210,6 +210,23 @@ fn wire_seeds() -> Vec<Seed> {
 /// The password of the seed keystore: the `keystore` target's.
 const KEYSTORE_PASSWORD: &[u8] = b"fuzz";
 
+/// An identity file in the form written before `0x` big-endian text: little-endian hex.
+fn legacy_identity_file(identity: &Identity, trapdoor: Fr, nullifier: Fr) -> Vec<u8> {
+    let le = |x: Fr| {
+        fr_to_le_bytes(&x)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    serde_json::to_vec_pretty(&serde_json::json!({
+        "trapdoor": le(trapdoor),
+        "nullifier": le(nullifier),
+        "secret": le(identity.secret()),
+        "commitment": le(identity.commitment()),
+    }))
+    .unwrap()
+}
+
 fn file_seeds() -> Vec<Seed> {
     let identity = Identity::from_seed(b"fuzz seed");
     let membership = KeystoreMembership::new(
@@ -233,6 +250,7 @@ fn file_seeds() -> Vec<Seed> {
         bytes
     };
     let text = |path: &str| std::fs::read(repo().join(path)).unwrap();
+    let (derived, trapdoor, nullifier) = Identity::random_derived(&mut rng);
     vec![
         (
             "keystore",
@@ -243,6 +261,18 @@ fn file_seeds() -> Vec<Seed> {
             "keystore",
             "credential.json",
             serde_json::to_vec(&membership).unwrap(),
+        ),
+        (
+            "identity_file",
+            "identity.json",
+            IdentityFile::new(&derived, trapdoor, nullifier)
+                .to_json()
+                .into_bytes(),
+        ),
+        (
+            "identity_file",
+            "legacy.json",
+            legacy_identity_file(&derived, trapdoor, nullifier),
         ),
         ("zkey", "tiny.zkey", tiny_zkey()),
         ("zkey", "tiny.arkzkey", tiny_arkzkey()),
@@ -586,4 +616,10 @@ fn fuzz_seeds_parse() {
         .unwrap()
         .identity()
         .unwrap();
+    for (target, name, bytes) in file_seeds() {
+        if target == "identity_file" {
+            let text = String::from_utf8(bytes).unwrap();
+            assert!(IdentityFile::parse(&text).is_ok(), "{name}");
+        }
+    }
 }

@@ -193,8 +193,8 @@ async fn evidence_caught_during_an_rpc_outage_is_slashed_when_the_chain_is_back_
             proxy.set_target(&chain.rpc());
             c.chain.rpc = vec![proxy_url.clone()];
             c.slash = Some(SlashConfig {
-                private_key: hex::encode(chain.anvil.keys()[6].to_bytes()),
-                receiver: None,
+                confirmations: 0,
+                ..SlashConfig::new(hex::encode(chain.anvil.keys()[6].to_bytes()))
             });
         }
     })
@@ -239,6 +239,107 @@ async fn evidence_caught_during_an_rpc_outage_is_slashed_when_the_chain_is_back_
     net.nodes.insert(0, node);
     wait_slashed(&net, &second).await;
     wait_evidence(&net, 0, &second, |s| s.starts_with("slashed in block")).await;
+    for node in net.nodes {
+        node.shutdown().await.unwrap();
+    }
+}
+
+/// Mines `n` empty blocks on the test chain.
+async fn mine(net: &Net, n: u64) {
+    use alloy::providers::Provider;
+    for _ in 0..n {
+        let _: String = net
+            .chain
+            .provider
+            .raw_request("evm_mine".into(), ())
+            .await
+            .unwrap();
+    }
+}
+
+/// The block a status `landed in block N …` names.
+fn landed_block(status: &str) -> u64 {
+    status
+        .strip_prefix(rln_db::evidence::LANDED)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a landed slash: {status}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slash_undone_by_a_reorganisation_is_sent_again_and_settles_only_when_buried() {
+    use alloy::primitives::U256;
+    use alloy::providers::Provider;
+    const DEPTH: u64 = 3;
+    let net = start_net(&[3, 1], 3_600, |i, chain, c| {
+        if i == 0 {
+            c.slash = Some(SlashConfig {
+                confirmations: DEPTH,
+                ..SlashConfig::new(hex::encode(chain.anvil.keys()[6].to_bytes()))
+            });
+        }
+    })
+    .await;
+    wait_mesh(&net.nodes, 1).await;
+    fresh_epoch(3_600, 120).await;
+    let spammer = net.members[1].identity.commitment();
+    let undone = || {
+        net.nodes[0]
+            .handle()
+            .metrics()
+            .slashes
+            .get_or_create(&rln_relay::metrics::ResultLabel {
+                result: "undone".into(),
+            })
+            .get()
+    };
+
+    // The chain as it was before the slash, to go back to.
+    let snapshot: U256 = net
+        .chain
+        .provider
+        .raw_request("evm_snapshot".into(), ())
+        .await
+        .unwrap();
+    spam_twice(&net, 1).await;
+    let status = wait_evidence(&net, 0, &spammer, |s| s.starts_with("landed in block")).await;
+    let first = landed_block(&status);
+    wait_slashed(&net, &spammer).await;
+    // Landed but not buried: no block comes, and the evidence stays pending.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let status = wait_evidence(&net, 0, &spammer, |_| true).await;
+    assert!(status.starts_with("landed in block"), "{status}");
+
+    // A reorganisation drops the commit and the reveal; the new branch grows past the old
+    // slash's block, with the member active and its deposit back.
+    let reverted: bool = net
+        .chain
+        .provider
+        .raw_request("evm_revert".into(), (snapshot,))
+        .await
+        .unwrap();
+    assert!(reverted);
+    let head = net.chain.provider.get_block_number().await.unwrap();
+    mine(&net, first + 1 - head).await;
+    assert!(
+        wait_until(Duration::from_secs(60), || undone() >= 1).await,
+        "the slasher notices the undone slash"
+    );
+    let status = wait_evidence(&net, 0, &spammer, |s| {
+        s.starts_with("landed in block") && landed_block(s) > first
+    })
+    .await;
+    let second = landed_block(&status);
+    wait_slashed(&net, &spammer).await;
+
+    // Buried under DEPTH blocks, the slash is settled.
+    mine(&net, DEPTH).await;
+    let status = wait_evidence(&net, 0, &spammer, |s| s.starts_with("slashed in block")).await;
+    assert!(
+        status.starts_with(&format!("slashed in block {second} (reward to ")),
+        "{status}"
+    );
+    assert_eq!(undone(), 1, "one undone slash");
     for node in net.nodes {
         node.shutdown().await.unwrap();
     }

@@ -215,8 +215,8 @@ async fn four_nodes_relay_honest_messages_once_and_catch_and_slash_a_spammer() {
             // slash its own membership.
             let key = hex::encode(chain.anvil.keys()[5 + i].to_bytes());
             c.slash = Some(SlashConfig {
-                private_key: key,
-                receiver: None,
+                confirmations: 0,
+                ..SlashConfig::new(key)
             });
         }
         c.rln.max_clock_gap_secs = 5;

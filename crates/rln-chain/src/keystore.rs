@@ -304,13 +304,13 @@ impl Crypto {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Decodes hex (an optional `0x` first). Works on bytes, so that any text, non-ASCII
 /// included, is an error and never a slice across a character.
-fn unhex(text: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn unhex(text: &str) -> Result<Vec<u8>, String> {
     let digits = text.strip_prefix("0x").unwrap_or(text).as_bytes();
     if !digits.len().is_multiple_of(2) {
         return Err("odd-length hex".into());

@@ -4,6 +4,7 @@
 //! - [`contract`]: `sol!` bindings of the membership contract and the Poseidon hashers, and a
 //!   deployment helper for tests and the devnet.
 //! - [`membership`]: register (with the deposit), erase and withdraw.
+//! - [`identity_file`]: the identity file of `rln-node keygen`.
 //! - [`keystore`]: credentials in a Waku RLN keystore (v0.2) file.
 //! - [`slash`]: commit-reveal slashing of a member whose secret leaked.
 //! - [`rpc`]: several endpoints with failover and exponential backoff.
@@ -14,6 +15,7 @@
 pub mod contract;
 pub mod error;
 pub mod http;
+pub mod identity_file;
 pub mod keystore;
 pub mod membership;
 pub mod redact;
@@ -25,6 +27,7 @@ pub mod sync;
 pub use alloy::primitives::Address;
 pub use contract::{deploy, ContractParams, RlnMembership};
 pub use error::ChainError;
+pub use identity_file::{IdentityFile, IdentityFileError, StoredIdentity};
 pub use keystore::{Keystore, KeystoreError, KeystoreMembership};
 pub use membership::{erase, register, withdraw, Registration};
 pub use redact::redact_url;

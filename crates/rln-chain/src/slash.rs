@@ -23,6 +23,7 @@ pub fn slash_commitment(secret: &Fr, receiver: Address) -> B256 {
 }
 
 /// A provider that signs with `private_key` (hex, with or without `0x`), and its address.
+/// Transactions from it are sent one at a time: each reads the account's pending nonce.
 /// `ca_file` adds trusted certificates for an `https://` endpoint behind a private CA.
 pub fn wallet_provider(
     rpc_url: &str,
@@ -36,7 +37,14 @@ pub fn wallet_provider(
         .map_err(|_| ChainError::Config("the private key is not a hex secp256k1 key".into()))?;
     let address = key.address();
     let url = crate::http::parse_url(rpc_url)?;
+    // The nonce is read from the chain for every transaction (alloy's default caches it):
+    // a reorganisation can drop sent transactions, and the slasher's providers (one per
+    // endpoint) share one account, so a cached count goes stale either way.
     let provider = ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
         .wallet(EthereumWallet::from(key))
         .connect_reqwest(crate::http::client(ca_file)?, url)
         .erased();
@@ -103,6 +111,16 @@ impl Slasher {
             commit_block: commit.block_number.unwrap_or_default(),
             reveal_block: reveal.block_number.unwrap_or_default(),
             receiver: self.receiver,
+        })
+    }
+
+    /// The number of the endpoint's latest block.
+    pub async fn head_block(&self) -> Result<u64, ChainError> {
+        self.provider.get_block_number().await.map_err(|e| {
+            explain(
+                "reading the latest block",
+                alloy::contract::Error::TransportError(e),
+            )
         })
     }
 

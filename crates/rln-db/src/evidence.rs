@@ -34,8 +34,13 @@ const FIXED: usize = 8 + 32 + 104 + 104 + 32 + 32;
 pub const NOT_SUBMITTED: &str = "not submitted";
 /// Status prefix of a completed slash.
 pub const SLASHED: &str = "slashed";
+/// Status prefix of a completed slash: `slashed in block N …`.
+pub const SLASHED_IN_BLOCK: &str = "slashed in block";
 /// Status prefix of evidence that will never be slashed (the member is gone already).
 pub const NOT_SLASHED: &str = "not slashed";
+/// Status prefix of a slash mined but not yet buried under `slash.confirmations` blocks:
+/// `landed in block N …`. It is not settled, since a reorganisation can undo it.
+pub const LANDED: &str = "landed in block";
 
 /// The paging cursor of a piece of evidence: `epoch (8, BE) ‖ nullifier (32, LE)`, its key.
 pub type EvidenceCursor = [u8; 40];
@@ -45,6 +50,14 @@ impl SpamEvidence {
     /// slasher retries everything else.
     pub fn is_settled(&self) -> bool {
         self.slash_status.starts_with(SLASHED) || self.slash_status.starts_with(NOT_SLASHED)
+    }
+
+    /// The block a slash landed in while it waits for its confirmations (a status written
+    /// as `landed in block N …`).
+    pub fn landed_block(&self) -> Option<u64> {
+        let rest = self.slash_status.strip_prefix(LANDED)?.trim_start();
+        let digits = rest.split(|c: char| !c.is_ascii_digit()).next()?;
+        digits.parse().ok()
     }
 
     /// Where this evidence sits in the store, for paging.
@@ -250,6 +263,19 @@ mod tests {
             },
             stored[0]
         );
+    }
+
+    #[test]
+    fn a_landed_slash_is_pending_with_its_block() {
+        let mut e = evidence(1, 2);
+        assert_eq!(e.landed_block(), None);
+        e.slash_status = format!("{LANDED} 1234 (reward to 0xabc); waiting for 64 blocks");
+        assert_eq!(e.landed_block(), Some(1234));
+        assert!(!e.is_settled());
+        for odd in ["landed in block", "landed in block x", "slashed in block 7"] {
+            e.slash_status = odd.into();
+            assert_eq!(e.landed_block(), None, "{odd}");
+        }
     }
 
     fn evidence(epoch: u64, nullifier: u64) -> SpamEvidence {

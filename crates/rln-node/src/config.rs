@@ -23,6 +23,14 @@ pub mod defaults {
 
     /// `data_dir`.
     pub const DATA_DIR: &str = "rln-node-data";
+    /// `slash.confirmations`.
+    pub const SLASH_CONFIRMATIONS: u64 = 64;
+
+    /// `slash.confirmations`, for serde.
+    pub fn slash_confirmations() -> u64 {
+        SLASH_CONFIRMATIONS
+    }
+
     /// `chain.rpc`.
     pub const RPC: &str = "http://127.0.0.1:8545";
     /// `chain.confirmations`: follow the head and roll back on reorganisations.
@@ -474,6 +482,23 @@ pub struct SlashConfig {
     /// Who receives the slashed deposit (the signing account when absent).
     #[serde(default)]
     pub receiver: Option<String>,
+    /// Blocks a slash must be buried under before its evidence is settled. Until then the
+    /// slasher keeps checking that the member is no longer slashable, and slashes again when
+    /// a reorganisation undid the slash. 64 blocks: two Ethereum epochs, after which a block
+    /// is final. 0 settles a slash in the block it lands.
+    #[serde(default = "defaults::slash_confirmations")]
+    pub confirmations: u64,
+}
+
+impl SlashConfig {
+    /// Slashing with this key, the reward to its account, the default confirmation depth.
+    pub fn new(private_key: impl Into<String>) -> Self {
+        Self {
+            private_key: private_key.into(),
+            receiver: None,
+            confirmations: defaults::SLASH_CONFIRMATIONS,
+        }
+    }
 }
 
 /// The REST API.
@@ -886,8 +911,8 @@ mod tests {
         assert_eq!(key(&|c| c.rest.token = Some("short".into())), "rest.token");
         assert_eq!(
             key(&|c| c.slash = Some(SlashConfig {
-                private_key: "0x01".into(),
-                receiver: Some("me".into())
+                receiver: Some("me".into()),
+                ..SlashConfig::new("0x01")
             })),
             "slash.receiver"
         );

@@ -7,7 +7,8 @@ use alloy::providers::{DynProvider, Provider};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use rln_chain::keystore::{Keystore, KeystoreMembership, PBKDF2_ROUNDS};
-use rln_core::{fr_from_hex, fr_from_le_slice, fr_to_hex, Fr, Identity};
+use rln_chain::IdentityFile;
+use rln_core::{fr_to_hex, Fr, Identity};
 use rln_db::MessageIdLedger;
 use rln_node::keys::choose;
 
@@ -103,27 +104,6 @@ pub(crate) struct WithdrawArgs {
     membership: Option<String>,
 }
 
-/// An identity file: the secret and how it was derived (trapdoor and nullifier, as Waku's
-/// tools derive identities), each in the one text form of field elements (`0x`, big-endian).
-/// Files written before that form (64 hex digits, little-endian, no `0x`) are still read.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct IdentityFile {
-    trapdoor: String,
-    nullifier: String,
-    secret: String,
-    commitment: String,
-}
-
-/// Reads a field element of an identity file: the one text form, or the little-endian hex of
-/// older files (told apart by the `0x`).
-fn field_from_text(text: &str, what: &str) -> Result<Fr> {
-    if text.starts_with("0x") {
-        return fr_from_hex(text).with_context(|| format!("{what} is not a field element"));
-    }
-    let bytes = alloy::hex::decode(text).with_context(|| format!("{what} is not hex"))?;
-    fr_from_le_slice(&bytes).with_context(|| format!("{what} is not a field element"))
-}
-
 fn new_identity() -> (Identity, Fr, Fr) {
     Identity::random_derived(&mut rand::rngs::OsRng)
 }
@@ -142,20 +122,9 @@ fn write_private(path: &std::path::Path, text: &str, force: bool) -> Result<()> 
 fn read_identity(path: &PathBuf) -> Result<(Identity, Option<(Fr, Fr)>)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the identity file {}", path.display()))?;
-    let file: IdentityFile = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not an rln-node identity file", path.display()))?;
-    let identity = Identity::from_secret(field_from_text(&file.secret, "secret")?);
-    if identity.commitment() != field_from_text(&file.commitment, "commitment")? {
-        bail!(
-            "{}: the commitment does not match the secret",
-            path.display()
-        );
-    }
-    let derivation = (
-        field_from_text(&file.trapdoor, "trapdoor")?,
-        field_from_text(&file.nullifier, "nullifier")?,
-    );
-    Ok((identity, Some(derivation)))
+    let stored =
+        IdentityFile::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok((stored.identity, Some((stored.trapdoor, stored.nullifier))))
 }
 
 fn password(args: &KeystoreArgs, confirm: bool) -> Result<String> {
@@ -196,13 +165,8 @@ async fn signer(chain: &ChainArgs) -> Result<(DynProvider, Address)> {
 /// `rln-node keygen`: a new identity in a file.
 pub(crate) async fn keygen(args: KeygenArgs) -> Result<()> {
     let (identity, trapdoor, nullifier) = new_identity();
-    let file = IdentityFile {
-        trapdoor: fr_to_hex(&trapdoor),
-        nullifier: fr_to_hex(&nullifier),
-        secret: fr_to_hex(&identity.secret()),
-        commitment: fr_to_hex(&identity.commitment()),
-    };
-    write_private(&args.out, &serde_json::to_string_pretty(&file)?, args.force)?;
+    let file = IdentityFile::new(&identity, trapdoor, nullifier);
+    write_private(&args.out, &file.to_json(), args.force)?;
     println!(
         "identity written to {} (keep it secret)",
         args.out.display()

@@ -331,10 +331,14 @@ pub(crate) fn merged_config(args: &RunArgs, given: &Given<'_>) -> Result<NodeCon
         else {
             bail!("--slash needs --eth-private-key (or RLN_ETH_PRIVATE_KEY) to pay for the slash transactions");
         };
-        c.slash = Some(SlashConfig {
-            private_key: key,
-            receiver: m.slash_receiver.clone(),
-        });
+        // The command line names the key (and maybe the receiver); the rest of `[slash]`
+        // in the file stays.
+        let mut slash = c.slash.take().unwrap_or_else(|| SlashConfig::new(""));
+        slash.private_key = key;
+        if let Some(receiver) = &m.slash_receiver {
+            slash.receiver = Some(receiver.clone());
+        }
+        c.slash = Some(slash);
     }
     if given.has("rest_address") {
         c.rest.listen = Some(args.rest.rest_address);
