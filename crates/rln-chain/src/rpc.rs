@@ -221,17 +221,45 @@ impl RpcPool {
         F: Fn(DynProvider) -> Fut,
         Fut: Future<Output = Result<T, TransportError>>,
     {
+        let endpoint = || self.current.load(Ordering::Relaxed) % self.providers.len();
+        let failed = |index: usize| {
+            self.current
+                .store((index + 1) % self.providers.len(), Ordering::Relaxed)
+        };
+        self.retrying(what, endpoint, failed, call)
+            .await
+            .map_err(|last_error| ChainError::Unreachable {
+                what,
+                endpoints: self.shown.join(", "),
+                attempts: self.retry.attempts,
+                last_error,
+            })
+    }
+
+    /// The retry loop of [`Self::call`] and [`Pinned`]'s calls: each attempt runs `call` on
+    /// the endpoint `endpoint()` names, `failed(index)` follows each failure, and the pauses
+    /// between attempts double. Returns the last error, redacted, when every attempt failed.
+    async fn retrying<T, F, Fut>(
+        &self,
+        what: &'static str,
+        endpoint: impl Fn() -> usize,
+        failed: impl Fn(usize),
+        call: F,
+    ) -> Result<T, String>
+    where
+        F: Fn(DynProvider) -> Fut,
+        Fut: Future<Output = Result<T, TransportError>>,
+    {
         let mut delay = self.retry.base_delay;
         let mut last_error = String::new();
         for attempt in 0..self.retry.attempts.max(1) {
-            let index = self.current.load(Ordering::Relaxed) % self.providers.len();
+            let index = endpoint();
             match call(self.providers[index].clone()).await {
                 Ok(value) => return Ok(value),
                 Err(err) => {
-                    last_error = crate::redact::redact_in(&err.to_string(), &self.urls);
+                    last_error = self.redact(&err.to_string());
                     tracing::warn!(endpoint = %self.shown[index], attempt, error = %last_error, "RPC {what} failed");
-                    self.current
-                        .store((index + 1) % self.providers.len(), Ordering::Relaxed);
+                    failed(index);
                     if attempt + 1 < self.retry.attempts {
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(self.retry.max_delay);
@@ -239,12 +267,7 @@ impl RpcPool {
                 }
             }
         }
-        Err(ChainError::Unreachable {
-            what,
-            endpoints: self.shown.join(", "),
-            attempts: self.retry.attempts,
-            last_error,
-        })
+        Err(last_error)
     }
 
     /// The chain id.
@@ -264,13 +287,8 @@ impl RpcPool {
 
     /// The hash of block `number`, or `None` if the chain is not that long.
     pub async fn block_hash(&self, number: u64) -> Result<Option<B256>, ChainError> {
-        self.call("eth_getBlockByNumber", |p| async move {
-            let block = p
-                .get_block_by_number(BlockNumberOrTag::Number(number))
-                .await?;
-            Ok(block.map(|b| b.header.hash))
-        })
-        .await
+        self.call("eth_getBlockByNumber", |p| block_hash_on(p, number))
+            .await
     }
 
     /// Whether code is deployed at `address`.
@@ -280,6 +298,14 @@ impl RpcPool {
         })
         .await
     }
+}
+
+/// The hash of block `number` on one endpoint, `None` past its head.
+async fn block_hash_on(p: DynProvider, number: u64) -> Result<Option<B256>, TransportError> {
+    let block = p
+        .get_block_by_number(BlockNumberOrTag::Number(number))
+        .await?;
+    Ok(block.map(|b| b.header.hash))
 }
 
 /// One endpoint of an [`RpcPool`], pinned for a sync pass (see [`RpcPool::pin`]). Calls are
@@ -308,45 +334,31 @@ impl Pinned<'_> {
         self.pool.rotate_from(self.index);
     }
 
+    /// Runs `call` on this endpoint with the pool's retries; when every attempt fails the pool
+    /// moves on for the next pass.
     async fn call<T, F, Fut>(&self, what: &'static str, call: F) -> Result<T, ChainError>
     where
         F: Fn(DynProvider) -> Fut,
         Fut: Future<Output = Result<T, TransportError>>,
     {
-        let retry = self.pool.retry;
-        let mut delay = retry.base_delay;
-        let mut last_error = String::new();
-        for attempt in 0..retry.attempts.max(1) {
-            match call(self.provider()).await {
-                Ok(value) => return Ok(value),
-                Err(err) => {
-                    last_error = self.pool.redact(&err.to_string());
-                    tracing::warn!(endpoint = %self.shown(), attempt, error = %last_error, "RPC {what} failed");
-                    if attempt + 1 < retry.attempts {
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(retry.max_delay);
-                    }
+        self.pool
+            .retrying(what, || self.index, |_| {}, call)
+            .await
+            .map_err(|last_error| {
+                self.distrust();
+                ChainError::Unreachable {
+                    what,
+                    endpoints: self.shown().to_string(),
+                    attempts: self.pool.retry.attempts,
+                    last_error,
                 }
-            }
-        }
-        self.distrust();
-        Err(ChainError::Unreachable {
-            what,
-            endpoints: self.shown().to_string(),
-            attempts: retry.attempts,
-            last_error,
-        })
+            })
     }
 
     /// The hash of block `number`, or `None` if this endpoint's chain is not that long.
     pub async fn block_hash(&self, number: u64) -> Result<Option<B256>, ChainError> {
-        self.call("eth_getBlockByNumber", |p| async move {
-            let block = p
-                .get_block_by_number(BlockNumberOrTag::Number(number))
-                .await?;
-            Ok(block.map(|b| b.header.hash))
-        })
-        .await
+        self.call("eth_getBlockByNumber", |p| block_hash_on(p, number))
+            .await
     }
 
     /// `memberCount()` of the membership contract at the block with hash `block` (EIP-1898,
