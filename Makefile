@@ -48,11 +48,20 @@ $(TOOLS_STAMP): tools/package.json tools/package-lock.json
 tools: system-deps $(TOOLS_STAMP)
 
 # librocksdb-sys generates its bindings with bindgen, which loads libclang at build time.
+# PostgreSQL's server: the Store archive's tests run against a real one of their own
+# (crates/rln-testkit/src/postgres.rs), started from Debian's binaries, never the system's
+# service.
 system-deps:
 	@if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/*/libclang*.so* >/dev/null 2>&1; then \
 	  echo "==> installing libclang-dev (needed to build RocksDB's bindings)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libclang-dev >/dev/null; \
+	fi
+	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
+	  echo "==> installing postgresql (the Store archive's tests start a server of their own)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
 	fi
 
 # circom2 runs the compiler in a WASI sandbox that sees only the working directory and

@@ -185,6 +185,7 @@ fn a_full_validation_queue_ignores_the_message_without_blocking() {
             hub: Arc::new(Hub::new(10)),
             spam: None,
             db: state.db.clone(),
+            archive: state.db.clone(),
             metrics: metrics.clone(),
         },
     )

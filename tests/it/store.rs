@@ -1,6 +1,7 @@
 //! Store v3 served by in-process nodes over real loopback sockets: pages and cursors, hash and
 //! presence lookups, every bad request's code, the rate limit, the REST form (local and
-//! through another node), and retention enforced by a running node.
+//! through another node), and retention enforced by a running node; on the embedded archive
+//! and on PostgreSQL, where two nodes can also share one history.
 
 use std::time::Duration;
 
@@ -10,6 +11,8 @@ use rln_relay::protocols::store;
 use rln_relay::wire::store::{StoreRequest, StoreResponse};
 use rln_relay::WakuMessage;
 use serde_json::Value;
+
+use rln_testkit::postgres::{off_runtime, PgServer};
 
 use crate::relay::{start_net, wait_mesh, wait_until};
 
@@ -51,8 +54,17 @@ fn addr(node: &Node) -> String {
     node.handle().listen_addrs()[0].to_string()
 }
 
-async fn archived(node: &Node) -> u64 {
-    node.handle().db().archive_counts().unwrap().0
+/// Messages in `node`'s archive (whichever backend; read off the async runtime, as the
+/// PostgreSQL client needs).
+fn archived(node: &Node) -> u64 {
+    let archive = node.handle().archive().clone();
+    off_runtime(move || archive.stats().unwrap().count)
+}
+
+/// The messages among `hashes` in `node`'s archive.
+fn archived_among(node: &Node, hashes: &[[u8; 32]]) -> Vec<rln_db::ArchivedMessage> {
+    let archive = node.handle().archive().clone();
+    off_runtime(move || archive.lookup(hashes).unwrap())
 }
 
 /// Waits up to `secs` for `node`'s metrics to contain `line`.
@@ -65,7 +77,19 @@ async fn wait_metric(node: &Node, line: &str, secs: u64) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_answers_pages_lookups_and_every_bad_request_with_its_code() {
+    store_suite(None).await;
+}
+
+/// The same suite with each node's history in a database of a real PostgreSQL server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_answers_the_same_from_a_postgres_archive() {
+    let server = PgServer::start();
+    store_suite(Some(&server)).await;
+}
+
+async fn store_suite(postgres: Option<&PgServer>) {
     let net = start_net(&[6, 1], EPOCH, |i, _, c| {
+        c.store.db_url = postgres.map(PgServer::create_database);
         if i == 0 {
             // The publisher keeps only its two newest messages, without their proofs.
             c.store.retention = "capacity:2".into();
@@ -97,17 +121,8 @@ async fn store_answers_pages_lookups_and_every_bad_request_with_its_code() {
         ..text("gone", A)
     };
     publisher.handle().publish(TOPIC, ephemeral).await.unwrap();
-    assert!(
-        wait_until(Duration::from_secs(10), || {
-            archive.handle().db().archive_counts().unwrap().0 == 4
-        })
-        .await
-    );
-    assert_eq!(
-        archived(archive).await,
-        4,
-        "four stored, the ephemeral one not"
-    );
+    assert!(wait_until(Duration::from_secs(10), || { archived(archive) == 4 }).await);
+    assert_eq!(archived(archive), 4, "four stored, the ephemeral one not");
 
     let client = LightClient::connect(&addr(archive).parse().unwrap())
         .await
@@ -299,7 +314,7 @@ async fn store_answers_pages_lookups_and_every_bad_request_with_its_code() {
         wait_metric(publisher, "rln_node_store_messages 2\n", 10).await,
         "the publisher's retention brings it to 2"
     );
-    let kept = publisher.handle().db().archive_lookup(&hashes).unwrap();
+    let kept = archived_among(publisher, &hashes);
     assert!(
         kept.iter().all(|m| m.proof.is_none()),
         "keep_proofs = false"
@@ -309,7 +324,7 @@ async fn store_answers_pages_lookups_and_every_bad_request_with_its_code() {
         .map(|m| String::from_utf8(m.payload).unwrap())
         .collect();
     assert_eq!(kept, ["b0", "a2"], "the newest two are kept");
-    let with_proofs = archive.handle().db().archive_lookup(&hashes).unwrap();
+    let with_proofs = archived_among(archive, &hashes);
     assert!(
         with_proofs.iter().all(|m| m.proof.is_some()),
         "keep_proofs = true"
@@ -418,4 +433,78 @@ async fn a_restarted_node_resumes_its_history_from_a_peer_through_the_rln_checks
     }
     assert_eq!(back.handle().db().archive_counts().unwrap().0, 4);
     back.shutdown().await.unwrap();
+}
+
+/// Two store nodes given one PostgreSQL database keep one history: each message both relay
+/// is stored once (the second writer finds it there), and either node answers for all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_store_nodes_on_one_postgres_database_share_one_history() {
+    let server = PgServer::start();
+    let url = server.create_database();
+    let net = start_net(&[6, 6], EPOCH, |_, _, c| {
+        c.store.db_url = Some(url.clone());
+    })
+    .await;
+    wait_mesh(&net.nodes, 1).await;
+    let mut sent = Vec::new();
+    for k in 0..4 {
+        for (i, node) in net.nodes.iter().enumerate() {
+            let (_, hash) = node
+                .handle()
+                .publish(TOPIC, text(&format!("n{i}.{k}"), A))
+                .await
+                .unwrap();
+            sent.push(hash);
+        }
+    }
+    let archived_total = |result: &str| -> u64 {
+        net.nodes
+            .iter()
+            .map(|n| {
+                n.handle()
+                    .metrics()
+                    .store_archived
+                    .get_or_create(&rln_relay::metrics::ResultLabel {
+                        result: result.into(),
+                    })
+                    .get()
+            })
+            .sum()
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || archived_total("stored")
+            + archived_total("duplicate")
+            == 2 * sent.len() as u64)
+        .await,
+        "both nodes offered every message to the archive: stored {}, duplicate {}",
+        archived_total("stored"),
+        archived_total("duplicate")
+    );
+    assert_eq!(
+        archived_total("stored"),
+        sent.len() as u64,
+        "each stored once"
+    );
+    assert_eq!(archived_total("duplicate"), sent.len() as u64);
+    for node in &net.nodes {
+        assert_eq!(archived(node), sent.len() as u64);
+        let client = LightClient::connect(&addr(node).parse().unwrap())
+            .await
+            .unwrap();
+        let page = client.store(&query(&[A], true, 100)).await.unwrap();
+        assert_eq!(page.status_code, 200);
+        assert_eq!(
+            page.messages.len(),
+            sent.len(),
+            "either node answers for all"
+        );
+        let mut got: Vec<[u8; 32]> = page.messages.iter().map(|e| e.hash).collect();
+        got.sort();
+        let mut want = sent.clone();
+        want.sort();
+        assert_eq!(got, want);
+    }
+    for node in net.nodes {
+        node.shutdown().await.unwrap();
+    }
 }

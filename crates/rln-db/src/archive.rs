@@ -183,6 +183,13 @@ fn time_key(time: i64, hash: &[u8; 32]) -> [u8; 40] {
     key
 }
 
+/// The bytes one message counts for in the archive's size (and so in `size:` retention): its
+/// record and its index entries, as the RocksDB archive stores them. The PostgreSQL archive
+/// counts messages the same way, so one retention setting means the same on both.
+pub fn entry_size(m: &ArchivedMessage) -> u64 {
+    encode_record(m).len() as u64 + ENTRY_OVERHEAD
+}
+
 fn encode_record(m: &ArchivedMessage) -> Vec<u8> {
     let mut flags = 0u8;
     let mut out = Vec::with_capacity(m.payload.len() + 16);

@@ -17,6 +17,16 @@ pub enum DbError {
         /// RocksDB's error.
         source: rocksdb::Error,
     },
+    /// The PostgreSQL archive failed (server unreachable, connection lost, a query refused).
+    #[error("PostgreSQL archive at {server}: {context} failed: {reason}")]
+    Postgres {
+        /// The server, without credentials.
+        server: String,
+        /// What the node was doing.
+        context: &'static str,
+        /// The client's error.
+        reason: String,
+    },
     /// The data directory belongs to another chain, contract or tree depth.
     #[error(
         "data directory {path} was made for {what} {stored}, but this node is configured for \

@@ -14,17 +14,21 @@
 //! - [`evidence`]: spam evidence (both shares, the recovered secret, the slash status).
 //! - [`archive`]: the message archive behind the Store protocol (queries, cursors,
 //!   retention).
+//! - [`backend`]: [`MessageArchive`], the archive as the Store sees it, over RocksDB or
+//!   [`postgres`] (a PostgreSQL server shared by several store nodes).
 //!
 //! Column families: `meta`, `tree_nodes`, `leaves`, `roots`, `nullifiers`, `sync`,
 //! `publisher`, `evidence` (see [`COLUMN_FAMILIES`]), and the archive's `archive_messages`,
 //! `archive_time`, `archive_hash`, `archive_topics` ([`ARCHIVE_COLUMN_FAMILIES`]).
 
 pub mod archive;
+pub mod backend;
 pub mod db;
 pub mod error;
 pub mod evidence;
 pub mod ledger;
 pub mod nullifiers;
+pub mod postgres;
 pub mod publisher;
 mod schema;
 pub mod secret_file;
@@ -34,11 +38,13 @@ pub mod tree;
 pub use archive::{
     ArchivePage, ArchiveQuery, ArchiveStats, ArchivedMessage, Inserted, Retention, Selection,
 };
+pub use backend::MessageArchive;
 pub use db::{DbConfig, RlnDb, RootStatus};
 pub use error::DbError;
 pub use evidence::{EvidenceCursor, SpamEvidence};
 pub use ledger::{Adoption, Allocation, MessageIdLedger};
 pub use nullifiers::{NullifierRecord, NullifierVerdict};
+pub use postgres::PgArchive;
 pub use schema::{ARCHIVE_COLUMN_FAMILIES, COLUMN_FAMILIES, SCHEMA_VERSION};
 pub use sync::{BlockUpdate, Checkpoint, ConsistencyReport};
 pub use tree::DbNodes;

@@ -179,6 +179,12 @@ pub struct StoreConfig {
     /// The store node to resume from (multiaddress with /p2p/<id>); absent: the first
     /// static peer.
     pub resume_peer: Option<String>,
+    /// A PostgreSQL server to keep the history in instead of the node's RocksDB
+    /// (`postgres://user:password@host:port/dbname`): several store nodes given one database
+    /// share one history. Prefer the `RLN_STORE_DB_URL` environment variable when the URL
+    /// holds a password. Absent: the embedded archive.
+    #[serde(skip_serializing)]
+    pub db_url: Option<String>,
 }
 
 impl Default for StoreConfig {
@@ -192,6 +198,7 @@ impl Default for StoreConfig {
             keep_proofs: false,
             resume: false,
             resume_peer: None,
+            db_url: None,
         }
     }
 }
@@ -684,6 +691,9 @@ impl NodeConfig {
             parse_addrs(std::slice::from_ref(peer), "store resume peer")
                 .map_err(|e| invalid("store.resume_peer", e.to_string()))?;
         }
+        if let Some(url) = &self.store.db_url {
+            rln_db::postgres::check_url(url).map_err(|e| invalid("store.db_url", e))?;
+        }
         if self.store.resume && !self.store.enabled {
             return Err(invalid("store.resume", "needs the store enabled"));
         }
@@ -908,6 +918,20 @@ mod tests {
             "store.resume_peer"
         );
         assert_eq!(key(&|c| c.store.resume = true), "store.resume");
+        assert_eq!(
+            key(&|c| c.store.db_url = Some("mysql://u@h/db".into())),
+            "store.db_url"
+        );
+        assert_eq!(
+            key(&|c| c.store.db_url = Some("postgres://u:secret@h".into())),
+            "store.db_url"
+        );
+        for url in ["postgres://u:secret@h", "postgres://u:secret@h:port/db"] {
+            let mut c = valid();
+            c.store.db_url = Some(url.into());
+            let shown = c.validate().unwrap_err().to_string();
+            assert!(!shown.contains("secret"), "the password is never shown: {shown}");
+        }
         assert_eq!(key(&|c| c.rest.token = Some("short".into())), "rest.token");
         assert_eq!(
             key(&|c| c.slash = Some(SlashConfig {

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use prometheus_client::registry::Registry;
 use rln_chain::{Address, MembershipSync, RetryPolicy, RpcPool, Slasher, SyncConfig, SyncStatus};
 use rln_core::{epoch_at, fr_to_hex, TREE_DEPTH};
-use rln_db::{Adoption, DbConfig, MessageIdLedger, RlnDb, SpamEvidence};
+use rln_db::{Adoption, DbConfig, MessageArchive, MessageIdLedger, PgArchive, RlnDb, SpamEvidence};
 use rln_relay::archive::{self, ArchiveSettings};
 use rln_relay::hub::{Delivered, Hub};
 use rln_relay::metrics::{Metrics, ResultLabel};
@@ -60,6 +60,7 @@ pub struct NodeHandle {
 struct Shared {
     config: NodeConfig,
     db: Arc<RlnDb>,
+    archive: Arc<dyn MessageArchive>,
     hub: Arc<Hub>,
     publisher: Option<Arc<Publisher>>,
     metrics: Metrics,
@@ -101,6 +102,12 @@ impl NodeHandle {
     /// The node's state.
     pub fn db(&self) -> &Arc<RlnDb> {
         &self.shared.db
+    }
+
+    /// The message archive behind the store (the node's RocksDB, or the PostgreSQL server
+    /// of `store.db_url`).
+    pub fn archive(&self) -> &Arc<dyn MessageArchive> {
+        &self.shared.archive
     }
 
     /// Local delivery of valid messages.
@@ -277,6 +284,7 @@ impl Node {
         let checked = config.validate()?;
         let chain = connect_chain(&config, &checked).await?;
         let db = open_state(&config, &chain)?;
+        let archive = open_archive(&config, &db).await?;
         let (mut registry, metrics) = new_metrics();
         let member = config.membership.as_ref().map(load_member).transpose()?;
         let ledger = match (&config.membership, &member) {
@@ -298,13 +306,13 @@ impl Node {
             &mut supervisor,
             &config,
             &checked,
-            &db,
+            (&db, &archive),
             verifier,
             synced,
             &metrics,
         )?;
         let hub = validation.hub.clone();
-        start_archive(&mut supervisor, &config, &checked, &db, &hub, &metrics)?;
+        start_archive(&mut supervisor, &config, &checked, &archive, &hub, &metrics)?;
         let (validator, sinks) = (validation.validator.clone(), validation.sinks.clone());
         let net = start_network(
             &mut supervisor,
@@ -353,6 +361,7 @@ impl Node {
             shared: Arc::new(Shared {
                 config,
                 db,
+                archive,
                 hub,
                 publisher,
                 metrics,
@@ -541,7 +550,7 @@ fn start_validation(
     supervisor: &mut Supervisor,
     config: &NodeConfig,
     checked: &Checked,
-    db: &Arc<RlnDb>,
+    (db, archive): (&Arc<RlnDb>, &Arc<dyn MessageArchive>),
     verifier: Verifier,
     synced: Arc<SyncView>,
     metrics: &Metrics,
@@ -609,6 +618,7 @@ fn start_validation(
         hub: hub.clone(),
         spam,
         db: db.clone(),
+        archive: archive.clone(),
         metrics: metrics.clone(),
     };
     let (pipeline, workers) = Pipeline::start(
@@ -693,13 +703,34 @@ async fn start_network(
     Ok(net)
 }
 
+/// Step 2b: the message archive: the node's own RocksDB, or the PostgreSQL server of
+/// `store.db_url` (connected, and its tables created, off the async runtime).
+async fn open_archive(
+    config: &NodeConfig,
+    db: &Arc<RlnDb>,
+) -> Result<Arc<dyn MessageArchive>, NodeError> {
+    let Some(url) = config.store.db_url.clone().filter(|_| config.store.enabled) else {
+        let embedded: Arc<dyn MessageArchive> = db.clone();
+        return Ok(embedded);
+    };
+    let shown = rln_db::postgres::describe_url(&url);
+    let archive = tokio::task::spawn_blocking(move || PgArchive::connect(&url))
+        .await
+        .map_err(|_| NodeError::Config {
+            key: "store.db_url",
+            problem: "connecting to the server stopped unexpectedly".into(),
+        })??;
+    tracing::info!("message archive: PostgreSQL at {shown}");
+    Ok(Arc::new(archive))
+}
+
 /// Step 5b: the message archive's writer, fed by the hub with every valid message (before
 /// the network starts, so none goes unarchived).
 fn start_archive(
     supervisor: &mut Supervisor,
     config: &NodeConfig,
     checked: &Checked,
-    db: &Arc<RlnDb>,
+    archive: &Arc<dyn MessageArchive>,
     hub: &Hub,
     metrics: &Metrics,
 ) -> Result<(), NodeError> {
@@ -714,18 +745,22 @@ fn start_archive(
         keep_proofs: config.store.keep_proofs,
         prune_interval: Duration::from_secs(config.store.prune_interval_secs),
     };
-    let (sender, writer) =
-        archive::start_writer(db.clone(), &settings, metrics.clone(), supervisor.signal())
-            .map_err(|source| NodeError::Io {
-                what: "starting the archive writer".into(),
-                source,
-            })?;
+    let (sender, writer) = archive::start_writer(
+        archive.clone(),
+        &settings,
+        metrics.clone(),
+        supervisor.signal(),
+    )
+    .map_err(|source| NodeError::Io {
+        what: "starting the archive writer".into(),
+        source,
+    })?;
     hub.attach_archive(sender);
     supervisor.watch_thread("archive writer", writer);
     supervisor.spawn(
         "archive pruning",
         archive::prune(
-            db.clone(),
+            archive.clone(),
             settings.retention,
             settings.prune_interval,
             metrics.clone(),
@@ -793,7 +828,7 @@ fn start_light_services(
         return Ok(None);
     }
     let store = Store::new(
-        sinks.db.clone(),
+        sinks.archive.clone(),
         StoreSettings {
             requests_per_minute: config.store.requests_per_minute,
         },

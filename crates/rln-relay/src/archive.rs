@@ -1,9 +1,10 @@
-//! Feeding the message archive (`rln_db::archive`) off the validation path, and keeping it
+//! Feeding the message archive (a `rln_db::MessageArchive`: RocksDB or PostgreSQL) off the
+//! validation path, and keeping it
 //! within its retention.
 //!
 //! Validation workers and publishers only [`ArchiveSender::offer`]: a `try_send` on a bounded
 //! queue, never a wait. One writer thread takes whatever is queued (up to a batch) and
-//! stores it with one RocksDB write batch; when the writer falls behind, the queue fills and
+//! stores it in one write (a RocksDB write batch, a PostgreSQL transaction); when the writer falls behind, the queue fills and
 //! further messages are dropped from the history (counted), never delaying relay. A tokio
 //! task prunes the archive back within its [`Retention`] every interval.
 
@@ -12,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
-use rln_db::{ArchivedMessage, Retention, RlnDb};
+use rln_db::{ArchivedMessage, MessageArchive, Retention};
 use tokio::sync::watch;
 
 use crate::clock::now_nanos;
@@ -78,10 +79,10 @@ impl ArchiveSender {
     }
 }
 
-/// Starts the writer thread on `db`; it stores what is queued and ends once `shutdown` is
-/// set (or every sender is gone).
+/// Starts the writer thread on `archive`; it stores what is queued and ends once `shutdown`
+/// is set (or every sender is gone).
 pub fn start_writer(
-    db: Arc<RlnDb>,
+    archive: Arc<dyn MessageArchive>,
     settings: &ArchiveSettings,
     metrics: Metrics,
     shutdown: watch::Receiver<bool>,
@@ -92,7 +93,7 @@ pub fn start_writer(
         let metrics = metrics.clone();
         std::thread::Builder::new()
             .name("rln-archive".into())
-            .spawn(move || write(&db, &rx, max_batch, &shutdown, &metrics))?
+            .spawn(move || write(archive.as_ref(), &rx, max_batch, &shutdown, &metrics))?
     };
     let sender = ArchiveSender {
         tx,
@@ -124,7 +125,7 @@ pub fn archived(
 }
 
 fn write(
-    db: &RlnDb,
+    archive: &dyn MessageArchive,
     rx: &Receiver<ArchivedMessage>,
     max_batch: usize,
     shutdown: &watch::Receiver<bool>,
@@ -153,7 +154,7 @@ fn write(
                 Err(_) => break,
             }
         }
-        match db.archive_insert(&batch) {
+        match archive.insert(&batch) {
             Ok(done) => {
                 count("stored", done.stored);
                 count("duplicate", done.duplicates);
@@ -170,9 +171,10 @@ fn write(
                 tracing::error!("archiving {} messages failed: {e}", batch.len());
             }
         }
-        if let Ok(stats) = db.archive_counts() {
-            metrics.store_messages.set(stats.0 as i64);
-            metrics.store_bytes.set(stats.1 as i64);
+        // Where counting is a scan (PostgreSQL), the pruning pass keeps the gauges.
+        if let Some((count, bytes)) = archive.cached_counts() {
+            metrics.store_messages.set(count as i64);
+            metrics.store_bytes.set(bytes as i64);
         }
     }
 }
@@ -180,10 +182,10 @@ fn write(
 /// Messages removed per write batch when pruning.
 const PRUNE_BATCH: usize = 10_000;
 
-/// Enforces `retention` on `db` every `interval` until shutdown, and keeps the archive's
-/// gauges current.
+/// Enforces `retention` on `archive` every `interval` until shutdown, and keeps the
+/// archive's gauges current.
 pub async fn prune(
-    db: Arc<RlnDb>,
+    archive: Arc<dyn MessageArchive>,
     retention: Retention,
     interval: Duration,
     metrics: Metrics,
@@ -195,18 +197,18 @@ pub async fn prune(
             _ = ticker.tick() => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
-        let db = db.clone();
+        let archive = archive.clone();
         let metrics = metrics.clone();
         let pass = tokio::task::spawn_blocking(move || -> Result<usize, rln_db::DbError> {
             let mut removed = 0;
             loop {
-                let n = db.archive_prune(&retention, now_nanos(), PRUNE_BATCH)?;
+                let n = archive.prune(&retention, now_nanos(), PRUNE_BATCH)?;
                 removed += n;
                 if n < PRUNE_BATCH {
                     break;
                 }
             }
-            let stats = db.archive_stats()?;
+            let stats = archive.stats()?;
             metrics.store_messages.set(stats.count as i64);
             metrics.store_bytes.set(stats.bytes as i64);
             metrics

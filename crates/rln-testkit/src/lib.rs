@@ -5,6 +5,7 @@
 //! - [`chain`]: anvil with the membership contract deployed, accounts, registrations.
 //! - [`member`]: registered members with their Waku keystores.
 //! - [`node`]: loopback node configurations and `rln-node run` child processes.
+//! - [`postgres`]: a PostgreSQL server of the test's own, for the shared Store archive.
 //! - [`proxy`]: a TCP proxy in front of the chain that a test cuts and restores.
 //! - [`state`]: a node's state in a temporary directory with leaves set directly, no chain.
 //! - [`tls`]: a TLS-terminating proxy with its own CA, for `https://` RPC.
@@ -16,6 +17,7 @@ pub mod chain;
 pub mod member;
 pub mod node;
 pub mod paths;
+pub mod postgres;
 pub mod proxy;
 pub mod state;
 pub mod tls;

@@ -67,8 +67,8 @@ pub async fn resume(
     settings: &ResumeSettings,
 ) -> Result<Resumed, RelayError> {
     let peer = net.connect(&settings.peer, Duration::from_secs(30)).await?;
-    let db = sinks.db.clone();
-    let newest = tokio::task::spawn_blocking(move || db.archive_newest())
+    let archive = sinks.archive.clone();
+    let newest = tokio::task::spawn_blocking(move || archive.newest())
         .await
         .map_err(|_| RelayError::Stopped)??;
     let now = now_nanos();
@@ -155,8 +155,8 @@ pub async fn resume(
                 .into_iter()
                 .filter_map(|c| archived(c.topic, c.message, c.hash, settings.keep_proofs))
                 .collect();
-            let db = sinks.db.clone();
-            let inserted = tokio::task::spawn_blocking(move || db.archive_insert(&entries))
+            let archive = sinks.archive.clone();
+            let inserted = tokio::task::spawn_blocking(move || archive.insert(&entries))
                 .await
                 .map_err(|_| RelayError::Stopped)??;
             done.stored += inserted.stored;

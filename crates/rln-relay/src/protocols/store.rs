@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use futures::AsyncWriteExt;
 use libp2p::{PeerId, Stream};
-use rln_db::{ArchiveQuery, ArchivedMessage, DbError, RlnDb, Selection};
+use rln_db::{ArchiveQuery, ArchivedMessage, DbError, MessageArchive, Selection};
 use tokio::sync::watch;
 
 use super::framing::{read_frame, write_frame};
@@ -210,7 +210,7 @@ pub async fn ask(
 
 /// The store service.
 pub struct Store {
-    db: Arc<RlnDb>,
+    archive: Arc<dyn MessageArchive>,
     settings: StoreSettings,
     limiter: RateLimiter,
     metrics: Metrics,
@@ -225,11 +225,15 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// The service over `db`'s archive.
-    pub fn new(db: Arc<RlnDb>, settings: StoreSettings, metrics: Metrics) -> Arc<Self> {
+    /// The service over `archive`.
+    pub fn new(
+        archive: Arc<dyn MessageArchive>,
+        settings: StoreSettings,
+        metrics: Metrics,
+    ) -> Arc<Self> {
         let limiter = RateLimiter::new(settings.requests_per_minute);
         Arc::new(Self {
-            db,
+            archive,
             settings,
             limiter,
             metrics,
@@ -339,10 +343,10 @@ impl Store {
     fn run(&self, plan: &Plan) -> Result<(Vec<ArchivedMessage>, bool), DbError> {
         match plan {
             Plan::Page(query) => {
-                let page = self.db.archive_query(query)?;
+                let page = self.archive.query(query)?;
                 Ok((page.messages, page.more))
             }
-            Plan::Lookup(hashes) => Ok((self.db.archive_lookup(hashes)?, false)),
+            Plan::Lookup(hashes) => Ok((self.archive.lookup(hashes)?, false)),
         }
     }
 }

@@ -91,6 +91,16 @@ pub(crate) struct NetworkFlags {
     /// static peer].
     #[arg(long, value_name = "MULTIADDR")]
     pub(crate) store_resume_peer: Option<String>,
+    /// Keep the history in this PostgreSQL database instead of the node's RocksDB
+    /// (postgres://user:password@host:port/dbname); store nodes given one database share
+    /// one history.
+    #[arg(
+        long,
+        env = "RLN_STORE_DB_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub(crate) store_db_url: Option<String>,
     /// Peer to keep connected (multiaddress with /p2p/<id>); repeatable, added to the file's.
     #[arg(long = "static-peer")]
     pub(crate) static_peers: Vec<String>,
@@ -274,6 +284,9 @@ pub(crate) fn merged_config(args: &RunArgs, given: &Given<'_>) -> Result<NodeCon
     }
     if let Some(peer) = &n.store_resume_peer {
         c.store.resume_peer = Some(peer.clone());
+    }
+    if let Some(url) = &n.store_db_url {
+        c.store.db_url = Some(url.clone());
     }
     c.network
         .static_peers

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use libp2p::gossipsub::MessageId;
 use libp2p::PeerId;
-use rln_db::{RlnDb, SpamEvidence};
+use rln_db::{MessageArchive, RlnDb, SpamEvidence};
 use tokio::sync::mpsc;
 
 use super::validation::{Candidate, Outcome, Reason, Validator};
@@ -50,6 +50,9 @@ pub struct Sinks {
     pub spam: Option<Arc<tokio::sync::Notify>>,
     /// Where evidence is persisted.
     pub db: Arc<RlnDb>,
+    /// The message archive (the Store's history; `db` itself unless `store.db_url` names a
+    /// PostgreSQL server).
+    pub archive: Arc<dyn MessageArchive>,
     /// Metrics.
     pub metrics: Metrics,
 }
