@@ -9,7 +9,7 @@
 //!   `(timestamp, hash)` for unfiltered queries and retention, `(pubsub_topic, content_topic,
 //!   timestamp, hash)` for content-filtered ones. `bytea` compares bytes unsigned, as the
 //!   embedded archive orders hashes.
-//! - Inserts are `ON CONFLICT (hash) DO NOTHING` in one transaction per batch, in hash order:
+//! - A batch is one `INSERT … SELECT FROM unnest(…) ON CONFLICT (hash) DO NOTHING`, in hash order:
 //!   two nodes writing the same message never store it twice, neither loses one, and two
 //!   overlapping batches cannot deadlock.
 //! - Pruning holds a transaction-scoped advisory lock, so two nodes pruning at once do not
@@ -315,52 +315,45 @@ fn messages_of(rows: &[Row]) -> Result<Vec<ArchivedMessage>, postgres::Error> {
 
 impl MessageArchive for PgArchive {
     fn insert(&self, messages: &[ArchivedMessage]) -> Result<Inserted, DbError> {
-        if messages.is_empty() {
+        // Each hash once, in hash order: two nodes inserting overlapping batches then take
+        // the rows' locks in one order, so neither waits on the other in a cycle (PostgreSQL
+        // would abort one with "deadlock detected").
+        let mut ordered: Vec<&ArchivedMessage> = messages.iter().collect();
+        ordered.sort_by_key(|m| m.hash);
+        ordered.dedup_by_key(|m| m.hash);
+        if ordered.is_empty() {
             return Ok(Inserted::default());
         }
+        // One statement per batch: the columns go as arrays and `unnest` turns them into
+        // rows, so a batch costs one round trip instead of one per message.
+        let hashes: Vec<&[u8]> = ordered.iter().map(|m| &m.hash[..]).collect();
+        let pubsub: Vec<&str> = ordered.iter().map(|m| m.pubsub_topic.as_str()).collect();
+        let content: Vec<&str> = ordered.iter().map(|m| m.content_topic.as_str()).collect();
+        let times: Vec<i64> = ordered.iter().map(|m| m.timestamp).collect();
+        let payloads: Vec<&[u8]> = ordered.iter().map(|m| m.payload.as_slice()).collect();
+        let versions: Vec<Option<i64>> = ordered.iter().map(|m| m.version.map(i64::from)).collect();
+        let metas: Vec<Option<&[u8]>> = ordered.iter().map(|m| m.meta.as_deref()).collect();
+        let proofs: Vec<Option<&[u8]>> = ordered.iter().map(|m| m.proof.as_deref()).collect();
+        let sizes: Vec<i64> = ordered.iter().map(|m| entry_size(m) as i64).collect();
         self.write(|client| {
-            let context = "storing messages";
-            let mut tx = client.transaction().map_err(self.error(context))?;
-            let statement = tx
-                .prepare(
+            let stored = client
+                .execute(
                     "INSERT INTO rln_archive (hash, pubsub_topic, content_topic, timestamp, \
                      payload, version, meta, proof, size) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (hash) DO NOTHING",
+                     SELECT * FROM unnest($1::BYTEA[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], \
+                     $5::BYTEA[], $6::BIGINT[], $7::BYTEA[], $8::BYTEA[], $9::BIGINT[]) \
+                     ON CONFLICT (hash) DO NOTHING",
+                    &[
+                        &hashes, &pubsub, &content, &times, &payloads, &versions, &metas, &proofs,
+                        &sizes,
+                    ],
                 )
-                .map_err(self.error(context))?;
-            let mut done = Inserted::default();
-            // In hash order: two nodes inserting overlapping batches then take the rows'
-            // locks in one order, so neither waits on the other in a cycle (PostgreSQL would
-            // abort one with "deadlock detected").
-            let mut ordered: Vec<&ArchivedMessage> = messages.iter().collect();
-            ordered.sort_by_key(|m| m.hash);
-            for m in ordered {
-                let version = m.version.map(i64::from);
-                let size = entry_size(m) as i64;
-                let added = tx
-                    .execute(
-                        &statement,
-                        &[
-                            &&m.hash[..],
-                            &m.pubsub_topic,
-                            &m.content_topic,
-                            &m.timestamp,
-                            &m.payload,
-                            &version,
-                            &m.meta,
-                            &m.proof,
-                            &size,
-                        ],
-                    )
-                    .map_err(self.error(context))?;
-                if added == 1 {
-                    done.stored += 1;
-                } else {
-                    done.duplicates += 1;
-                }
-            }
-            tx.commit().map_err(self.error(context))?;
-            Ok(done)
+                .map_err(self.error("storing messages"))? as usize;
+            Ok(Inserted {
+                stored,
+                duplicates: messages.len() - stored,
+                collisions: 0,
+            })
         })
     }
 

@@ -930,7 +930,10 @@ mod tests {
             let mut c = valid();
             c.store.db_url = Some(url.into());
             let shown = c.validate().unwrap_err().to_string();
-            assert!(!shown.contains("secret"), "the password is never shown: {shown}");
+            assert!(
+                !shown.contains("secret"),
+                "the password is never shown: {shown}"
+            );
         }
         assert_eq!(key(&|c| c.rest.token = Some("short".into())), "rest.token");
         assert_eq!(
