@@ -23,7 +23,7 @@ use rln_relay::WakuMessage;
 const PUBSUB: &str = "/waku/2/rs/1/0";
 /// An encoded `RateLimitProof`: seven 32-byte fields and the 128-byte proof, with tags.
 const PROOF_BYTES: usize = 336;
-const DAY_NS: i64 = 86_400_000_000_000;
+use rln_testkit::archive::DAY_NS;
 
 fn percentile(mut v: Vec<Duration>, p: f64) -> Duration {
     v.sort();
@@ -186,18 +186,8 @@ fn main() {
         let mut times = Vec::with_capacity(queries);
         let mut full = 0;
         for _ in 0..queries {
-            let from = start + rng.gen_range(0..2 * DAY_NS - DAY_NS / 24);
-            let q = ArchiveQuery {
-                selection: Selection::Topics {
-                    pubsub: PUBSUB.into(),
-                    content: vec![format!("/bench/1/t{}/proto", rng.gen_range(1..64))],
-                },
-                start: Some(from),
-                end: Some(from + DAY_NS / 24),
-                cursor: None,
-                forward: rng.gen_bool(0.5),
-                limit: 20,
-            };
+            let topic = format!("/bench/1/t{}/proto", rng.gen_range(1..64));
+            let q = rln_testkit::archive::hour_page(&mut rng, start, PUBSUB, topic);
             let t = Instant::now();
             let page = db.archive_query(&q).expect("query");
             times.push(t.elapsed());

@@ -11,14 +11,12 @@
 use std::time::{Duration, Instant};
 
 use rand::{Rng, RngCore, SeedableRng};
-use rln_db::{
-    ArchiveQuery, ArchivedMessage, DbConfig, MessageArchive, PgArchive, RlnDb, Selection,
-};
+use rln_db::{ArchivedMessage, DbConfig, MessageArchive, PgArchive, RlnDb};
 use rln_testkit::postgres::PgServer;
 
 const PUBSUB: &str = "/waku/2/rs/1/0";
 const PROOF_BYTES: usize = 336;
-const DAY_NS: i64 = 86_400_000_000_000;
+use rln_testkit::archive::DAY_NS;
 const BATCH: usize = 1_024;
 
 fn percentile(mut v: Vec<Duration>, p: f64) -> Duration {
@@ -73,18 +71,8 @@ fn measure(
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
     let (mut pages, mut lookups) = (Vec::new(), Vec::new());
     for _ in 0..queries {
-        let from = start + rng.gen_range(0..2 * DAY_NS - DAY_NS / 24);
-        let q = ArchiveQuery {
-            selection: Selection::Topics {
-                pubsub: PUBSUB.into(),
-                content: vec![format!("/bench/1/t{}/proto", rng.gen_range(0..64))],
-            },
-            start: Some(from),
-            end: Some(from + DAY_NS / 24),
-            cursor: None,
-            forward: rng.gen_bool(0.5),
-            limit: 20,
-        };
+        let topic = format!("/bench/1/t{}/proto", rng.gen_range(0..64));
+        let q = rln_testkit::archive::hour_page(&mut rng, start, PUBSUB, topic);
         let t = Instant::now();
         let page = archive.query(&q).expect("query");
         pages.push(t.elapsed());

@@ -375,17 +375,7 @@ fn two_writers_on_one_postgres_database_store_every_message_once() {
     // Either writer's view: every message, once, whole, in order.
     for w in &writers {
         assert_eq!(w.stats().unwrap().count as usize, union.len());
-        let walked = walk(
-            w,
-            ArchiveQuery {
-                selection: Selection::All,
-                start: None,
-                end: None,
-                cursor: None,
-                forward: true,
-                limit: 700,
-            },
-        );
+        let walked = everything(w, 700);
         assert_eq!(walked, union);
     }
     // Two nodes pruning at once take exactly the excess between them.
@@ -471,16 +461,21 @@ fn the_embedded_archives_counters_survive_reopen() {
     assert_eq!(stored_everywhere(&db), 10);
 }
 
-fn stored_everywhere(db: &dyn MessageArchive) -> usize {
+/// Every stored message, walked in pages of `limit`.
+fn everything(db: &dyn MessageArchive, limit: usize) -> Vec<ArchivedMessage> {
     let q = ArchiveQuery {
         selection: Selection::All,
         start: None,
         end: None,
         cursor: None,
         forward: true,
-        limit: 100,
+        limit,
     };
-    walk(db, q).len()
+    walk(db, q)
+}
+
+fn stored_everywhere(db: &dyn MessageArchive) -> usize {
+    everything(db, 100).len()
 }
 
 fn retention_by_age_count_and_size_holds_after_pruning(db: &dyn MessageArchive) {
@@ -632,17 +627,7 @@ fn sigkill_during_archive_writes_leaves_a_consistent_archive() {
 
         let db = RlnDb::open(dir.path(), config()).unwrap();
         let stats = db.archive_stats().unwrap();
-        let everything = walk(
-            &db,
-            ArchiveQuery {
-                selection: Selection::All,
-                start: None,
-                end: None,
-                cursor: None,
-                forward: true,
-                limit: 100,
-            },
-        );
+        let everything = everything(&db, 100);
         // The counter and the entries were written in one batch each time: they agree.
         assert_eq!(stats.count as usize, everything.len(), "round {round}");
         // Every entry is whole, and the per-topic and hash indexes hold the same set.

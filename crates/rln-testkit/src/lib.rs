@@ -2,6 +2,7 @@
 //! dev-dependency: it panics with a message instead of returning errors, as fixtures do.
 //!
 //! - [`paths`]: the repository, the pinned tools (`make tools`), the interop data.
+//! - [`archive`]: the store archive queries the benchmarks share.
 //! - [`chain`]: anvil with the membership contract deployed, accounts, registrations.
 //! - [`member`]: registered members with their Waku keystores.
 //! - [`node`]: loopback node configurations and `rln-node run` child processes.
@@ -13,6 +14,7 @@
 // Fixtures fail loudly: a broken fixture is a broken test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod archive;
 pub mod chain;
 pub mod member;
 pub mod node;
