@@ -174,7 +174,9 @@ mod tests {
     async fn a_panicking_worker_thread_stops_the_node() {
         let mut s = Supervisor::new();
         s.watch_thread("worker", std::thread::spawn(|| panic!("worker bug")));
-        tokio::time::timeout(Duration::from_secs(5), s.stopping())
+        // Generous: with RUST_BACKTRACE set, the panic first symbolises a backtrace of this
+        // large debug binary, which took more than 5 s on a loaded CI machine.
+        tokio::time::timeout(Duration::from_secs(120), s.stopping())
             .await
             .expect("a worker's panic stops the node");
         match s.shutdown().await {
