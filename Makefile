@@ -5,6 +5,7 @@
 #   make chaos     the devnet with faults: kill -9 nodes, restart anvil, reorgs (CHAOS_DURATION=120)
 #   make lint      rustfmt and clippy, warnings as errors
 #   make bench     criterion benchmarks
+#   make bench-throughput  relay throughput of rln-node processes under an outside load
 #   make bench-compare  rln-node and the reference (zerokit rln v2.0.2) side by side
 #   make tools     pinned JavaScript tools (circom2, snarkjs, circomlibjs, forge, anvil, solc) into tools/
 #   make circuits  compile circuits/rln.circom into circuits/build/
@@ -34,7 +35,7 @@ WIRE_NAMES := awk -F, '$$2 >= 0 { print $$2 "," $$4 }'
 FORGE := $(CURDIR)/$(TOOLS)/@foundry-rs/forge-linux-amd64/bin/forge
 ANVIL := $(CURDIR)/$(TOOLS)/@foundry-rs/anvil-linux-amd64/bin/anvil
 
-.PHONY: help system-deps tools circuits zkeys poseidon-constants check-artifacts test test-rust lint fmt bench bench-compare devnet chaos clean-tools
+.PHONY: help system-deps tools circuits zkeys poseidon-constants check-artifacts test test-rust lint fmt bench bench-throughput bench-compare devnet chaos clean-tools
 
 help:
 	@awk '!/^#/ { exit } { sub(/^# ?/, ""); print }' Makefile
@@ -189,8 +190,17 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
+# The throughput bench drives release `rln-node run` processes: they are built first.
 bench: tools
+	$(CARGO) build --release -p rln-node --bin rln-node
 	$(CARGO) bench --benches
+
+# Relay throughput, latency and proof floods: the load generator (the bench) in one process,
+# the nodes under test in others (the first run proves a pool of messages, minutes, kept in
+# $(CARGO_TARGET_DIR)/rln-load-pool).
+bench-throughput: tools
+	$(CARGO) build --release -p rln-node --bin rln-node
+	$(CARGO) bench --bench throughput
 
 # Builds the reference implementation (zerokit's rln crate) once, then prints one table.
 bench-compare: tools

@@ -355,6 +355,10 @@ pub struct NetworkConfig {
     pub static_peers: Vec<String>,
     /// Peers to bootstrap Kademlia discovery from (multiaddresses with `/p2p/<peer id>`).
     pub bootstrap: Vec<String>,
+    /// Find and dial peers through Kademlia (and the addresses peers announce). Off, the node
+    /// keeps to its static and bootstrap peers and to those that dial it: a fixed topology,
+    /// as benchmarks and private networks with a planned mesh want.
+    pub discovery: bool,
     /// Pubsub topics to relay.
     pub pubsub_topics: Vec<String>,
     /// Largest message relayed, in bytes.
@@ -377,6 +381,7 @@ impl Default for NetworkConfig {
             cluster_id: defaults::CLUSTER_ID,
             static_peers: Vec::new(),
             bootstrap: Vec::new(),
+            discovery: true,
             pubsub_topics: vec![defaults::PUBSUB_TOPIC.into()],
             max_message_bytes: defaults::MAX_MESSAGE_BYTES,
             seen_ttl_secs: defaults::SEEN_TTL_SECS,
@@ -453,6 +458,10 @@ pub struct ValidationConfig {
     pub queue: usize,
     /// Most proofs verified in one batch.
     pub max_batch: usize,
+    /// Verify the proofs of peers with a valid record, of newcomers and of recent senders of
+    /// bad proofs apart (see ARCHITECTURE.md, "The path of a message"); false puts every
+    /// waiting proof in one batch, which a single forged proof makes bisect.
+    pub group_by_standing: bool,
 }
 
 impl Default for ValidationConfig {
@@ -461,6 +470,7 @@ impl Default for ValidationConfig {
             workers: defaults::VALIDATION_WORKERS,
             queue: defaults::VALIDATION_QUEUE,
             max_batch: defaults::MAX_BATCH,
+            group_by_standing: true,
         }
     }
 }

@@ -562,13 +562,10 @@ fn start_validation(
         rln_identifier: checked.rln_identifier,
         signal: config.rln.signal,
     };
-    let validator = Arc::new(Validator::new(
-        db.clone(),
-        verifier,
-        rules,
-        synced,
-        metrics.clone(),
-    ));
+    let validator = Arc::new(
+        Validator::new(db.clone(), verifier, rules, synced, metrics.clone())
+            .grouping_by_standing(config.validation.group_by_standing),
+    );
     let hub = Arc::new(Hub::new(config.rest.cache_per_topic));
     for topic in &config.network.pubsub_topics {
         hub.cache_topic(topic);
@@ -675,6 +672,7 @@ async fn start_network(
             seen_ttl: Duration::from_secs(config.network.seen_ttl_secs),
             heartbeat: Duration::from_millis(config.network.heartbeat_ms),
             invalid_message_weight: config.network.invalid_message_weight,
+            discovery: config.network.discovery,
             metadata: Metadata {
                 cluster_id: Some(config.network.cluster_id),
                 shards: metadata::shards_of(

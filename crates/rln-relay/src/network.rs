@@ -20,6 +20,7 @@ use libp2p::gossipsub::{
 use libp2p::identity::Keypair;
 use libp2p::kad::{self, store::MemoryStore};
 use libp2p::multiaddr::Protocol;
+use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, noise, ping, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm};
 use prometheus_client::registry::Registry;
@@ -63,7 +64,7 @@ mod behaviour {
         pub(crate) gossipsub: gossipsub::Behaviour,
         pub(crate) identify: identify::Behaviour,
         pub(crate) ping: ping::Behaviour,
-        pub(crate) kad: kad::Behaviour<MemoryStore>,
+        pub(crate) kad: Toggle<kad::Behaviour<MemoryStore>>,
         pub(crate) stream: libp2p_stream::Behaviour,
     }
 }
@@ -83,6 +84,9 @@ pub struct SwarmSettings {
     pub invalid_message_weight: f64,
     /// What the node says of itself on the metadata protocol.
     pub metadata: Metadata,
+    /// Whether peers are found through Kademlia (off: a fixed topology of static and
+    /// bootstrap peers and of those that dial in; Kademlia then only answers queries).
+    pub discovery: bool,
 }
 
 fn score_params(topics: &[String], invalid_message_weight: f64) -> PeerScoreParams {
@@ -161,6 +165,9 @@ fn behaviour(
     kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
     let mut kad = kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_config);
     kad.set_mode(Some(kad::Mode::Server));
+    // Without discovery there is no Kademlia at all: even answering queries would add the
+    // askers to a routing table, and a new entry starts a bootstrap that dials peers.
+    let kad = Toggle::from(s.discovery.then_some(kad));
     Ok(RelayBehaviour {
         gossipsub,
         identify: identify::Behaviour::new(
@@ -360,8 +367,8 @@ pub fn load_or_create_key(path: &Path) -> Result<Keypair, RelayError> {
 async fn run_swarm(mut t: SwarmTask) {
     let mut redial = tokio::time::interval(Duration::from_secs(5));
     for addr in t.bootstrap.iter().chain(&t.static_peers) {
-        if let Some(peer) = peer_of(addr) {
-            t.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+        if let (Some(peer), Some(kad)) = (peer_of(addr), t.swarm.behaviour_mut().kad.as_mut()) {
+            kad.add_address(&peer, addr.clone());
         }
     }
     // Static peers are kept connected (redialled below) but are ordinary mesh peers: GossipSub's
@@ -383,7 +390,9 @@ async fn run_swarm(mut t: SwarmTask) {
                     }
                 }
                 // Fails harmlessly (NoKnownPeers) until a peer is in the routing table.
-                let _ = t.swarm.behaviour_mut().kad.bootstrap();
+                if let Some(kad) = t.swarm.behaviour_mut().kad.as_mut() {
+                    let _ = kad.bootstrap();
+                }
                 for (peer, score) in t.reencodings.decay(std::time::Instant::now()) {
                     t.swarm.behaviour_mut().gossipsub.set_application_score(&peer, score);
                 }
@@ -446,8 +455,8 @@ fn handle_command(swarm: &mut Swarm<RelayBehaviour>, command: Command, invalid_w
                 .unsubscribe(&IdentTopic::new(topic));
         }
         Command::Dial { addr } => {
-            if let Some(peer) = peer_of(&addr) {
-                swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+            if let (Some(peer), Some(kad)) = (peer_of(&addr), swarm.behaviour_mut().kad.as_mut()) {
+                kad.add_address(&peer, addr.clone());
             }
             if let Err(e) = swarm.dial(addr.clone()) {
                 tracing::warn!("cannot dial {addr}: {e}");
@@ -487,11 +496,10 @@ fn handle_event(t: &mut SwarmTask, event: SwarmEvent<RelayBehaviourEvent>) {
             info,
             ..
         })) => {
-            for addr in &info.listen_addrs {
-                t.swarm
-                    .behaviour_mut()
-                    .kad
-                    .add_address(&peer_id, addr.clone());
+            if let Some(kad) = t.swarm.behaviour_mut().kad.as_mut() {
+                for addr in &info.listen_addrs {
+                    kad.add_address(&peer_id, addr.clone());
+                }
             }
         }
         SwarmEvent::Behaviour(RelayBehaviourEvent::Kad(kad::Event::RoutingUpdated {

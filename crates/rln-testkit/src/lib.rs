@@ -4,6 +4,8 @@
 //! - [`paths`]: the repository, the pinned tools (`make tools`), the interop data.
 //! - [`archive`]: the store archive queries the benchmarks share.
 //! - [`chain`]: anvil with the membership contract deployed, accounts, registrations.
+//! - [`load`]: proved message pools and bare GossipSub peers that publish them and time
+//!   their delivery, for load benchmarks.
 //! - [`member`]: registered members with their Waku keystores.
 //! - [`node`]: loopback node configurations and `rln-node run` child processes.
 //! - [`postgres`]: a PostgreSQL server of the test's own, for the shared Store archive.
@@ -16,6 +18,7 @@
 
 pub mod archive;
 pub mod chain;
+pub mod load;
 pub mod member;
 pub mod node;
 pub mod paths;

@@ -137,6 +137,54 @@ impl NodeProcess {
         }
     }
 
+    /// Starts `binary run --config <dir>/config.toml` with `config` written there, its log
+    /// in `<dir>/node.log`.
+    pub fn start_with_config(binary: &Path, config: &NodeConfig, dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).expect("the node directory is created");
+        let file = dir.join("config.toml");
+        let text = toml::to_string(config).expect("the configuration serialises");
+        std::fs::write(&file, text).expect("the configuration is written");
+        let file = file.to_str().expect("a UTF-8 path");
+        Self::start_logged(binary, &["--config", file], Some(dir.join("node.log")))
+    }
+
+    /// Waits (up to 60 s) until its `/health` says it is synced; needs the REST API.
+    pub async fn wait_synced(&self) {
+        let url = format!(
+            "{}/health",
+            self.rest.as_deref().expect("the REST API is on")
+        );
+        rln_chain::http::install_provider();
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = client.get(&url).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "{url} not synced after 60 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The sum of the samples of `metric` whose labels contain `label` (a `key="value"`
+    /// pair, or empty for all), from its `/metrics`; 0 when absent.
+    pub async fn metric(&self, metric: &str, label: &str) -> f64 {
+        let url = format!(
+            "{}/metrics",
+            self.rest.as_deref().expect("the REST API is on")
+        );
+        rln_chain::http::install_provider();
+        let text = reqwest::get(&url)
+            .await
+            .expect("the metrics answer")
+            .text()
+            .await
+            .expect("the metrics are text");
+        sum_samples(&text, metric, label)
+    }
+
     /// Its first WebSocket address (`…/ws/p2p/<peer id>`), the one light clients dial.
     pub fn ws_addr(&self) -> Option<&str> {
         self.addrs
@@ -155,5 +203,38 @@ impl NodeProcess {
 impl Drop for NodeProcess {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// The sum of the samples of `metric` (with or without labels) in a Prometheus text
+/// exposition whose labels contain `label`.
+pub fn sum_samples(text: &str, metric: &str, label: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (name_labels, value) = l.rsplit_once(' ')?;
+            let name = name_labels.split('{').next()?;
+            (name == metric && name_labels.contains(label))
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sum_samples;
+
+    #[test]
+    fn samples_are_summed_by_name_and_label() {
+        let text = "# HELP x_total X\n\
+                    x_total{reason=\"a\"} 2\n\
+                    x_total{reason=\"b\"} 3.5\n\
+                    x_total_more 100\n\
+                    y 7\n";
+        assert_eq!(sum_samples(text, "x_total", ""), 5.5);
+        assert_eq!(sum_samples(text, "x_total", "reason=\"b\""), 3.5);
+        assert_eq!(sum_samples(text, "y", ""), 7.0);
+        assert_eq!(sum_samples(text, "z", ""), 0.0);
     }
 }

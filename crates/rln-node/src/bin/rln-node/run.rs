@@ -107,6 +107,10 @@ pub(crate) struct NetworkFlags {
     /// Peer to start discovery from (multiaddress with /p2p/<id>); repeatable, added to the file's.
     #[arg(long)]
     pub(crate) bootstrap: Vec<String>,
+    /// Do not discover peers (Kademlia): keep to the static and bootstrap peers and to those
+    /// that dial in, for a planned topology.
+    #[arg(long)]
+    pub(crate) no_discovery: bool,
     /// Pubsub topic to relay; repeatable.
     #[arg(long = "pubsub-topic", default_value = defaults::PUBSUB_TOPIC)]
     pub(crate) pubsub_topics: Vec<String>,
@@ -292,6 +296,9 @@ pub(crate) fn merged_config(args: &RunArgs, given: &Given<'_>) -> Result<NodeCon
         .static_peers
         .extend(n.static_peers.iter().cloned());
     c.network.bootstrap.extend(n.bootstrap.iter().cloned());
+    if n.no_discovery {
+        c.network.discovery = false;
+    }
     if given.has("pubsub_topics") {
         c.network.pubsub_topics = n.pubsub_topics.clone();
     }

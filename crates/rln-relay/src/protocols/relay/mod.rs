@@ -6,10 +6,13 @@
 //! - [`pipeline`]: the bounded queue between the swarm task and the blocking workers, which
 //!   verify whatever waits in one batch and send results back as [`pipeline::Validated`].
 //! - [`publisher`]: epochs, message ids that are never reused, proofs, and publishing.
+//! - [`standing`]: which proofs are verified together (peers with a valid record, newcomers,
+//!   and recent senders of bad proofs, one by one), so forged proofs do not split every batch.
 //! - [`reencoded`]: other encodings of a known message, ignored before validation and
 //!   counted against their sender.
 
 pub mod pipeline;
 pub mod publisher;
 pub mod reencoded;
+pub mod standing;
 pub mod validation;

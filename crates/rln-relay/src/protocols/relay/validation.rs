@@ -4,7 +4,8 @@
 //! 1. timestamp within the clock gap and `proof.epoch == epoch(timestamp)`;
 //! 2. root in the acceptable window (or revoked by an erasure after the message was stamped);
 //! 3. read-only nullifier pre-check: an exact duplicate is ignored before any proof work;
-//! 4. Groth16 verification, batched when several messages wait;
+//! 4. Groth16 verification, batched when several messages wait (grouped by the sender's
+//!    standing, see `standing`);
 //! 5. atomic insert of the nullifier; a different share under a known nullifier is spam
 //!    (the sending peer is penalised only if it had already sent a share under that
 //!    nullifier, which an honest relay never does: see [`Outcome::Spam`]).
@@ -22,7 +23,9 @@ use rln_core::{
     RlnIdentifier,
 };
 use rln_db::{NullifierRecord, NullifierVerdict, RlnDb, RootStatus, SpamEvidence};
-use rln_zk::{RateLimitProof, Verifier};
+use rln_zk::{ProofVerdict, RateLimitProof, Verifier};
+
+use super::standing::{Standing, Standings};
 
 use crate::metrics::Metrics;
 use crate::wire::{decode_proof, ProofDecodeError, SignalMode, WakuMessage};
@@ -304,6 +307,10 @@ pub struct Validator {
     metrics: Metrics,
     /// Who sent shares under each recent `(epoch, nullifier)`.
     share_senders: Mutex<ShareSenders>,
+    /// Whose proofs verified lately, and whose failed.
+    standings: Standings,
+    /// Whether proofs are grouped by their sender's standing (off: one batch).
+    group_by_standing: bool,
 }
 
 /// The peers that sent a share under each recent nullifier, for the current and the previous
@@ -372,7 +379,16 @@ impl Validator {
             sync,
             metrics,
             share_senders: Mutex::new(ShareSenders::default()),
+            standings: Standings::default(),
+            group_by_standing: true,
         }
+    }
+
+    /// Groups proofs by their sender's standing (the default) or not (every waiting proof in
+    /// one batch).
+    pub fn grouping_by_standing(mut self, on: bool) -> Self {
+        self.group_by_standing = on;
+        self
     }
 
     /// The rules in force.
@@ -479,15 +495,7 @@ impl Validator {
             }
         }
         if !checked.is_empty() {
-            let proofs: Vec<&RateLimitProof> = checked.iter().map(|(_, c)| &c.proof).collect();
-            let started = Instant::now();
-            let verdicts = self.verifier.verify_proofs(&proofs, &mut rand::rngs::OsRng);
-            let per_proof = started.elapsed().as_secs_f64() / proofs.len() as f64;
-            self.metrics.batch_size.observe(proofs.len() as f64);
-            for _ in 0..proofs.len() {
-                self.metrics.proof_verifications.inc();
-                self.metrics.verification_seconds.observe(per_proof);
-            }
+            let verdicts = self.verify(&checked, candidates);
             for ((i, c), verdict) in checked.into_iter().zip(verdicts) {
                 outcomes[i] = Some(if verdict.is_valid() {
                     self.record(c, &candidates[i], history)
@@ -500,6 +508,50 @@ impl Validator {
             .into_iter()
             .map(|o| o.unwrap_or(Outcome::Ignored(Reason::Internal)))
             .collect()
+    }
+
+    /// Step 4: the proofs of established senders verified in one batch, those of newcomers
+    /// in another, those of suspects one by one; one verdict per proof, in order.
+    fn verify(&self, checked: &[(usize, Checked)], candidates: &[Candidate]) -> Vec<ProofVerdict> {
+        let now = Instant::now();
+        let senders = || checked.iter().map(|(i, _)| candidates[*i].source);
+        let standings = if self.group_by_standing {
+            self.standings.of(senders(), now)
+        } else {
+            vec![Standing::Established; checked.len()]
+        };
+        let mut verdicts = vec![ProofVerdict::Invalid; checked.len()];
+        for group in [Standing::Established, Standing::Newcomer, Standing::Suspect] {
+            let members: Vec<usize> = (0..checked.len())
+                .filter(|&j| standings[j] == group)
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            let started = Instant::now();
+            if group == Standing::Suspect {
+                for &j in &members {
+                    verdicts[j] = self.verifier.verify(&checked[j].1.proof);
+                    self.metrics.batch_size.observe(1.0);
+                }
+            } else {
+                let proofs: Vec<&RateLimitProof> =
+                    members.iter().map(|&j| &checked[j].1.proof).collect();
+                let found = self.verifier.verify_proofs(&proofs, &mut rand::rngs::OsRng);
+                for (&j, verdict) in members.iter().zip(found) {
+                    verdicts[j] = verdict;
+                }
+                self.metrics.batch_size.observe(proofs.len() as f64);
+            }
+            let per_proof = started.elapsed().as_secs_f64() / members.len() as f64;
+            for _ in 0..members.len() {
+                self.metrics.proof_verifications.inc();
+                self.metrics.verification_seconds.observe(per_proof);
+            }
+        }
+        self.standings
+            .record(senders().zip(verdicts.iter().map(|v| v.is_valid())), now);
+        verdicts
     }
 
     /// Step 5: the atomic nullifier insert, and spam evidence on a double signal.
