@@ -403,40 +403,27 @@ async fn main() {
         "throughput: proof floods at the knee ({knee:.0} msg/s honest), median of {}",
         scale.repeats
     );
-    let clean = bench
-        .median(scale.repeats, 1, knee, scale.secs, CLEAN)
-        .await;
-    let light = bench
-        .median(
-            scale.repeats,
-            1,
-            knee,
-            scale.secs,
-            Flood::forged(0.01, scale.flood_peers),
-        )
-        .await;
-    let heavy = bench
-        .median(
-            scale.repeats,
-            1,
-            knee,
-            scale.secs,
-            Flood::forged(0.10, scale.flood_peers),
-        )
-        .await;
-    // The same-run baseline: every waiting proof in one batch.
-    let heavy_one_batch = bench
-        .median(
-            scale.repeats,
-            1,
-            knee,
-            scale.secs,
-            Flood {
-                grouping: false,
-                ..Flood::forged(0.10, scale.flood_peers)
-            },
-        )
-        .await;
+    // The last one is the same-run baseline: every waiting proof in one batch.
+    let p = scale.flood_peers;
+    let floods = [
+        CLEAN,
+        Flood::forged(0.01, p),
+        Flood::forged(0.10, p),
+        Flood {
+            grouping: false,
+            ..Flood::forged(0.10, p)
+        },
+    ];
+    let mut at_knee = Vec::new();
+    for flood in floods {
+        at_knee.push(
+            bench
+                .median(scale.repeats, 1, knee, scale.secs, flood)
+                .await,
+        );
+    }
+    let (clean, light, heavy, heavy_one_batch) =
+        (&at_knee[0], &at_knee[1], &at_knee[2], &at_knee[3]);
     println!();
     println!("| figure | measured |");
     println!("|---|---|");
@@ -453,9 +440,9 @@ async fn main() {
         ms(three.p99)
     );
     for (name, r) in [
-        ("1 %", &light),
-        ("10 %", &heavy),
-        ("10 % (one batch, no grouping)", &heavy_one_batch),
+        ("1 %", light),
+        ("10 %", heavy),
+        ("10 % (one batch, no grouping)", heavy_one_batch),
     ] {
         println!(
             "| honest delivered with {name} forged from {} peers | {:.0}/s = {:.0} % of clean ({:.0}/s) |",
