@@ -6,6 +6,7 @@
 #   make lint      rustfmt and clippy, warnings as errors
 #   make bench     criterion benchmarks
 #   make bench-throughput  relay throughput of rln-node processes under an outside load
+#   make simulate  100 rln-nodes in one process: propagation, gossip bytes, spam containment (PNG)
 #   make bench-compare  rln-node and the reference (zerokit rln v2.0.2) side by side
 #   make tools     pinned JavaScript tools (circom2, snarkjs, circomlibjs, forge, anvil, solc) into tools/
 #   make circuits  compile circuits/rln.circom into circuits/build/
@@ -35,7 +36,7 @@ WIRE_NAMES := awk -F, '$$2 >= 0 { print $$2 "," $$4 }'
 FORGE := $(CURDIR)/$(TOOLS)/@foundry-rs/forge-linux-amd64/bin/forge
 ANVIL := $(CURDIR)/$(TOOLS)/@foundry-rs/anvil-linux-amd64/bin/anvil
 
-.PHONY: help system-deps tools circuits zkeys poseidon-constants check-artifacts test test-rust lint fmt bench bench-throughput bench-compare devnet chaos clean-tools
+.PHONY: help system-deps tools circuits zkeys poseidon-constants check-artifacts test test-rust lint fmt bench bench-throughput bench-compare simulate devnet chaos clean-tools
 
 help:
 	@awk '!/^#/ { exit } { sub(/^# ?/, ""); print }' Makefile
@@ -57,6 +58,11 @@ system-deps:
 	  echo "==> installing libclang-dev (needed to build RocksDB's bindings)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libclang-dev >/dev/null; \
+	fi
+	@if ! ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf >/dev/null 2>&1; then \
+	  echo "==> installing fonts-dejavu-core (the text of the network simulation's plot)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq fonts-dejavu-core >/dev/null; \
 	fi
 	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
 	  echo "==> installing postgresql (the Store archive's tests start a server of their own)"; \
@@ -201,6 +207,13 @@ bench: tools
 bench-throughput: tools
 	$(CARGO) build --release -p rln-node --bin rln-node
 	$(CARGO) bench --bench throughput
+
+# make simulate                          100 nodes, mesh degrees 6 and 3
+# make simulate SIM_ARGS="--nodes 200 --rate 40 --degrees 8,4"
+# Writes report.md and propagation.png under $(CARGO_TARGET_DIR)/simulate/.
+SIM_ARGS ?=
+simulate: tools
+	$(CARGO) bench --bench simulate -- $(SIM_ARGS)
 
 # Builds the reference implementation (zerokit's rln crate) once, then prints one table.
 bench-compare: tools

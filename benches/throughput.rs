@@ -11,9 +11,12 @@
 //!   fail only the Groth16 check) from 100 peer ids sending a few each, so that graylisting
 //!   alone cannot save the node; the honest delivered rate against the clean run's.
 //!
+//! - **Memory**: the first node publishes as a member too (its prover loaded, the membership
+//!   part prepared); its peak resident memory over the clean runs at the knee.
+//!
 //! The pool of proved messages is made once and kept in cargo's target directory
-//! (`rln-load-pool/`, or `$RLN_LOAD_POOL_DIR`). So that it stays valid all day, the nodes
-//! run with one-day epochs and a one-day clock gap: the per-message work is the same.
+//! (`rln-load-pool/`, or `$RLN_LOAD_POOL_DIR`). So that it stays valid all week, the nodes
+//! run with one-week epochs and a one-week clock gap: the per-message work is the same.
 //! `make bench-throughput` builds the release `rln-node` and runs this; under
 //! `cargo test --all-targets` a small version runs once and checks every delivery.
 
@@ -28,8 +31,8 @@ use rln_testkit::node::{loopback_config, NodeProcess};
 use rln_testkit::TestChain;
 
 const TOPIC: &str = "/waku/2/rs/1/0";
-/// One-day epochs keep the cached pool valid for the day.
-const EPOCH_SECS: u64 = 86_400;
+/// One-week epochs keep the cached pool valid for the week.
+const EPOCH_SECS: u64 = 7 * 86_400;
 /// Honest publisher peers.
 const PUBLISHERS: usize = 4;
 
@@ -57,6 +60,11 @@ struct Run {
     p99: Duration,
     forged_delivered: usize,
     forged_rejected: f64,
+    /// The first node's peak resident memory, in bytes.
+    peak_rss: Option<u64>,
+    /// The first node's mean proofs per verification batch, and verification time per proof.
+    mean_batch: f64,
+    per_proof: Duration,
 }
 
 /// Forged traffic beside the honest one, and how the node batches proofs.
@@ -92,16 +100,21 @@ struct Bench {
     dir: tempfile::TempDir,
     binary: std::path::PathBuf,
     pool: Vec<Vec<u8>>,
+    /// The first node's membership: it loads the prover and prepares its proofs.
+    member: rln_testkit::TestMember,
     runs: usize,
+    /// The highest peak resident memory of a first node over all runs, in bytes.
+    peak_rss: u64,
 }
 
 fn node_config(
     chain: &TestChain,
     dir: &std::path::Path,
+    member: Option<&rln_testkit::TestMember>,
     peers: Vec<String>,
     grouping: bool,
 ) -> NodeConfig {
-    let mut c = loopback_config(chain, dir, None, EPOCH_SECS);
+    let mut c = loopback_config(chain, dir, member, EPOCH_SECS);
     c.rln.max_clock_gap_secs = EPOCH_SECS;
     c.network.static_peers = peers;
     c.network.discovery = false;
@@ -124,7 +137,8 @@ impl Bench {
                 .last()
                 .map(|n| vec![n.p2p.clone()])
                 .unwrap_or_default();
-            let config = node_config(&self.chain, &dir, peers, grouping);
+            let member = (h == 0).then_some(&self.member);
+            let config = node_config(&self.chain, &dir, member, peers, grouping);
             nodes.push(NodeProcess::start_with_config(&self.binary, &config, &dir));
         }
         for n in &nodes {
@@ -211,6 +225,23 @@ impl Bench {
         let forged_rejected = first
             .metric("waku_rln_invalid_messages_total", "type=\"invalid_proof\"")
             .await;
+        // Where the first node's verification time went: proofs per batch, time per proof.
+        let batches = first
+            .metric("rln_node_verification_batch_size_count", "")
+            .await;
+        let proofs = first
+            .metric("rln_node_verification_batch_size_sum", "")
+            .await;
+        let verify_secs = first
+            .metric("waku_rln_proof_verification_duration_seconds_sum", "")
+            .await;
+        let verify_count = first
+            .metric("waku_rln_proof_verification_duration_seconds_count", "")
+            .await;
+        let mean_batch = proofs / batches.max(1.0);
+        let per_proof = Duration::from_secs_f64(verify_secs / verify_count.max(1.0));
+        let peak_rss = first.peak_rss();
+        self.peak_rss = self.peak_rss.max(peak_rss.unwrap_or(0));
         let _ = stop.send(true);
         let mut failed = 0;
         for t in tasks {
@@ -241,6 +272,9 @@ impl Bench {
             p99: percentile(&latencies, 0.99),
             forged_delivered: traffic.delivered(honest..honest + forged_count),
             forged_rejected,
+            peak_rss,
+            mean_batch,
+            per_proof,
         }
     }
 
@@ -277,13 +311,16 @@ fn ms(d: Duration) -> f64 {
 
 fn print_run(what: &str, r: &Run) {
     println!(
-        "{what}: offered {:.0}/s, delivered {}/{} at {:.0}/s, latency p50 {:.1} ms, p99 {:.1} ms{}",
+        "{what}: offered {:.0}/s, delivered {}/{} at {:.0}/s, latency p50 {:.1} ms, p99 {:.1} ms; \
+         first node: {:.1} proofs per batch, {:.3} ms per proof{}",
         r.offered,
         r.delivered,
         r.sent,
         r.rate,
         ms(r.p50),
         ms(r.p99),
+        r.mean_batch,
+        ms(r.per_proof),
         if r.forged_rejected > 0.0 {
             format!(", {:.0} forged proofs rejected", r.forged_rejected)
         } else {
@@ -327,13 +364,25 @@ async fn main() {
             limit: per_member,
         });
     }
+    // The first node's own membership: a leaf of the pool's tree (it proves none of the pool).
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let member = chain
+        .register_identity(Identity::from_seed(b"load node"), dir.path(), 1)
+        .await;
+    members.push(PoolMember {
+        identity: member.identity.clone(),
+        index: member.index,
+        limit: member.limit,
+    });
     let pool = load::honest_pool(&members, scale.pool, EPOCH_SECS, &load::pool_dir());
     let mut bench = Bench {
         chain,
-        dir: tempfile::tempdir().expect("a temporary directory"),
+        dir,
         binary: load::node_binary(),
         pool,
+        member,
         runs: 0,
+        peak_rss: 0,
     };
     println!(
         "throughput: {} on {} core(s); {PUBLISHERS} publisher peers, {:.0} s of traffic per run",
@@ -385,6 +434,10 @@ async fn main() {
             flood.forged_rejected >= 1.0,
             "forged proofs reach the verifier"
         );
+        assert!(
+            flood.peak_rss.is_some_and(|b| b > 0),
+            "the node's peak memory is read"
+        );
         return;
     }
 
@@ -429,6 +482,10 @@ async fn main() {
     println!("|---|---|");
     println!("| knee (offered, ≥ 95 % delivered) | {knee:.0} msg/s |");
     println!("| peak delivered | {peak:.0} msg/s |");
+    println!(
+        "| peak RSS of the first node (prover loaded), highest over all runs | {:.1} MiB |",
+        bench.peak_rss as f64 / (1024.0 * 1024.0)
+    );
     println!(
         "| latency at {half:.0} msg/s, 1 hop | p50 {:.1} ms, p99 {:.1} ms |",
         ms(one.p50),

@@ -673,6 +673,7 @@ async fn start_network(
             heartbeat: Duration::from_millis(config.network.heartbeat_ms),
             invalid_message_weight: config.network.invalid_message_weight,
             discovery: config.network.discovery,
+            mesh_degree: config.network.mesh_degree,
             metadata: Metadata {
                 cluster_id: Some(config.network.cluster_id),
                 shards: metadata::shards_of(

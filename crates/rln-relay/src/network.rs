@@ -87,6 +87,24 @@ pub struct SwarmSettings {
     /// Whether peers are found through Kademlia (off: a fixed topology of static and
     /// bootstrap peers and of those that dial in; Kademlia then only answers queries).
     pub discovery: bool,
+    /// GossipSub's mesh degree D (see [`mesh_bounds`]).
+    pub mesh_degree: usize,
+}
+
+/// GossipSub's D as Waku's nodes run it.
+pub const MESH_DEGREE: usize = 6;
+/// The largest D a node accepts.
+pub const MAX_MESH_DEGREE: usize = 64;
+
+/// The mesh bounds for degree `d`, as `(d_low, d_high, d_out)`: the mesh is refilled below
+/// d − d/3 and pruned above d + d/3, and keeps at least d_out outbound peers (at most d/2,
+/// as GossipSub requires). At d = 6 that is Waku's 4, 8 and 3.
+pub fn mesh_bounds(d: usize) -> (usize, usize, usize) {
+    let d = d.max(1);
+    let low = (d - d / 3).max(1);
+    let high = d + d / 3;
+    let out = (d / 2).min(low);
+    (low, high, out)
 }
 
 fn score_params(topics: &[String], invalid_message_weight: f64) -> PeerScoreParams {
@@ -136,6 +154,10 @@ fn behaviour(
         .max_transmit_size(s.max_message_bytes * 2 + 1024)
         .duplicate_cache_time(s.seen_ttl)
         .heartbeat_interval(s.heartbeat)
+        .mesh_n(s.mesh_degree)
+        .mesh_n_low(mesh_bounds(s.mesh_degree).0)
+        .mesh_n_high(mesh_bounds(s.mesh_degree).1)
+        .mesh_outbound_min(mesh_bounds(s.mesh_degree).2)
         .build()
         .map_err(|e| RelayError::Network(format!("gossipsub config: {e}")))?;
     let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
@@ -202,6 +224,8 @@ pub async fn build_swarm(
         )
         .await
         .map_err(|e| RelayError::Network(format!("websocket transport: {e}")))?
+        // `libp2p_bandwidth_bytes_total{direction}`: every byte on every connection.
+        .with_bandwidth_metrics(registry)
         .with_behaviour(|_| behaviour)
         .map_err(|e| RelayError::Network(format!("behaviour: {e}")))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
@@ -597,5 +621,26 @@ fn on_message(t: &mut SwarmTask, source: PeerId, id: MessageId, message: gossips
     if let Err(outcome) = t.pipeline.submit(job) {
         t.metrics.messages.inc();
         report(&mut t.swarm, &id, &source, outcome.acceptance().0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_accepted_mesh_degree_gives_bounds_gossipsub_takes() {
+        assert_eq!(mesh_bounds(MESH_DEGREE), (4, 8, 3));
+        for d in 1..=MAX_MESH_DEGREE {
+            let (low, high, out) = mesh_bounds(d);
+            assert!(low <= d && d <= high, "d = {d}");
+            let built = gossipsub::ConfigBuilder::default()
+                .mesh_n(d)
+                .mesh_n_low(low)
+                .mesh_n_high(high)
+                .mesh_outbound_min(out)
+                .build();
+            assert!(built.is_ok(), "d = {d}: {:?}", built.err());
+        }
     }
 }

@@ -118,8 +118,7 @@ impl Traffic {
 }
 
 /// Honest messages proved with the Waku key set, `count` of them spread over `members` (each
-/// proves message ids `0..limit`), all in the epoch of now, against the tree of `members`'
-/// leaves. Cached under `cache_dir`, keyed by the root, the epoch and the count.
+/// proves message ids `0..limit`, in order), all in the epoch of now. See [`prove_pool`].
 pub fn honest_pool(
     members: &[PoolMember],
     count: usize,
@@ -131,6 +130,37 @@ pub fn honest_pool(
         count as u64 <= capacity,
         "{count} messages need members with limits adding up to {count}"
     );
+    let mut slots = Vec::with_capacity(count);
+    'fill: for (m, member) in members.iter().enumerate() {
+        for id in 0..member.limit {
+            if slots.len() == count {
+                break 'fill;
+            }
+            slots.push((m, id));
+        }
+    }
+    prove_pool(members, &slots, epoch_secs, cache_dir)
+}
+
+/// Messages proved with the Waku key set, message k by member `slots[k].0` with message id
+/// `slots[k].1`, all in the epoch of now, against the tree of every one of `members`' leaves
+/// (so the root is the chain's when `members` are all its members). Each has its own payload,
+/// so a slot given twice makes a double signal: two messages under one nullifier. Cached under
+/// `cache_dir`, keyed by the root, the epoch and the slots.
+pub fn prove_pool(
+    members: &[PoolMember],
+    slots: &[(usize, u64)],
+    epoch_secs: u64,
+    cache_dir: &Path,
+) -> Vec<Vec<u8>> {
+    let count = slots.len();
+    for &(m, id) in slots {
+        let member = &members[m];
+        assert!(
+            id < member.limit,
+            "message id {id} is over member {m}'s limit"
+        );
+    }
     let mut tree = MerkleTree::in_memory(rln_core::TREE_DEPTH).expect("an in-memory tree");
     let leaves: Vec<(u64, Fr)> = members
         .iter()
@@ -147,8 +177,15 @@ pub fn honest_pool(
         .expect("the clock is after 1970");
     let epoch = epoch_at(now.as_secs(), epoch_secs);
     let root = rln_core::fr_to_hex(&tree.root().expect("the root"));
+    // A key for the slots (a cache miss from another toolchain's hasher only costs a proving).
+    let layout = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        slots.hash(&mut h);
+        h.finish() & 0xffff_ffff_ffff
+    };
     let cache = cache_dir.join(format!(
-        "pool-{}-{epoch_secs}s-{epoch}-{count}.bin",
+        "pool-{}-{epoch_secs}s-{epoch}-{count}-{layout:012x}.bin",
         root.trim_start_matches("0x").get(..16).unwrap_or("root")
     ));
     if let Some(messages) = read_pool(&cache, count) {
@@ -156,25 +193,19 @@ pub fn honest_pool(
         return messages;
     }
     let prover = KeySet::Waku.prover().expect("the Waku key set loads");
-    // Which member proves message k, and with which message id.
-    let mut slots = Vec::with_capacity(count);
-    'fill: for (m, member) in members.iter().enumerate() {
-        for id in 0..member.limit {
-            if slots.len() == count {
-                break 'fill;
-            }
-            slots.push((m, id));
+    // The membership part of each member that proves anything.
+    let mut prepared = HashMap::new();
+    for &(m, _) in slots {
+        if let std::collections::hash_map::Entry::Vacant(e) = prepared.entry(m) {
+            let member = &members[m];
+            let path = tree.proof(member.index).expect("a leaf of the tree");
+            e.insert(
+                prover
+                    .prepare(&member.identity, member.limit, &path)
+                    .expect("the membership part"),
+            );
         }
     }
-    let prepared: Vec<_> = members
-        .iter()
-        .map(|m| {
-            let path = tree.proof(m.index).expect("a leaf of the tree");
-            prover
-                .prepare(&m.identity, m.limit, &path)
-                .expect("the membership part")
-        })
-        .collect();
     let started = Instant::now();
     let done = AtomicU64::new(0);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -208,7 +239,7 @@ pub fn honest_pool(
                             RlnIdentifier::waku(),
                         );
                         let proof = prover
-                            .prove_message(&prepared[m], &request, &mut rand::rngs::OsRng)
+                            .prove_message(&prepared[&m], &request, &mut rand::rngs::OsRng)
                             .expect("a proof");
                         msg.rate_limit_proof = Some(encode_proof(&proof));
                         out.push(msg.encode());

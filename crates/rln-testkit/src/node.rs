@@ -193,6 +193,14 @@ impl NodeProcess {
             .find(|a| a.contains("/ws/"))
     }
 
+    /// The most resident memory the process has held so far (Linux's `VmHWM`), in bytes.
+    pub fn peak_rss(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
     /// Stops the process with SIGKILL and waits for it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -111,6 +111,10 @@ pub(crate) struct NetworkFlags {
     /// that dial in, for a planned topology.
     #[arg(long)]
     pub(crate) no_discovery: bool,
+    /// GossipSub mesh degree D (peers each message is pushed to in full; kept between
+    /// D − D/3 and D + D/3).
+    #[arg(long, default_value_t = defaults::MESH_DEGREE)]
+    pub(crate) mesh_degree: usize,
     /// Pubsub topic to relay; repeatable.
     #[arg(long = "pubsub-topic", default_value = defaults::PUBSUB_TOPIC)]
     pub(crate) pubsub_topics: Vec<String>,
@@ -298,6 +302,9 @@ pub(crate) fn merged_config(args: &RunArgs, given: &Given<'_>) -> Result<NodeCon
     c.network.bootstrap.extend(n.bootstrap.iter().cloned());
     if n.no_discovery {
         c.network.discovery = false;
+    }
+    if given.has("mesh_degree") {
+        c.network.mesh_degree = n.mesh_degree;
     }
     if given.has("pubsub_topics") {
         c.network.pubsub_topics = n.pubsub_topics.clone();
