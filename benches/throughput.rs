@@ -27,7 +27,7 @@ use rln_core::Identity;
 use rln_node::NodeConfig;
 use rln_testkit::chain::CHEAP;
 use rln_testkit::load::{self, percentile, LoadPeer, PoolMember, Traffic};
-use rln_testkit::node::{loopback_config, NodeProcess};
+use rln_testkit::node::NodeProcess;
 use rln_testkit::TestChain;
 
 const TOPIC: &str = "/waku/2/rs/1/0";
@@ -114,10 +114,7 @@ fn node_config(
     peers: Vec<String>,
     grouping: bool,
 ) -> NodeConfig {
-    let mut c = loopback_config(chain, dir, member, EPOCH_SECS);
-    c.rln.max_clock_gap_secs = EPOCH_SECS;
-    c.network.static_peers = peers;
-    c.network.discovery = false;
+    let mut c = load::planned_config(chain, dir, member, EPOCH_SECS, peers);
     // The node's own defaults: as many validation workers as cores.
     c.validation.workers = 0;
     c.lightpush.enabled = false;
@@ -226,20 +223,14 @@ impl Bench {
             .metric("waku_rln_invalid_messages_total", "type=\"invalid_proof\"")
             .await;
         // Where the first node's verification time went: proofs per batch, time per proof.
-        let batches = first
-            .metric("rln_node_verification_batch_size_count", "")
+        let mean_batch = first
+            .histogram_mean("rln_node_verification_batch_size")
             .await;
-        let proofs = first
-            .metric("rln_node_verification_batch_size_sum", "")
-            .await;
-        let verify_secs = first
-            .metric("waku_rln_proof_verification_duration_seconds_sum", "")
-            .await;
-        let verify_count = first
-            .metric("waku_rln_proof_verification_duration_seconds_count", "")
-            .await;
-        let mean_batch = proofs / batches.max(1.0);
-        let per_proof = Duration::from_secs_f64(verify_secs / verify_count.max(1.0));
+        let per_proof = Duration::from_secs_f64(
+            first
+                .histogram_mean("waku_rln_proof_verification_duration_seconds")
+                .await,
+        );
         let peak_rss = first.peak_rss();
         self.peak_rss = self.peak_rss.max(peak_rss.unwrap_or(0));
         let _ = stop.send(true);

@@ -31,8 +31,8 @@ use rln_node::{Node, NodeConfig, NodeHandle};
 use rln_relay::network::mesh_bounds;
 use rln_relay::WakuMessage;
 use rln_testkit::chain::CHEAP;
-use rln_testkit::load::{self, percentile, PoolMember};
-use rln_testkit::node::{loopback_config, sum_samples};
+use rln_testkit::load::{self, percentile, PoolMember, Stamps};
+use rln_testkit::node::sum_samples;
 use rln_testkit::TestChain;
 
 const TOPIC: &str = "/waku/2/rs/1/0";
@@ -146,10 +146,9 @@ struct Traffic {
     honest: usize,
     by_hash: HashMap<[u8; 32], usize>,
     nodes: usize,
-    start: Instant,
-    sent: Vec<AtomicU64>,
-    /// `received[message * nodes + node]`, nanoseconds from the start plus one (0: never).
-    received: Vec<AtomicU64>,
+    sent: Stamps,
+    /// Slot `message * nodes + node`.
+    received: Stamps,
 }
 
 impl Traffic {
@@ -162,32 +161,23 @@ impl Traffic {
                 (msg.hash(TOPIC), i)
             })
             .collect();
-        let slots = |n| (0..n).map(|_| AtomicU64::new(0)).collect();
+        let start = Instant::now();
         Self {
-            sent: slots(messages.len()),
-            received: slots(messages.len() * nodes),
+            sent: Stamps::new(messages.len(), start),
+            received: Stamps::new(messages.len() * nodes, start),
             by_hash,
             honest,
             nodes,
             messages,
-            start: Instant::now(),
-        }
-    }
-
-    fn stamp(&self, slot: &AtomicU64) {
-        let nanos = self.start.elapsed().as_nanos() as u64 + 1;
-        let _ = slot.compare_exchange(0, nanos, Ordering::Relaxed, Ordering::Relaxed);
-    }
-
-    fn at(slot: &AtomicU64) -> Option<Duration> {
-        match slot.load(Ordering::Relaxed) {
-            0 => None,
-            n => Some(Duration::from_nanos(n - 1)),
         }
     }
 
     fn received(&self, message: usize, node: usize) -> Option<Duration> {
-        Self::at(&self.received[message * self.nodes + node])
+        self.received.at(message * self.nodes + node)
+    }
+
+    fn sent_at(&self, m: usize) -> Duration {
+        self.sent.at(m).unwrap_or_default()
     }
 }
 
@@ -301,10 +291,7 @@ fn node_config(
     peers: Vec<String>,
     degree: usize,
 ) -> NodeConfig {
-    let mut c = loopback_config(chain, dir, None, EPOCH_SECS);
-    c.rln.max_clock_gap_secs = EPOCH_SECS;
-    c.network.static_peers = peers;
-    c.network.discovery = false;
+    let mut c = load::planned_config(chain, dir, None, EPOCH_SECS, peers);
     c.network.mesh_degree = degree;
     c.chain.poll_interval_ms = 1_000;
     // The production heartbeat: GossipSub keeps a message for forwarding five heartbeats.
@@ -380,7 +367,7 @@ async fn simulate(chain: &TestChain, pool: &[Vec<u8>], p: &Params, degree: usize
                     got = rx.recv() => match got {
                         Ok(d) => {
                             if let Some(&m) = traffic.by_hash.get(&d.hash) {
-                                traffic.stamp(&traffic.received[m * traffic.nodes + i]);
+                                traffic.received.stamp(m * traffic.nodes + i);
                             }
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
@@ -430,7 +417,7 @@ async fn simulate(chain: &TestChain, pool: &[Vec<u8>], p: &Params, degree: usize
             for m in (k..traffic.honest).step_by(every) {
                 let at = begin + lead + Duration::from_secs_f64(m as f64 / rate);
                 tokio::time::sleep_until(at.into()).await;
-                traffic.stamp(&traffic.sent[m]);
+                traffic.sent.stamp(m);
                 if let Err(e) = handle.send_raw(TOPIC, traffic.messages[m].clone()).await {
                     println!("sim:   publishing message {m} failed: {e}");
                 }
@@ -447,7 +434,7 @@ async fn simulate(chain: &TestChain, pool: &[Vec<u8>], p: &Params, degree: usize
             tokio::time::sleep_until(at.into()).await;
             let first = traffic.honest + k * 2 * pairs;
             for m in first..first + 2 * pairs {
-                traffic.stamp(&traffic.sent[m]);
+                traffic.sent.stamp(m);
                 if let Err(e) = handle.send_raw(TOPIC, traffic.messages[m].clone()).await {
                     println!("sim:   spammer {k}'s message failed: {e}");
                 }
@@ -565,12 +552,6 @@ async fn simulate(chain: &TestChain, pool: &[Vec<u8>], p: &Params, degree: usize
         }
     }
     report
-}
-
-impl Traffic {
-    fn sent_at(&self, m: usize) -> Duration {
-        Self::at(&self.sent[m]).unwrap_or_default()
-    }
 }
 
 fn print_report(r: &Report) {

@@ -40,14 +40,47 @@ pub struct PoolMember {
     pub limit: u64,
 }
 
+/// First-time stamps for `len` slots against one clock: each slot keeps the first time it was
+/// stamped, as an offset from the clock's start. Lock-free, for many tasks at once.
+#[derive(Debug)]
+pub struct Stamps {
+    start: Instant,
+    // Nanoseconds since the start plus one; 0 means "never".
+    slots: Vec<AtomicU64>,
+}
+
+impl Stamps {
+    /// `len` empty slots on a clock starting at `start`.
+    pub fn new(len: usize, start: Instant) -> Self {
+        Self {
+            start,
+            slots: (0..len).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Stamps slot `i` with now, unless it already holds a time.
+    pub fn stamp(&self, i: usize) {
+        let nanos = self.start.elapsed().as_nanos() as u64 + 1;
+        let _ = self.slots[i].compare_exchange(0, nanos, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// When slot `i` was first stamped, from the clock's start.
+    pub fn at(&self, i: usize) -> Option<Duration> {
+        match self.slots[i].load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(Duration::from_nanos(n - 1)),
+        }
+    }
+}
+
 /// Encoded messages, each with its gossipsub id, and when each was sent and received.
 #[derive(Debug)]
 pub struct Traffic {
     messages: Vec<Vec<u8>>,
     by_id: HashMap<MessageId, usize>,
     start: Instant,
-    sent: Vec<AtomicU64>,
-    received: Vec<AtomicU64>,
+    sent: Stamps,
+    received: Stamps,
 }
 
 impl Traffic {
@@ -58,13 +91,13 @@ impl Traffic {
             .enumerate()
             .map(|(i, m)| (MessageId::from(message_id(m).to_vec()), i))
             .collect();
-        let slots = || (0..messages.len()).map(|_| AtomicU64::new(0)).collect();
+        let start = Instant::now();
         Self {
-            sent: slots(),
-            received: slots(),
+            sent: Stamps::new(messages.len(), start),
+            received: Stamps::new(messages.len(), start),
             by_id,
             messages,
-            start: Instant::now(),
+            start,
         }
     }
 
@@ -88,27 +121,14 @@ impl Traffic {
         self.start
     }
 
-    fn stamp(&self, slot: &AtomicU64) {
-        // 0 means "never": a time is stored plus one nanosecond.
-        let nanos = self.start.elapsed().as_nanos() as u64 + 1;
-        let _ = slot.compare_exchange(0, nanos, Ordering::Relaxed, Ordering::Relaxed);
-    }
-
-    fn read(slot: &AtomicU64) -> Option<Duration> {
-        match slot.load(Ordering::Relaxed) {
-            0 => None,
-            n => Some(Duration::from_nanos(n - 1)),
-        }
-    }
-
     /// When message `i` was handed to a publisher's swarm (from the clock's start).
     pub fn sent_at(&self, i: usize) -> Option<Duration> {
-        Self::read(&self.sent[i])
+        self.sent.at(i)
     }
 
     /// When message `i` first reached a sink.
     pub fn received_at(&self, i: usize) -> Option<Duration> {
-        Self::read(&self.received[i])
+        self.received.at(i)
     }
 
     /// How many of `range` reached a sink.
@@ -261,6 +281,23 @@ pub fn prove_pool(
     });
     write_pool(&cache, &messages);
     messages
+}
+
+/// A node for load runs on `chain`: loopback, `epoch_secs`-long epochs and as long a clock gap
+/// (so that a cached pool stays valid as long), the given static peers and no discovery (the
+/// topology stays as planned).
+pub fn planned_config(
+    chain: &crate::TestChain,
+    dir: &Path,
+    member: Option<&crate::TestMember>,
+    epoch_secs: u64,
+    static_peers: Vec<String>,
+) -> rln_node::NodeConfig {
+    let mut c = crate::node::loopback_config(chain, dir, member, epoch_secs);
+    c.rln.max_clock_gap_secs = epoch_secs;
+    c.network.static_peers = static_peers;
+    c.network.discovery = false;
+    c
 }
 
 /// A payload of [`PAYLOAD_BYTES`] that differs for every `k`.
@@ -471,7 +508,7 @@ impl LoadPeer {
                     let now = tokio::time::Instant::now();
                     while next < schedule.len() && start + schedule[next].0 <= now {
                         let i = schedule[next].1;
-                        traffic.stamp(&traffic.sent[i]);
+                        traffic.sent.stamp(i);
                         if self
                             .swarm
                             .behaviour_mut()
@@ -506,7 +543,7 @@ impl LoadPeer {
                     ) = (event, traffic)
                     {
                         if let Some(&i) = t.by_id.get(&message_id) {
-                            t.stamp(&t.received[i]);
+                            t.received.stamp(i);
                         }
                     }
                 }

@@ -185,6 +185,17 @@ impl NodeProcess {
         sum_samples(&text, metric, label)
     }
 
+    /// The mean of a histogram on its `/metrics` (its `_sum` over its `_count`; 0 when empty).
+    pub async fn histogram_mean(&self, histogram: &str) -> f64 {
+        let sum = self.metric(&format!("{histogram}_sum"), "").await;
+        let count = self.metric(&format!("{histogram}_count"), "").await;
+        if count > 0.0 {
+            sum / count
+        } else {
+            0.0
+        }
+    }
+
     /// Its first WebSocket address (`…/ws/p2p/<peer id>`), the one light clients dial.
     pub fn ws_addr(&self) -> Option<&str> {
         self.addrs
