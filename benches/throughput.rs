@@ -208,17 +208,13 @@ impl Bench {
         // Wait for the sending to end, then until every honest message arrived or none did
         // for two seconds.
         tokio::time::sleep(lead + Duration::from_secs_f64(secs)).await;
-        let (mut seen, mut quiet_since) = (0, Instant::now());
-        loop {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let now = traffic.delivered(0..honest);
-            if now == honest || quiet_since.elapsed() > Duration::from_secs(2) {
-                break;
-            }
-            if now != seen {
-                (seen, quiet_since) = (now, Instant::now());
-            }
-        }
+        load::until_delivered_or_quiet(
+            honest,
+            Duration::from_secs(2),
+            Duration::from_millis(100),
+            || traffic.delivered(0..honest),
+        )
+        .await;
         let forged_rejected = first
             .metric("waku_rln_invalid_messages_total", "type=\"invalid_proof\"")
             .await;

@@ -345,8 +345,6 @@ async fn simulate(chain: &TestChain, pool: &[Vec<u8>], p: &Params, degree: usize
     let dir = tempfile::tempdir().expect("a temporary directory");
     let nodes = start_network(chain, dir.path(), p, degree).await;
     let mean_mesh = wait_for_meshes(&nodes, degree).await;
-    // Two more heartbeats for the meshes to settle.
-    tokio::time::sleep(Duration::from_millis(700)).await;
     let index: HashMap<&str, usize> = nodes
         .iter()
         .enumerate()
@@ -455,17 +453,13 @@ async fn simulate(chain: &TestChain, pool: &[Vec<u8>], p: &Params, degree: usize
             })
             .sum()
     };
-    let (mut seen, mut quiet_since) = (0, Instant::now());
-    loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let now = count(&traffic);
-        if now >= everywhere || quiet_since.elapsed() > Duration::from_secs(3) {
-            break;
-        }
-        if now != seen {
-            (seen, quiet_since) = (now, Instant::now());
-        }
-    }
+    load::until_delivered_or_quiet(
+        everywhere,
+        Duration::from_secs(3),
+        Duration::from_millis(200),
+        || count(&traffic),
+    )
+    .await;
     let bytes_after: f64 = nodes
         .iter()
         .map(|n| metric(n.node.handle(), "libp2p_bandwidth_bytes_total", "Outbound"))

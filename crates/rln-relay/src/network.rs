@@ -145,6 +145,7 @@ fn behaviour(
     s: &SwarmSettings,
     registry: &mut Registry,
 ) -> Result<RelayBehaviour, RelayError> {
+    let (mesh_low, mesh_high, mesh_out) = mesh_bounds(s.mesh_degree);
     let config = gossipsub::ConfigBuilder::default()
         .protocol_id(RELAY_PROTOCOL, gossipsub::Version::V1_1)
         .validation_mode(ValidationMode::Anonymous)
@@ -155,9 +156,9 @@ fn behaviour(
         .duplicate_cache_time(s.seen_ttl)
         .heartbeat_interval(s.heartbeat)
         .mesh_n(s.mesh_degree)
-        .mesh_n_low(mesh_bounds(s.mesh_degree).0)
-        .mesh_n_high(mesh_bounds(s.mesh_degree).1)
-        .mesh_outbound_min(mesh_bounds(s.mesh_degree).2)
+        .mesh_n_low(mesh_low)
+        .mesh_n_high(mesh_high)
+        .mesh_outbound_min(mesh_out)
         .build()
         .map_err(|e| RelayError::Network(format!("gossipsub config: {e}")))?;
     let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)

@@ -552,6 +552,27 @@ impl LoadPeer {
     }
 }
 
+/// Waits until `count()` reaches `total`, or has not changed for `quiet`, checking every
+/// `poll`: the end of a run's deliveries, whether all arrived or some never will.
+pub async fn until_delivered_or_quiet(
+    total: usize,
+    quiet: Duration,
+    poll: Duration,
+    mut count: impl FnMut() -> usize,
+) {
+    let (mut seen, mut quiet_since) = (0, Instant::now());
+    loop {
+        tokio::time::sleep(poll).await;
+        let now = count();
+        if now >= total || quiet_since.elapsed() > quiet {
+            return;
+        }
+        if now != seen {
+            (seen, quiet_since) = (now, Instant::now());
+        }
+    }
+}
+
 /// Latency percentile of a sorted list (`p` in 0..=1).
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {

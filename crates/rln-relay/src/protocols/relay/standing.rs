@@ -7,7 +7,7 @@
 //! batch and leaves the established peers' batches whole. The verdicts are the same either
 //! way; only their cost moves.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -38,7 +38,7 @@ pub struct Standings {
 
 #[derive(Debug, Default)]
 struct Inner {
-    established: HashMap<PeerId, ()>,
+    established: HashSet<PeerId>,
     suspects: HashMap<PeerId, Instant>,
 }
 
@@ -57,7 +57,7 @@ impl Standings {
                 None => Standing::Established,
                 Some(p) => match inner.suspects.get(&p) {
                     Some(since) if now.duration_since(*since) < SUSPECT_FOR => Standing::Suspect,
-                    _ if inner.established.contains_key(&p) => Standing::Established,
+                    _ if inner.established.contains(&p) => Standing::Established,
                     _ => Standing::Newcomer,
                 },
             })
@@ -74,7 +74,7 @@ impl Standings {
                     if inner.established.len() >= MAX_PEERS {
                         inner.established.clear();
                     }
-                    inner.established.insert(peer, ());
+                    inner.established.insert(peer);
                 }
             } else {
                 inner.established.remove(&peer);
