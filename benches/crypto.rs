@@ -246,6 +246,60 @@ fn zk(c: &mut Criterion) {
         bench.iter(|| verifier.verify_batch(&items, &mut rng))
     });
     group.finish();
+    decode(c, &proof.proof);
+}
+
+/// What the relay pays per message before verification (reading a proof's compressed points:
+/// square roots, on-curve and subgroup checks), and a proof's own work in a batch check (its
+/// weight times `A`, the line coefficients of `B`). Each of rln-bn254's steps runs beside
+/// arkworks' in the same run.
+fn decode(c: &mut Criterion, proof: &rln_zk::Groth16Proof) {
+    use ark_ec::pairing::Pairing;
+    use ark_serialize::{CanonicalDeserialize, Compress, Validate};
+    use rln_bn254::weights::{mul_by_weights, Weight};
+    let bytes = rln_zk::proof::proof_to_bytes(proof);
+    let mut group = c.benchmark_group("decode");
+    group.bench_function("proof (128 bytes, checked)", |bench| {
+        bench.iter(|| rln_zk::proof::proof_from_bytes(&bytes).unwrap())
+    });
+    group.bench_function("proof (arkworks, checked)", |bench| {
+        bench.iter(|| rln_zk::Groth16Proof::deserialize_compressed(&bytes[..]).unwrap())
+    });
+    group.bench_function("g2 point, unchecked", |bench| {
+        bench.iter(|| {
+            G2Affine::deserialize_with_mode(&bytes[32..96], Compress::Yes, Validate::No).unwrap()
+        })
+    });
+    let b = proof.b;
+    group.bench_function("g2 subgroup check/fast", |bench| {
+        bench.iter(|| rln_bn254::subgroup::g2_in_subgroup(&b))
+    });
+    group.bench_function("g2 subgroup check/arkworks", |bench| {
+        bench.iter(|| b.is_in_correct_subgroup_assuming_on_curve())
+    });
+    group.bench_function("g2 line coefficients (G2Prepared)", |bench| {
+        bench.iter(|| <ark_bn254::Bn254 as Pairing>::G2Prepared::from(b))
+    });
+    let points = vec![proof.a; 64];
+    let mut rng = rand::thread_rng();
+    let weights: Vec<Weight> = (0..64)
+        .map(|_| Weight::new(rand::Rng::gen(&mut rng), rand::Rng::gen(&mut rng)))
+        .collect();
+    group.bench_function("64 weights times A/fast", |bench| {
+        bench.iter(|| mul_by_weights(&points, &weights))
+    });
+    let scalars: Vec<Fr> = weights.iter().map(Weight::scalar).collect();
+    group.bench_function("64 weights times A/arkworks", |bench| {
+        bench.iter(|| {
+            use rayon::prelude::*;
+            points
+                .par_iter()
+                .zip(&scalars)
+                .map(|(p, r)| *p * r)
+                .collect::<Vec<_>>()
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, poseidon, msm, fft, merkle, zk);

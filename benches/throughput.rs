@@ -17,7 +17,9 @@
 //! The pool of proved messages is made once and kept in cargo's target directory
 //! (`rln-load-pool/`, or `$RLN_LOAD_POOL_DIR`). So that it stays valid all week, the nodes
 //! run with one-week epochs and a one-week clock gap: the per-message work is the same.
-//! `make bench-throughput` builds the release `rln-node` and runs this; under
+//! `make bench-throughput` builds the release `rln-node` and runs this (`--sweep-only` after
+//! the harness's `--bench` stops after the sweep; `RLN_NODE_BINARY` runs another build of the
+//! node, for a before-and-after in one sitting); under
 //! `cargo test --all-targets` a small version runs once and checks every delivery.
 
 use std::sync::Arc;
@@ -399,6 +401,9 @@ async fn main() {
         .fold(0.0, f64::max);
     let peak = sweep.iter().map(|r| r.rate).fold(0.0, f64::max);
     println!("throughput: knee {knee:.0} msg/s offered, peak {peak:.0} msg/s delivered");
+    if std::env::args().any(|a| a == "--sweep-only") {
+        return;
+    }
 
     if !measuring {
         // The small version: everything offered arrives, one hop and three, and forged

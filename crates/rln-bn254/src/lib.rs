@@ -15,6 +15,8 @@
 //!   partial rounds' linear layer on IFMA lanes for two inputs.
 //! - [`msm`]: multi-scalar multiplication over fixed bases, portable and 8-lane.
 //! - [`fft`]: the quotient's transforms to the odd coset, portable and 8-lane.
+//! - [`subgroup`]: membership in G2 with one 63-bit multiplication (for decoding proofs).
+//! - [`weights`]: batch-verification weights whose G1 multiplications run over 64 bits.
 
 pub mod cpu;
 pub mod fft;
@@ -26,5 +28,7 @@ pub mod msm;
 pub mod poseidon;
 #[cfg(target_arch = "x86_64")]
 mod scalar;
+pub mod subgroup;
+pub mod weights;
 
 pub use cpu::{backend_report, forced_portable, Adx, BackendReport, Ifma};

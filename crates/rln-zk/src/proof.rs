@@ -1,8 +1,11 @@
 //! `RateLimitProof`, the proof a Waku message carries, and the 128-byte form of its Groth16
 //! proof. Its protobuf encoding is the relay's (`rln_relay::wire`).
 
-use ark_bn254::Bn254;
-use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
+use ark_bn254::{Bn254, G1Affine, G2Affine};
+use ark_serialize::{
+    CanonicalDeserialize, CanonicalSerialize, Compress, SerializationError, Validate,
+};
+use rln_bn254::subgroup::g2_in_subgroup;
 use rln_core::{
     epoch_from_bytes, external_nullifier, fr_to_le_bytes, Epoch, Fr, RlnIdentifier, Share,
 };
@@ -94,8 +97,21 @@ pub fn proof_from_bytes(bytes: &[u8]) -> Result<Groth16Proof, DecodeError> {
             bytes.len()
         )));
     }
-    let proof = Groth16Proof::deserialize_compressed(bytes)
-        .map_err(|err| DecodeError::MalformedProof(err.to_string()))?;
+    let malformed = |err: SerializationError| DecodeError::MalformedProof(err.to_string());
+    // A and C: G1 is the whole curve, so arkworks' checks are the on-curve test alone. B is
+    // on the twist by construction (its y is solved from x); its membership in G2 is tested
+    // with rln_bn254's check, half the work of arkworks' (the most expensive step of a
+    // relayed message before verification).
+    let a = G1Affine::deserialize_compressed(&bytes[..32]).map_err(malformed)?;
+    let b = G2Affine::deserialize_with_mode(&bytes[32..96], Compress::Yes, Validate::No)
+        .map_err(malformed)?;
+    if !b.is_on_curve() || !g2_in_subgroup(&b) {
+        return Err(DecodeError::MalformedProof(
+            "B is not in the prime-order subgroup of G2".into(),
+        ));
+    }
+    let c = G1Affine::deserialize_compressed(&bytes[96..]).map_err(malformed)?;
+    let proof = Groth16Proof { a, b, c };
     if proof_to_bytes(&proof)[..] != *bytes {
         return Err(DecodeError::MalformedProof(
             "non-canonical encoding: a point at infinity with non-zero coordinate bytes".into(),
@@ -149,5 +165,38 @@ mod tests {
         let mut a_at_infinity = proof_to_bytes(&proof());
         a_at_infinity[31] |= 0x40;
         assert!(proof_from_bytes(&a_at_infinity).is_err());
+    }
+
+    /// A B on the twist curve but outside G2 (most of the twist's points) is refused; its
+    /// multiple by the cofactor, which is in G2, is read.
+    #[test]
+    fn b_outside_g2_is_refused() {
+        use ark_ec::CurveGroup;
+        use ark_ff::{AdditiveGroup, One};
+        let mut x = ark_bn254::Fq2::one();
+        let twist_point = loop {
+            if let Some(p) = G2Affine::get_point_from_x_unchecked(x, false) {
+                break p;
+            }
+            x.double_in_place();
+            x += ark_bn254::Fq2::one();
+        };
+        assert!(!twist_point.is_in_correct_subgroup_assuming_on_curve());
+        let mut bytes = proof_to_bytes(&Groth16Proof {
+            b: twist_point,
+            ..proof()
+        });
+        assert!(matches!(
+            proof_from_bytes(&bytes),
+            Err(DecodeError::MalformedProof(e)) if e.contains("subgroup")
+        ));
+        let in_g2 = twist_point.clear_cofactor();
+        assert!(in_g2.is_in_correct_subgroup_assuming_on_curve());
+        let good = Groth16Proof {
+            b: in_g2.into_group().into_affine(),
+            ..proof()
+        };
+        bytes = proof_to_bytes(&good);
+        assert_eq!(proof_from_bytes(&bytes), Ok(good));
     }
 }

@@ -22,6 +22,7 @@ use ark_ec::{CurveGroup, VariableBaseMSM};
 use ark_ff::{One, Zero};
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
+use rln_bn254::weights::{mul_by_weights, Weight};
 
 use super::verifier::{ProofVerdict, Verifier};
 use crate::circuit::PUBLIC_INPUTS;
@@ -136,14 +137,12 @@ impl Verifier {
         let prepared = self.prepared();
         let vk = &prepared.vk;
         let n = items.len();
-        let weights: Vec<Fr> = (0..n)
-            .map(|_| {
-                let mut bytes = [0u8; 16];
-                rng.fill_bytes(&mut bytes);
-                // A zero weight would drop its proof from the check.
-                Fr::from(u128::from_le_bytes(bytes).max(1))
-            })
+        // 128-bit weights `lo + λ·hi` whose multiplications run over 64 bits (see
+        // `rln_bn254::weights`); none is zero, which would drop its proof from the check.
+        let halves: Vec<Weight> = (0..n)
+            .map(|_| Weight::new(rng.next_u64(), rng.next_u64()))
             .collect();
+        let weights: Vec<Fr> = halves.iter().map(Weight::scalar).collect();
 
         // Σ rᵢ·L(xᵢ) = (Σ rᵢ)·IC₀ + Σⱼ (Σᵢ rᵢ·xᵢⱼ)·ICⱼ
         let mut input_scalars = vec![Fr::zero(); PUBLIC_INPUTS + 1];
@@ -161,13 +160,8 @@ impl Verifier {
         };
         // The per-proof work (a scalar multiplication in G1, the line coefficients of B in
         // G2) is independent between proofs: it runs on every core, as the Miller loops do.
-        let scaled_a = G1Projective::normalize_batch(
-            &items
-                .par_iter()
-                .zip(&weights)
-                .map(|(item, r)| item.proof.a * r)
-                .collect::<Vec<_>>(),
-        );
+        let a_points: Vec<G1Affine> = items.iter().map(|i| i.proof.a).collect();
+        let scaled_a = G1Projective::normalize_batch(&mul_by_weights(&a_points, &halves));
         let mut g1: Vec<<Bn254 as Pairing>::G1Prepared> =
             scaled_a.into_iter().map(Into::into).collect();
         let mut g2: Vec<<Bn254 as Pairing>::G2Prepared> =
