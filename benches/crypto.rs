@@ -246,19 +246,19 @@ fn zk(c: &mut Criterion) {
         bench.iter(|| verifier.verify_batch(&items, &mut rng))
     });
     group.finish();
-    decode(c, &proof.proof);
+    parts(c, &proof.proof);
 }
 
 /// What the relay pays per message before verification (reading a proof's compressed points:
 /// square roots, on-curve and subgroup checks), and a proof's own work in a batch check (its
 /// weight times `A`, the line coefficients of `B`). Each of rln-bn254's steps runs beside
 /// arkworks' in the same run.
-fn decode(c: &mut Criterion, proof: &rln_zk::Groth16Proof) {
+fn parts(c: &mut Criterion, proof: &rln_zk::Groth16Proof) {
     use ark_ec::pairing::Pairing;
     use ark_serialize::{CanonicalDeserialize, Compress, Validate};
     use rln_bn254::weights::{mul_by_weights, Weight};
     let bytes = rln_zk::proof::proof_to_bytes(proof);
-    let mut group = c.benchmark_group("decode");
+    let mut group = c.benchmark_group("parts");
     group.bench_function("proof (128 bytes, checked)", |bench| {
         bench.iter(|| rln_zk::proof::proof_from_bytes(&bytes).unwrap())
     });
@@ -298,6 +298,15 @@ fn decode(c: &mut Criterion, proof: &rln_zk::Groth16Proof) {
                 .map(|(p, r)| *p * r)
                 .collect::<Vec<_>>()
         })
+    });
+    // A batch of 64's Miller loops: 64 proofs and the key's three pairs.
+    let g1: Vec<G1Affine> = vec![proof.a; 67];
+    let g2: Vec<<ark_bn254::Bn254 as Pairing>::G2Prepared> = vec![b.into(); 67];
+    group.bench_function("miller loops of 67 pairs/fast", |bench| {
+        bench.iter(|| rln_bn254::pairing::multi_miller_loop(g1.iter().zip(&g2)).unwrap())
+    });
+    group.bench_function("miller loops of 67 pairs/arkworks", |bench| {
+        bench.iter(|| ark_bn254::Bn254::multi_miller_loop(g1.clone(), g2.clone()))
     });
     group.finish();
 }

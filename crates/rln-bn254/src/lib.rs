@@ -15,6 +15,7 @@
 //!   partial rounds' linear layer on IFMA lanes for two inputs.
 //! - [`msm`]: multi-scalar multiplication over fixed bases, portable and 8-lane.
 //! - [`fft`]: the quotient's transforms to the odd coset, portable and 8-lane.
+//! - [`pairing`]: the product of a batch's Miller loops, one chunk of pairs per core.
 //! - [`subgroup`]: membership in G2 with one 63-bit multiplication (for decoding proofs).
 //! - [`weights`]: batch-verification weights whose G1 multiplications run over 64 bits.
 
@@ -25,6 +26,7 @@ mod lanes;
 #[cfg(target_arch = "x86_64")]
 mod limb52;
 pub mod msm;
+pub mod pairing;
 pub mod poseidon;
 #[cfg(target_arch = "x86_64")]
 mod scalar;

@@ -22,6 +22,7 @@ use ark_ec::{CurveGroup, VariableBaseMSM};
 use ark_ff::{One, Zero};
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
+use rln_bn254::pairing::multi_miller_loop;
 use rln_bn254::weights::{mul_by_weights, Weight};
 
 use super::verifier::{ProofVerdict, Verifier};
@@ -162,18 +163,27 @@ impl Verifier {
         // G2) is independent between proofs: it runs on every core, as the Miller loops do.
         let a_points: Vec<G1Affine> = items.iter().map(|i| i.proof.a).collect();
         let scaled_a = G1Projective::normalize_batch(&mul_by_weights(&a_points, &halves));
-        let mut g1: Vec<<Bn254 as Pairing>::G1Prepared> =
-            scaled_a.into_iter().map(Into::into).collect();
-        let mut g2: Vec<<Bn254 as Pairing>::G2Prepared> =
+        let b_lines: Vec<<Bn254 as Pairing>::G2Prepared> =
             items.par_iter().map(|item| item.proof.b.into()).collect();
-        g1.push((vk.alpha_g1 * -weight_sum).into_affine().into());
-        g2.push(self.beta_prepared().clone());
-        g1.push(inputs_acc.into_affine().into());
-        g2.push(prepared.gamma_g2_neg_pc.clone());
-        g1.push(c_acc.into_affine().into());
-        g2.push(prepared.delta_g2_neg_pc.clone());
-
-        let product = Bn254::multi_miller_loop(g1, g2);
+        let key_points = [
+            (vk.alpha_g1 * -weight_sum).into_affine(),
+            inputs_acc.into_affine(),
+            c_acc.into_affine(),
+        ];
+        let key_lines = [
+            self.beta_prepared(),
+            &prepared.gamma_g2_neg_pc,
+            &prepared.delta_g2_neg_pc,
+        ];
+        // One accumulator per core rather than arkworks' one per four pairs (see
+        // `rln_bn254::pairing`); same product.
+        let pairs = scaled_a
+            .iter()
+            .zip(&b_lines)
+            .chain(key_points.iter().zip(key_lines));
+        let Some(product) = multi_miller_loop(pairs) else {
+            return false;
+        };
         matches!(
             Bn254::final_exponentiation(product),
             Some(PairingOutput(value)) if value.is_one()
