@@ -49,25 +49,11 @@ fn psi(p: &G2Projective) -> G2Projective {
     q
 }
 
-/// `[x₀]Q` by double-and-add over the seed's bits, adding the affine point (mixed additions).
-fn times_seed(q: &G2Affine) -> G2Projective {
-    let mut acc = q.into_group();
-    for bit in (0..SEED.ilog2()).rev() {
-        acc.double_in_place();
-        if SEED >> bit & 1 == 1 {
-            acc += q;
-        }
-    }
-    acc
-}
-
 /// Whether `q`, a point of the twist curve, lies in G2. Same answer as arkworks'
 /// `is_in_correct_subgroup_assuming_on_curve`, for about half the work.
 pub fn g2_in_subgroup(q: &G2Affine) -> bool {
-    if q.is_zero() {
-        return true;
-    }
-    let xq = times_seed(q);
+    // arkworks' double-and-add over the seed's bits, with mixed additions.
+    let xq = q.mul_bigint([SEED]);
     let psi_xq = psi(&xq);
     let lhs = xq + q + psi_xq + psi(&psi_xq);
     let rhs = psi(&psi(&psi(&xq.double())));

@@ -14,7 +14,7 @@
 
 use ark_bn254::{g1::Config as G1Config, Fr, G1Affine, G1Projective};
 use ark_ec::scalar_mul::glv::GLVConfig;
-use ark_ec::{AffineRepr, CurveGroup};
+use ark_ec::CurveGroup;
 use ark_ff::AdditiveGroup;
 use rayon::prelude::*;
 
@@ -73,20 +73,14 @@ pub fn mul_by_weights(points: &[G1Affine], weights: &[Weight]) -> Vec<G1Projecti
         .zip(&endo)
         .zip(&sums)
         .zip(weights)
-        .map(|(((p, q), sum), w)| {
-            if p.is_zero() {
-                G1Projective::ZERO
-            } else {
-                w.apply(p, q, sum)
-            }
-        })
+        .map(|(((p, q), sum), w)| w.apply(p, q, sum))
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ark_ec::PrimeGroup;
+    use ark_ec::{AffineRepr, PrimeGroup};
     use ark_ff::UniformRand;
     use rand::{Rng, SeedableRng};
 
