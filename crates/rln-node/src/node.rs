@@ -699,8 +699,17 @@ async fn start_network(
     };
     let (net, swarm_task) = network::start(&settings, parts, registry).await?;
     supervisor.spawn("swarm", swarm_task);
+    // A started node listens: its caller prints or hands out the addresses next, and an
+    // address missing from that list would leave peers nothing to dial.
+    net.wait_listening(LISTEN_TIMEOUT)
+        .await
+        .map_err(|e| rln_relay::RelayError::Network(format!("not listening: {e}")))?;
     Ok(net)
 }
+
+/// How long the listeners may take to report their addresses (the swarm task polls them
+/// first; a loaded machine can delay it by seconds).
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Step 2b: the message archive: the node's own RocksDB, or the PostgreSQL server of
 /// `store.db_url` (connected, and its tables created, off the async runtime).

@@ -3,7 +3,9 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
+use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
@@ -67,6 +69,10 @@ pub struct NetState {
     pub listen: Vec<Multiaddr>,
     /// Connected peers.
     pub connected: HashSet<PeerId>,
+    /// Listeners that have not reported an address yet.
+    pub pending_listeners: HashSet<ListenerId>,
+    /// Why listeners failed, one sentence each.
+    pub listen_failures: Vec<String>,
 }
 
 /// Shared view of [`NetState`].
@@ -154,6 +160,31 @@ impl NetworkHandle {
             .iter()
             .map(|a| a.clone().with(Protocol::P2p(self.peer_id)))
             .collect()
+    }
+
+    /// Waits until every listen address has reported where it listens, up to `timeout`.
+    /// `Err` carries why listening failed, or that the listeners are still pending.
+    pub async fn wait_listening(&self, timeout: Duration) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            {
+                let state = lock(&self.state);
+                if !state.listen_failures.is_empty() {
+                    return Err(state.listen_failures.join("; "));
+                }
+                if state.pending_listeners.is_empty() {
+                    return Ok(());
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(format!(
+                        "{} listener(s) gave no address within {} s",
+                        state.pending_listeners.len(),
+                        timeout.as_secs()
+                    ));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// How many peers are connected.

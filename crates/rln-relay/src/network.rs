@@ -312,12 +312,17 @@ pub async fn start(
     let static_peers = parse_addrs(&settings.static_peers, "static peer")?;
     let bootstrap = parse_addrs(&settings.bootstrap, "bootstrap peer")?;
     let mut swarm = build_swarm(parts.key, &settings.swarm, registry).await?;
+    let mut pending_listeners = std::collections::HashSet::new();
     for addr in parse_addrs(&settings.listen, "listen address")? {
-        swarm.listen_on(addr.clone()).map_err(|e| {
+        let id = swarm.listen_on(addr.clone()).map_err(|e| {
             RelayError::Network(format!("cannot listen on {addr}: {e}; is the port in use?"))
         })?;
+        pending_listeners.insert(id);
     }
-    let state: SharedNet = Arc::new(Mutex::new(NetState::default()));
+    let state: SharedNet = Arc::new(Mutex::new(NetState {
+        pending_listeners,
+        ..NetState::default()
+    }));
     let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
     let handle = NetworkHandle::new(
         commands,
@@ -539,9 +544,34 @@ fn handle_event(t: &mut SwarmTask, event: SwarmEvent<RelayBehaviourEvent>) {
                 }
             }
         }
-        SwarmEvent::NewListenAddr { address, .. } => {
+        SwarmEvent::NewListenAddr {
+            address,
+            listener_id,
+        } => {
             tracing::info!("listening on {address}/p2p/{}", t.swarm.local_peer_id());
-            lock(&t.state).listen.push(address);
+            let mut state = lock(&t.state);
+            state.listen.push(address);
+            state.pending_listeners.remove(&listener_id);
+        }
+        SwarmEvent::ListenerClosed {
+            listener_id,
+            addresses,
+            reason: Err(e),
+        } => {
+            tracing::error!("a listener closed ({addresses:?}): {e}");
+            let mut state = lock(&t.state);
+            state.listen.retain(|a| !addresses.contains(a));
+            if state.pending_listeners.remove(&listener_id) {
+                state
+                    .listen_failures
+                    .push(format!("a listener closed before listening: {e}"));
+            }
+        }
+        SwarmEvent::ExpiredListenAddr { address, .. } => {
+            lock(&t.state).listen.retain(|a| *a != address);
+        }
+        SwarmEvent::ListenerError { error, .. } => {
+            tracing::warn!("listener error: {error}");
         }
         SwarmEvent::ConnectionEstablished {
             peer_id,

@@ -181,10 +181,25 @@ fn spawn_node(net: &NetSpec, spec: &NodeSpec) -> Result<Process> {
         }
     }
     std::thread::spawn(move || for _ in lines {});
+    let announced_rest = rest.is_some();
     let (Some(p2p), Some(rest)) = (p2p, rest) else {
+        // The end of its log says why, in the error itself (a test's directory goes with it).
+        let log = spec.dir.join("node.log");
+        let what = if announced_rest {
+            let _ = child.kill();
+            "announced no TCP listen address".to_string()
+        } else {
+            // Its stdout closed before the REST line: the process is ending.
+            match child.wait() {
+                Ok(status) => format!("exited during start ({status})"),
+                Err(e) => format!("exited during start (status unknown: {e})"),
+            }
+        };
+        let _ = child.wait();
         bail!(
-            "node {i} exited during start; see {}",
-            spec.dir.join("node.log").display()
+            "node {i} {what}; the end of {}:\n{}",
+            log.display(),
+            log_tail(&log, 15)
         );
     };
     eprintln!("    node {i}: limit {}, REST {rest}, {p2p}", spec.limit);
@@ -197,6 +212,18 @@ fn spawn_node(net: &NetSpec, spec: &NodeSpec) -> Result<Process> {
         p2p,
         limit: spec.limit,
     })
+}
+
+/// The last `n` lines of the file at `path`, or a sentence saying it cannot be read.
+fn log_tail(path: &Path, n: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        }
+        Err(e) => format!("(unreadable: {e})"),
+    }
 }
 
 impl Drop for Process {

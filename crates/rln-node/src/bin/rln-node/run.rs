@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::parser::ValueSource;
@@ -429,12 +428,6 @@ async fn start(config: NodeConfig, reset: bool) -> Result<()> {
     );
     let node = Node::start(config).await?;
     let handle = node.handle();
-    for _ in 0..50 {
-        if !handle.listen_addrs().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     println!("peer id   {}", handle.peer_id());
     for addr in handle.listen_addrs() {
         println!("{}{addr}", banner::LISTENING);
