@@ -251,7 +251,7 @@ fn zk(c: &mut Criterion) {
 
 /// What the relay pays per message before verification (reading a proof's compressed points:
 /// square roots, on-curve and subgroup checks), and a proof's own work in a batch check (its
-/// weight times `A`, the line coefficients of `B`). Each of rln-bn254's steps runs beside
+/// weight times `A`, the line coefficients of `B`, alone and 64 at once). Each of rln-bn254's steps runs beside
 /// arkworks' in the same run.
 fn parts(c: &mut Criterion, proof: &rln_zk::Groth16Proof) {
     use ark_ec::pairing::Pairing;
@@ -279,6 +279,18 @@ fn parts(c: &mut Criterion, proof: &rln_zk::Groth16Proof) {
     });
     group.bench_function("g2 line coefficients (G2Prepared)", |bench| {
         bench.iter(|| <ark_bn254::Bn254 as Pairing>::G2Prepared::from(b))
+    });
+    let bs = vec![b; 64];
+    group.bench_function("64 g2 line coefficients/fast", |bench| {
+        bench.iter(|| rln_bn254::prepare::g2_prepared_many(&bs))
+    });
+    group.bench_function("64 g2 line coefficients/arkworks", |bench| {
+        bench.iter(|| {
+            use rayon::prelude::*;
+            bs.par_iter()
+                .map(|p| <ark_bn254::Bn254 as Pairing>::G2Prepared::from(*p))
+                .collect::<Vec<_>>()
+        })
     });
     let points = vec![proof.a; 64];
     let mut rng = rand::thread_rng();

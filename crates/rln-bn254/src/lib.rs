@@ -16,6 +16,7 @@
 //! - [`msm`]: multi-scalar multiplication over fixed bases, portable and 8-lane.
 //! - [`fft`]: the quotient's transforms to the odd coset, portable and 8-lane.
 //! - [`pairing`]: the product of a batch's Miller loops, one chunk of pairs per core.
+//! - [`prepare`]: the line coefficients of many G2 points, eight lanes wide.
 //! - [`subgroup`]: membership in G2 with one 63-bit multiplication (for decoding proofs).
 //! - [`weights`]: batch-verification weights whose G1 multiplications run over 64 bits.
 
@@ -28,6 +29,7 @@ mod limb52;
 pub mod msm;
 pub mod pairing;
 pub mod poseidon;
+pub mod prepare;
 #[cfg(target_arch = "x86_64")]
 mod scalar;
 pub mod subgroup;

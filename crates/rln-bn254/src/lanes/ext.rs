@@ -67,6 +67,41 @@ impl<const K: usize> Ext8<K> {
         Self(out)
     }
 
+    /// The same element in all eight lanes.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn splat(value: &Element<K>) -> Self {
+        Self(std::array::from_fn(|i| lanes::splat(&value[i])))
+    }
+
+    /// Eight elements, one per lane.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn gather(values: &[Element<K>; LANES]) -> Self {
+        Self(std::array::from_fn(|i| {
+            lanes::gather(&values.map(|v| v[i]))
+        }))
+    }
+
+    /// The eight elements as arkworks elements, for components below `8p`.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn to_arkworks<F: Coordinates<K>>(self) -> [F; LANES] {
+        let components: [[Fq; LANES]; K] =
+            std::array::from_fn(|i| lanes::arkworks_of::<FqModulus>(self.0[i]));
+        std::array::from_fn(|k| F::from_components(std::array::from_fn(|i| components[i][k])))
+    }
+
+    /// Each component times the base-field elements `c` (below `8p`): below `2p`, for
+    /// components below `8p`.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn scale(self, c: Fq8) -> Self {
+        Self(self.0.map(|x| x.mul(c)))
+    }
+
+    /// `2p − a` component-wise: the negation, at most `2p` for components at most `2p`.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn neg(self) -> Self {
+        Self::splat(&[[0; LIMBS]; K]).sub(self)
+    }
+
     /// `a²`, components below `2p`, for components of `a` below `4p`.
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub(crate) fn square(self) -> Self {

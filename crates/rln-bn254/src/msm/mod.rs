@@ -15,8 +15,8 @@
 //! allows, and falls back to a `FixedBaseMsm` otherwise.
 
 use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
-use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup};
-use ark_ff::{batch_inversion, Field, PrimeField, Zero};
+use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup, PrimeGroup};
+use ark_ff::{Field, PrimeField, Zero};
 use rayon::prelude::*;
 
 mod wide;
@@ -240,7 +240,7 @@ impl<P: SWCurveConfig> AffineBuckets<P> {
     }
 
     fn flush(&mut self) {
-        batch_inversion(&mut self.denominators);
+        invert_all(&mut self.denominators);
         for ((bucket, point), inverse) in self.batch.drain(..).zip(self.denominators.drain(..)) {
             let current = self.buckets[bucket];
             let lambda = (point.y - current.y) * inverse;
@@ -272,11 +272,66 @@ impl<P: SWCurveConfig> AffineBuckets<P> {
     }
 }
 
+/// Replaces each of `values` by its inverse with one field inversion (Montgomery's trick), on
+/// this thread. The callers already run one per core: arkworks' `batch_inversion` would split
+/// a batch of eight across the cores again and pay an inversion per part. Zeros stay zero
+/// (they are skipped), as in arkworks.
+pub(crate) fn invert_all<F: Field>(values: &mut [F]) {
+    let mut prefix = Vec::with_capacity(values.len());
+    let mut product = F::one();
+    for v in values.iter().filter(|v| !v.is_zero()) {
+        prefix.push(product);
+        product *= v;
+    }
+    let Some(mut inverse) = product.inverse() else {
+        return;
+    };
+    for (v, before) in values
+        .iter_mut()
+        .filter(|v| !v.is_zero())
+        .rev()
+        .zip(prefix.into_iter().rev())
+    {
+        let own = inverse * before;
+        inverse *= *v;
+        *v = own;
+    }
+}
+
+/// [`combine_buckets`] with the buckets split into one range per core. A range starting at
+/// bucket `lo` gives `Σ (local+1)·B + lo·Σ B`: its own weighted sum, and its running sum
+/// (the sum of its buckets) times the offset.
+pub(crate) fn combine_buckets_parallel<P: SWCurveConfig>(
+    buckets: &[Affine<P>],
+    overflow: &[Projective<P>],
+) -> Projective<P> {
+    let threads = rayon::current_num_threads().max(1);
+    let chunk = buckets.len().div_ceil(threads).max(256);
+    buckets
+        .par_chunks(chunk)
+        .zip(overflow.par_chunks(chunk))
+        .enumerate()
+        .map(|(i, (buckets, overflow))| {
+            let (total, sum) = weighted_and_plain_sums(buckets, overflow);
+            total + sum.mul_bigint([(i * chunk) as u64])
+        })
+        .sum()
+}
+
 /// `Σ (d+1)·(bucket_d + overflow_d)`, by running sums from the top.
 pub(crate) fn combine_buckets<P: SWCurveConfig>(
     buckets: &[Affine<P>],
     overflow: &[Projective<P>],
 ) -> Projective<P> {
+    weighted_and_plain_sums(buckets, overflow).0
+}
+
+/// `Σ (d+1)·(bucket_d + overflow_d)` and `Σ (bucket_d + overflow_d)`, by running sums from
+/// the top.
+fn weighted_and_plain_sums<P: SWCurveConfig>(
+    buckets: &[Affine<P>],
+    overflow: &[Projective<P>],
+) -> (Projective<P>, Projective<P>) {
     let mut running = Projective::<P>::zero();
     let mut total = Projective::<P>::zero();
     for (bucket, overflow) in buckets.iter().zip(overflow).rev() {
@@ -284,7 +339,7 @@ pub(crate) fn combine_buckets<P: SWCurveConfig>(
         running += overflow;
         total += running;
     }
-    total
+    (total, running)
 }
 
 #[cfg(test)]
@@ -307,6 +362,45 @@ pub(crate) mod tests {
                 _ => Fr::rand(rng),
             })
             .collect()
+    }
+
+    #[test]
+    fn bucket_sums_split_over_threads_equal_the_serial_sum() {
+        let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(6);
+        let n = 700;
+        let mut buckets: Vec<G1Affine> = (0..n)
+            .map(|_| G1Projective::rand(&mut rng).into_affine())
+            .collect();
+        buckets[0] = G1Affine::identity();
+        buckets[n - 1] = G1Affine::identity();
+        let mut overflow = vec![G1Projective::zero(); n];
+        overflow[5] = G1Projective::rand(&mut rng);
+        overflow[n - 1] = G1Projective::rand(&mut rng);
+        let serial = combine_buckets(&buckets, &overflow);
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let split = pool.install(|| combine_buckets_parallel(&buckets, &overflow));
+            assert_eq!(split, serial, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn inverting_all_equals_arkworks_batch_inversion_with_zeros_kept() {
+        let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(5);
+        for n in [0usize, 1, 2, 8, 33] {
+            let mut values: Vec<ark_bn254::Fq> =
+                (0..n).map(|_| ark_bn254::Fq::rand(&mut rng)).collect();
+            if n > 2 {
+                values[1] = ark_bn254::Fq::zero();
+            }
+            let mut expected = values.clone();
+            ark_ff::batch_inversion(&mut expected);
+            invert_all(&mut values);
+            assert_eq!(values, expected, "{n}");
+        }
     }
 
     #[test]

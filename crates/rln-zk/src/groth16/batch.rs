@@ -21,8 +21,8 @@ use ark_ec::pairing::{Pairing, PairingOutput};
 use ark_ec::{CurveGroup, VariableBaseMSM};
 use ark_ff::{One, Zero};
 use rand::{CryptoRng, RngCore};
-use rayon::prelude::*;
 use rln_bn254::pairing::multi_miller_loop;
+use rln_bn254::prepare::g2_prepared_many;
 use rln_bn254::weights::{mul_by_weights, Weight};
 
 use super::verifier::{ProofVerdict, Verifier};
@@ -163,8 +163,9 @@ impl Verifier {
         // G2) is independent between proofs: it runs on every core, as the Miller loops do.
         let a_points: Vec<G1Affine> = items.iter().map(|i| i.proof.a).collect();
         let scaled_a = G1Projective::normalize_batch(&mul_by_weights(&a_points, &halves));
-        let b_lines: Vec<<Bn254 as Pairing>::G2Prepared> =
-            items.par_iter().map(|item| item.proof.b.into()).collect();
+        // B's line coefficients, eight proofs per vector (see `rln_bn254::prepare`).
+        let b_points: Vec<G2Affine> = items.iter().map(|i| i.proof.b).collect();
+        let b_lines = g2_prepared_many(&b_points);
         let key_points = [
             (vk.alpha_g1 * -weight_sum).into_affine(),
             inputs_acc.into_affine(),

@@ -481,19 +481,29 @@ impl Prover {
     ) -> Result<Proof<Bn254>, ZkError> {
         let zkey = &self.zkey;
         let pk = &zkey.proving_key;
-        let (h, rest) = rayon::join(
+        let delta_g1 = pk.delta_g1;
+        // The randomisers' multiples of δ need only `r` and `s`: they run beside the quotient
+        // and the queries rather than after them.
+        let randomisers = || {
+            let (g1, g2) = rayon::join(
+                || [delta_g1 * r, delta_g1 * s, delta_g1 * (r * s)],
+                || pk.vk.delta_g2 * s,
+            );
+            (g1, g2)
+        };
+        let (h, (rest, ([delta_r, delta_s, delta_rs], delta_g2_s))) = rayon::join(
             || {
                 self.quotient
                     .evaluate(&zkey.matrices[0], &zkey.matrices[1], z)
             },
-            || queries.eval(z),
+            || rayon::join(|| queries.eval(z), randomisers),
         );
-        let h_acc = self.h.msm(&h);
-        let delta_g1 = pk.delta_g1;
-        let g_a = base.a + rest.a + delta_g1 * r;
-        let g1_b = base.b_g1 + rest.b_g1 + delta_g1 * s;
-        let g2_b = base.b_g2 + rest.b_g2 + pk.vk.delta_g2 * s;
-        let g_c = g_a * s + g1_b * r - delta_g1 * (r * s) + base.l + rest.l + h_acc;
+        let g_a = base.a + rest.a + delta_r;
+        let g1_b = base.b_g1 + rest.b_g1 + delta_s;
+        let g2_b = base.b_g2 + rest.b_g2 + delta_g2_s;
+        // Likewise the two products of the sums run beside the quotient's multiplication.
+        let (h_acc, (a_s, b_r)) = rayon::join(|| self.h.msm(&h), || (g_a * s, g1_b * r));
+        let g_c = a_s + b_r - delta_rs + base.l + rest.l + h_acc;
         Ok(Proof {
             a: g_a.into_affine(),
             b: g2_b.into_affine(),
