@@ -17,6 +17,10 @@ use rayon::prelude::*;
 
 use crate::cpu::Ifma;
 
+/// Below this many points, a vector of eight lanes costs more than preparing them one by one.
+#[cfg(target_arch = "x86_64")]
+const MIN_LANES_USED: usize = 3;
+
 /// `G2Prepared::from(p)` for each point, on every core, eight lanes wide where the CPU
 /// allows.
 pub fn g2_prepared_many(points: &[G2Affine]) -> Vec<G2Prepared<Config>> {
@@ -29,7 +33,15 @@ pub fn g2_prepared_with(points: &[G2Affine], ifma: Option<Ifma>) -> Vec<G2Prepar
     if let Some(ifma) = ifma {
         return points
             .par_chunks(crate::lanes::LANES)
-            .flat_map_iter(|chunk| wide::prepare8(ifma, chunk))
+            .flat_map_iter(|chunk| {
+                // Eight lanes cost about three arkworks preparations: fewer points than
+                // that are prepared one by one.
+                if chunk.len() < MIN_LANES_USED {
+                    chunk.iter().map(|p| G2Prepared::from(*p)).collect()
+                } else {
+                    wide::prepare8(ifma, chunk)
+                }
+            })
             .collect();
     }
     #[cfg(not(target_arch = "x86_64"))]
