@@ -485,11 +485,10 @@ impl Prover {
         // The randomisers' multiples of δ need only `r` and `s`: they run beside the quotient
         // and the queries rather than after them.
         let randomisers = || {
-            let (g1, g2) = rayon::join(
+            rayon::join(
                 || [delta_g1 * r, delta_g1 * s, delta_g1 * (r * s)],
                 || pk.vk.delta_g2 * s,
-            );
-            (g1, g2)
+            )
         };
         let (h, (rest, ([delta_r, delta_s, delta_rs], delta_g2_s))) = rayon::join(
             || {

@@ -185,17 +185,19 @@ fn spawn_node(net: &NetSpec, spec: &NodeSpec) -> Result<Process> {
     let (Some(p2p), Some(rest)) = (p2p, rest) else {
         // The end of its log says why, in the error itself (a test's directory goes with it).
         let log = spec.dir.join("node.log");
-        let what = if announced_rest {
+        if announced_rest {
             let _ = child.kill();
+        }
+        // Otherwise its stdout closed before the REST line: the process is ending.
+        let status = match child.wait() {
+            Ok(status) => status.to_string(),
+            Err(e) => format!("status unknown: {e}"),
+        };
+        let what = if announced_rest {
             "announced no TCP listen address".to_string()
         } else {
-            // Its stdout closed before the REST line: the process is ending.
-            match child.wait() {
-                Ok(status) => format!("exited during start ({status})"),
-                Err(e) => format!("exited during start (status unknown: {e})"),
-            }
+            format!("exited during start ({status})")
         };
-        let _ = child.wait();
         bail!(
             "node {i} {what}; the end of {}:\n{}",
             log.display(),
