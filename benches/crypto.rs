@@ -79,6 +79,17 @@ fn msm(c: &mut Criterion) {
     group.bench_function("g2 4096/portable", |bench| {
         bench.iter(|| portable.msm(&scalars))
     });
+    // The size of a per-message query of the Waku circuit (342 wires change per message).
+    let small = 342;
+    let w = best_window(small);
+    let g1_small = G1Msm::new(&g1[..small], w);
+    group.bench_function("g1 342/fast", |bench| {
+        bench.iter(|| g1_small.msm(&scalars[..small]))
+    });
+    let g2_small = G2Msm::new(&g2[..small], w);
+    group.bench_function("g2 342/fast", |bench| {
+        bench.iter(|| g2_small.msm(&scalars[..small]))
+    });
     group.finish();
 }
 

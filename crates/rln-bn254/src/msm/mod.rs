@@ -15,7 +15,7 @@
 //! allows, and falls back to a `FixedBaseMsm` otherwise.
 
 use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
-use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup, PrimeGroup};
+use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup};
 use ark_ff::{Field, PrimeField, Zero};
 use rayon::prelude::*;
 
@@ -30,32 +30,122 @@ pub(crate) const SCALAR_BITS: usize = 255;
 /// intermediates never exist for the whole table at once.
 pub(crate) const TABLE_CHUNK: usize = 256;
 
-/// `2^(c·j)·base` for every base and window `j`, base by base.
-pub(crate) fn window_shifts<P: SWCurveConfig>(bases: &[Affine<P>], c: usize) -> Vec<Affine<P>> {
-    let windows = SCALAR_BITS.div_ceil(c);
-    let projective: Vec<Projective<P>> = bases
-        .iter()
-        .flat_map(|base| {
-            let mut point: Projective<P> = (*base).into();
-            (0..windows).map(move |_| {
-                let current = point;
-                for _ in 0..c {
-                    point.double_in_place();
+/// How the 255 bits of a signed-digit scalar are cut into windows: `count` windows of
+/// `width` bits, the lowest `narrow` of them one bit narrower so that the widths add up to
+/// exactly 255.
+///
+/// Equal widths would leave the top window with only the leftover bits (for 13-bit windows,
+/// 7 of them): every base's top digit then falls into one of a few dozen buckets, and the
+/// additions that pile onto one bucket cannot share a batch. Balanced widths spread every
+/// window over at least half the buckets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Windows {
+    /// The widest window, in bits: digits have magnitudes up to `2^(width-1)`.
+    pub(crate) width: usize,
+    /// How many windows.
+    pub(crate) count: usize,
+    narrow: usize,
+}
+
+impl Windows {
+    /// Windows at most `width` bits wide (clamped to 4 to 16), as few as 255 bits allow.
+    pub(crate) fn new(width: usize) -> Self {
+        let width = width.clamp(4, 16);
+        let count = SCALAR_BITS.div_ceil(width);
+        Self {
+            width,
+            count,
+            // Fewer than `width` (≤ 16) and so fewer than `count` (≥ 16).
+            narrow: count * width - SCALAR_BITS,
+        }
+    }
+
+    fn width_of(&self, window: usize) -> usize {
+        if window < self.narrow {
+            self.width - 1
+        } else {
+            self.width
+        }
+    }
+
+    /// Buckets the digits need: one per magnitude.
+    pub(crate) fn buckets(&self) -> usize {
+        1 << (self.width - 1)
+    }
+
+    /// Calls `f(window, digit)` for the non-zero signed digits of `scalar`, or of `-scalar`
+    /// with every digit negated, whichever is below half the modulus. A small negative value
+    /// `p - k` then costs the few digits of `k` instead of a full row of windows (the
+    /// per-message wires of a circuit hold many such values, and their shared upper digits
+    /// used to pile onto the same buckets).
+    pub(crate) fn digits<F: PrimeField>(&self, scalar: &F, mut f: impl FnMut(usize, i64)) {
+        let value = scalar.into_bigint();
+        if value > F::MODULUS_MINUS_ONE_DIV_TWO {
+            self.digits_of(&(-*scalar).into_bigint(), |j, digit| f(j, -digit));
+        } else {
+            self.digits_of(&value, f);
+        }
+    }
+
+    /// `scalar = Σ digit·2^(offset of window)`, with the scalar below `2^254`.
+    fn digits_of<B: AsRef<[u64]>>(&self, scalar: &B, mut f: impl FnMut(usize, i64)) {
+        let limbs = scalar.as_ref();
+        let mut bit = 0;
+        let mut carry = 0u64;
+        for j in 0..self.count {
+            let width = self.width_of(j);
+            let (limb, offset) = (bit / 64, bit % 64);
+            let mut raw = limbs.get(limb).map_or(0, |l| l >> offset);
+            if offset + width > 64 {
+                if let Some(next) = limbs.get(limb + 1) {
+                    raw |= next << (64 - offset);
                 }
-                current
+            }
+            let digit = (raw & ((1u64 << width) - 1)) + carry;
+            if digit <= 1 << (width - 1) {
+                carry = 0;
+                if digit != 0 {
+                    f(j, digit as i64);
+                }
+            } else {
+                // digit - 2^width, negative (or zero when the carry filled the window); one
+                // carries into the next window.
+                carry = 1;
+                let magnitude = (1u64 << width) - digit;
+                if magnitude != 0 {
+                    f(j, -(magnitude as i64));
+                }
+            }
+            bit += width;
+        }
+        debug_assert_eq!(carry, 0, "255 bits hold every scalar with its carry");
+    }
+
+    /// `2^(offset of window j)·base` for every base and window `j`, base by base.
+    pub(crate) fn shifts<P: SWCurveConfig>(&self, bases: &[Affine<P>]) -> Vec<Affine<P>> {
+        let projective: Vec<Projective<P>> = bases
+            .iter()
+            .flat_map(|base| {
+                let mut point: Projective<P> = (*base).into();
+                (0..self.count).map(move |j| {
+                    let current = point;
+                    for _ in 0..self.width_of(j) {
+                        point.double_in_place();
+                    }
+                    current
+                })
             })
-        })
-        .collect();
-    Projective::normalize_batch(&projective)
+            .collect();
+        Projective::normalize_batch(&projective)
+    }
 }
 
 /// Precomputed window shifts of a fixed list of bases.
 #[derive(Clone)]
 pub struct FixedBaseMsm<P: SWCurveConfig> {
-    window: usize,
-    windows: usize,
+    windows: Windows,
     len: usize,
-    /// `table[i * windows + j] = 2^(window·j) · base_i`.
+    /// `table[i * windows.count + j]` is base `i` shifted to window `j`.
     table: Vec<Affine<P>>,
 }
 
@@ -63,7 +153,7 @@ impl<P: SWCurveConfig> std::fmt::Debug for FixedBaseMsm<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FixedBaseMsm")
             .field("bases", &self.len)
-            .field("window", &self.window)
+            .field("windows", &self.windows)
             .finish_non_exhaustive()
     }
 }
@@ -78,15 +168,13 @@ pub fn best_window(bases: usize) -> usize {
 impl<P: SWCurveConfig> FixedBaseMsm<P> {
     /// Precomputes the window shifts of `bases` for windows of `window` bits (4 to 16).
     pub fn new(bases: &[Affine<P>], window: usize) -> Self {
-        let window = window.clamp(4, 16);
-        let windows = SCALAR_BITS.div_ceil(window);
-        let mut table = vec![Affine::<P>::identity(); bases.len() * windows];
+        let windows = Windows::new(window);
+        let mut table = vec![Affine::<P>::identity(); bases.len() * windows.count];
         table
-            .par_chunks_mut(TABLE_CHUNK * windows)
+            .par_chunks_mut(TABLE_CHUNK * windows.count)
             .zip(bases.par_chunks(TABLE_CHUNK))
-            .for_each(|(out, chunk)| out.copy_from_slice(&window_shifts(chunk, window)));
+            .for_each(|(out, chunk)| out.copy_from_slice(&windows.shifts(chunk)));
         Self {
-            window,
             windows,
             len: bases.len(),
             table,
@@ -99,22 +187,20 @@ impl<P: SWCurveConfig> FixedBaseMsm<P> {
         if n == 0 {
             return Projective::zero();
         }
-        thread_ranges(n, self.window)
+        thread_ranges(n, self.windows.width)
             .into_par_iter()
             .map(|(start, end)| self.accumulate(start, end, scalars))
             .sum()
     }
 
     fn accumulate(&self, start: usize, end: usize, scalars: &[P::ScalarField]) -> Projective<P> {
-        let c = self.window;
-        let half = 1usize << (c - 1);
-        let mut buckets = AffineBuckets::new(half);
+        let mut buckets = AffineBuckets::new(self.windows.buckets());
         for (i, scalar) in scalars.iter().enumerate().take(end).skip(start) {
             if scalar.is_zero() {
                 continue;
             }
-            let row = &self.table[i * self.windows..(i + 1) * self.windows];
-            for_each_digit(&scalar.into_bigint(), c, |j, digit| {
+            let row = &self.table[i * self.windows.count..(i + 1) * self.windows.count];
+            self.windows.digits(scalar, |j, digit| {
                 if digit > 0 {
                     buckets.add(digit as usize - 1, row[j]);
                 } else {
@@ -298,40 +384,11 @@ pub(crate) fn invert_all<F: Field>(values: &mut [F]) {
     }
 }
 
-/// [`combine_buckets`] with the buckets split into one range per core. A range starting at
-/// bucket `lo` gives `Σ (local+1)·B + lo·Σ B`: its own weighted sum, and its running sum
-/// (the sum of its buckets) times the offset.
-pub(crate) fn combine_buckets_parallel<P: SWCurveConfig>(
-    buckets: &[Affine<P>],
-    overflow: &[Projective<P>],
-) -> Projective<P> {
-    let threads = rayon::current_num_threads().max(1);
-    let chunk = buckets.len().div_ceil(threads).max(256);
-    buckets
-        .par_chunks(chunk)
-        .zip(overflow.par_chunks(chunk))
-        .enumerate()
-        .map(|(i, (buckets, overflow))| {
-            let (total, sum) = weighted_and_plain_sums(buckets, overflow);
-            total + sum.mul_bigint([(i * chunk) as u64])
-        })
-        .sum()
-}
-
 /// `Σ (d+1)·(bucket_d + overflow_d)`, by running sums from the top.
 pub(crate) fn combine_buckets<P: SWCurveConfig>(
     buckets: &[Affine<P>],
     overflow: &[Projective<P>],
 ) -> Projective<P> {
-    weighted_and_plain_sums(buckets, overflow).0
-}
-
-/// `Σ (d+1)·(bucket_d + overflow_d)` and `Σ (bucket_d + overflow_d)`, by running sums from
-/// the top.
-fn weighted_and_plain_sums<P: SWCurveConfig>(
-    buckets: &[Affine<P>],
-    overflow: &[Projective<P>],
-) -> (Projective<P>, Projective<P>) {
     let mut running = Projective::<P>::zero();
     let mut total = Projective::<P>::zero();
     for (bucket, overflow) in buckets.iter().zip(overflow).rev() {
@@ -339,7 +396,7 @@ fn weighted_and_plain_sums<P: SWCurveConfig>(
         running += overflow;
         total += running;
     }
-    (total, running)
+    total
 }
 
 #[cfg(test)]
@@ -362,29 +419,6 @@ pub(crate) mod tests {
                 _ => Fr::rand(rng),
             })
             .collect()
-    }
-
-    #[test]
-    fn bucket_sums_split_over_threads_equal_the_serial_sum() {
-        let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(6);
-        let n = 700;
-        let mut buckets: Vec<G1Affine> = (0..n)
-            .map(|_| G1Projective::rand(&mut rng).into_affine())
-            .collect();
-        buckets[0] = G1Affine::identity();
-        buckets[n - 1] = G1Affine::identity();
-        let mut overflow = vec![G1Projective::zero(); n];
-        overflow[5] = G1Projective::rand(&mut rng);
-        overflow[n - 1] = G1Projective::rand(&mut rng);
-        let serial = combine_buckets(&buckets, &overflow);
-        for threads in [1, 2, 3] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            let split = pool.install(|| combine_buckets_parallel(&buckets, &overflow));
-            assert_eq!(split, serial, "{threads} threads");
-        }
     }
 
     #[test]
@@ -479,5 +513,61 @@ pub(crate) mod tests {
     fn window_choice_grows_with_the_base_count() {
         assert!(best_window(500) < best_window(8192));
         assert!((12..=14).contains(&best_window(8192)));
+    }
+
+    /// `Σ digit·2^(offset)` over the windows, in the field.
+    fn recompose(windows: &Windows, scalar: &Fr) -> Fr {
+        let offsets: Vec<u64> = (0..windows.count)
+            .scan(0u64, |bit, j| {
+                let offset = *bit;
+                *bit += windows.width_of(j) as u64;
+                Some(offset)
+            })
+            .collect();
+        let mut sum = Fr::zero();
+        windows.digits(scalar, |j, digit| {
+            // Negated digits of `-scalar` may reach -2^(w-1): the magnitude is what indexes a
+            // bucket.
+            let bound = 1u64 << (windows.width_of(j) - 1);
+            assert!(digit != 0 && digit.unsigned_abs() <= bound, "{digit}");
+            let magnitude = Fr::from(digit.unsigned_abs()) * Fr::from(2u64).pow([offsets[j]]);
+            sum += if digit > 0 { magnitude } else { -magnitude };
+        });
+        sum
+    }
+
+    #[test]
+    fn balanced_windows_cover_255_bits_and_their_digits_give_back_the_scalar() {
+        let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(8);
+        let half = Fr::from_bigint(Fr::MODULUS_MINUS_ONE_DIV_TWO).unwrap();
+        let mut cases = vec![
+            Fr::one(),
+            -Fr::one(),
+            Fr::from(5u64),
+            -Fr::from(5u64),
+            half,
+            half + Fr::one(),
+            -Fr::from(u64::MAX),
+            Fr::from(2u64).pow([253]),
+        ];
+        cases.extend((0..200).map(|_| Fr::rand(&mut rng)));
+        for width in 4..=16 {
+            let windows = Windows::new(width);
+            let widths: Vec<usize> = (0..windows.count).map(|j| windows.width_of(j)).collect();
+            assert_eq!(widths.iter().sum::<usize>(), SCALAR_BITS, "width {width}");
+            assert!(widths.iter().all(|w| *w + 1 >= width && *w <= width));
+            // The top window is a full one: no window holds only a few leftover bits.
+            assert_eq!(widths[windows.count - 1], width);
+            for scalar in &cases {
+                assert_eq!(recompose(&windows, scalar), *scalar, "width {width}");
+            }
+            let mut zero_digits = 0;
+            windows.digits(&Fr::zero(), |_, _| zero_digits += 1);
+            assert_eq!(zero_digits, 0);
+        }
+        // A small negative value costs the digits of its magnitude.
+        let mut digits = Vec::new();
+        Windows::new(10).digits(&-Fr::from(5u64), |j, d| digits.push((j, d)));
+        assert_eq!(digits, [(0, -5)]);
     }
 }

@@ -15,11 +15,11 @@
 //! a [`WideMsm`] is the portable [`FixedBaseMsm`].
 //!
 //! Each core fills its own buckets from its share of the scalars. The cores' buckets are then
-//! added together in batches, and the combination of the summed buckets (running sums,
-//! serial within a range) is split into one range of buckets per core: a range starting at
-//! bucket `lo` contributes its own weighted sum plus `lo` times its plain sum. Before this,
-//! every core combined all its buckets, which for the quotient's 4,096 buckets was about a
-//! quarter of the multiplication.
+//! added together in batches, and their weighted sum `Σ (d+1)·bucket_d` is taken in short
+//! chains of buckets run side by side, so that it too is made of affine batches (see
+//! [`Buckets::weighted_sum`](table)). Before this, every core combined all its buckets with
+//! projective running sums, which for the quotient's 4,096 buckets was about a quarter of the
+//! multiplication.
 
 use ark_bn254::{g1::Config as G1Config, g2::Config as G2Config, Fq, Fq2, Fr};
 use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
@@ -143,18 +143,15 @@ where
 mod table {
     use ark_bn254::Fr;
     use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
-    use ark_ec::{AffineRepr, CurveGroup};
-    use ark_ff::{PrimeField, Zero};
+    use ark_ec::{AffineRepr, CurveGroup, PrimeGroup};
+    use ark_ff::Zero;
     use rayon::prelude::*;
 
     use super::Coordinates;
     use crate::cpu::Ifma;
     use crate::lanes::ext::{self as ext8, Element, Ext8, ExtColumns};
     use crate::lanes::{FqModulus, Modulus, LANES, LIMBS};
-    use crate::msm::{
-        combine_buckets_parallel, for_each_digit, invert_all, thread_ranges, window_shifts,
-        SCALAR_BITS, TABLE_CHUNK,
-    };
+    use crate::msm::{combine_buckets, invert_all, thread_ranges, Windows, TABLE_CHUNK};
 
     /// An affine point other than the identity, coordinates in the form of [`ext8`].
     #[derive(Clone, Copy)]
@@ -217,10 +214,9 @@ mod table {
     pub(super) struct Table<C, const K: usize> {
         /// What makes the 8-lane methods sound to call.
         _ifma: Ifma,
-        window: usize,
-        windows: usize,
+        windows: Windows,
         len: usize,
-        /// `points[i * windows + j] = 2^(window·j) · base_i`.
+        /// `points[i * windows.count + j]` is base `i` shifted to window `j`.
         points: Vec<Point<K>>,
         curve: std::marker::PhantomData<C>,
     }
@@ -235,21 +231,19 @@ mod table {
             if bases.iter().any(|b| b.is_zero()) {
                 return None;
             }
-            let window = window.clamp(4, 16);
-            let windows = SCALAR_BITS.div_ceil(window);
-            let mut points = vec![Point::ZERO; bases.len() * windows];
+            let windows = Windows::new(window);
+            let mut points = vec![Point::ZERO; bases.len() * windows.count];
             points
-                .par_chunks_mut(TABLE_CHUNK * windows)
+                .par_chunks_mut(TABLE_CHUNK * windows.count)
                 .zip(bases.par_chunks(TABLE_CHUNK))
                 .for_each(|(out, chunk)| {
                     // Multiples of points of prime order are never the identity.
-                    let shifts = window_shifts(chunk, window);
+                    let shifts = windows.shifts(chunk);
                     // SAFETY: the `Ifma` token shows the CPU has AVX-512F and AVX-512 IFMA.
                     unsafe { convert(&shifts, out) }
                 });
             Some(Self {
                 _ifma: ifma,
-                window,
                 windows,
                 len: bases.len(),
                 points,
@@ -262,7 +256,7 @@ mod table {
             if n == 0 {
                 return Projective::zero();
             }
-            let mut parts: Vec<Buckets<C, K>> = thread_ranges(n, self.window)
+            let mut parts: Vec<Buckets<C, K>> = thread_ranges(n, self.windows.width)
                 .into_par_iter()
                 // SAFETY: a `Table` holds an `Ifma` token, so the CPU has AVX-512F and
                 // AVX-512 IFMA.
@@ -271,30 +265,32 @@ mod table {
             let Some(mut merged) = parts.pop() else {
                 return Projective::zero();
             };
-            // The threads' buckets are added together in batches (cheap), and the combined
-            // buckets' weighted sum, the long serial part, is split over the cores.
+            // The threads' buckets are added together in batches, and their weighted sum is
+            // taken in chains of batched additions.
             // SAFETY: as above.
-            let (affine, overflow) = unsafe {
+            unsafe {
                 for other in parts {
                     merged.absorb(other);
                 }
-                merged.settle()
-            };
-            combine_buckets_parallel(&affine, &overflow)
+                merged.drain();
+            }
+            let overflow = std::mem::take(&mut merged.overflow);
+            // SAFETY: as above.
+            unsafe { merged.weighted_sum() + weighted_overflow(&overflow) }
         }
 
         #[target_feature(enable = "avx512f,avx512ifma")]
         fn accumulate(&self, scalars: &[Fr], first: usize) -> Buckets<C, K> {
-            let c = self.window;
-            let mut buckets = Buckets::<C, K>::new(1 << (c - 1));
-            let mut digits: Vec<(usize, i64)> = Vec::with_capacity(self.windows);
+            let mut buckets = Buckets::<C, K>::new(self.windows.buckets());
+            let mut digits: Vec<(usize, i64)> = Vec::with_capacity(self.windows.count);
             for (i, scalar) in scalars.iter().enumerate() {
                 if scalar.is_zero() {
                     continue;
                 }
                 digits.clear();
-                for_each_digit(&scalar.into_bigint(), c, |j, digit| digits.push((j, digit)));
-                let row = (first + i) * self.windows;
+                self.windows
+                    .digits(scalar, |j, digit| digits.push((j, digit)));
+                let row = (first + i) * self.windows.count;
                 for &(j, digit) in &digits {
                     let point = &self.points[row + j];
                     let bucket = digit.unsigned_abs() as usize - 1;
@@ -314,6 +310,29 @@ mod table {
 
     /// Below this many additions, a final batch is not worth its inversion.
     const TAIL_BATCH: usize = 64;
+
+    /// Buckets per chain of [`Buckets::weighted_sum`]: each step of the chains is one batch
+    /// (one inversion), and the chains' results are joined with projective additions.
+    const CHAIN: usize = 16;
+
+    /// Chains below which the weighted sum stays on one core.
+    const PARALLEL_CHAINS: usize = 64;
+
+    /// `Σ (d+1)·overflow_d`: the points that found the waiting list full. Usually none;
+    /// a few are multiplied one by one, many go through running sums.
+    fn weighted_overflow<C: SWCurveConfig>(overflow: &[Projective<C>]) -> Projective<C> {
+        let used = overflow.iter().filter(|p| !p.is_zero()).count();
+        if used * CHAIN < overflow.len() {
+            overflow
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| !p.is_zero())
+                .map(|(d, p)| p.mul_bigint([d as u64 + 1]))
+                .sum()
+        } else {
+            combine_buckets(&vec![Affine::identity(); overflow.len()], overflow)
+        }
+    }
 
     /// Affine buckets whose pending additions are laid out in columns for the vector unit.
     struct Buckets<C: SWCurveConfig, const K: usize> {
@@ -343,7 +362,12 @@ mod table {
             // A batch holds at most one addition per bucket; every batch pays one inversion.
             // Half the buckets was measured best: a quarter paid twice the inversions in the
             // small per-message queries, all of them overflowed the waiting list.
-            let capacity = (count / 2).clamp(16, 1024).next_multiple_of(LANES);
+            Self::with_capacity(count, (count / 2).clamp(16, 1024))
+        }
+
+        /// `count` buckets and batches of up to `capacity` additions.
+        fn with_capacity(count: usize, capacity: usize) -> Self {
+            let capacity = capacity.max(1).next_multiple_of(LANES);
             Self {
                 points: vec![Point::ZERO; count],
                 occupied: vec![false; count],
@@ -522,10 +546,9 @@ mod table {
             }
         }
 
-        /// The buckets as arkworks points, and the overflow beside them.
+        /// The buckets as arkworks points, the identity where a bucket is empty.
         #[target_feature(enable = "avx512f,avx512ifma")]
-        fn settle(mut self) -> (Vec<Affine<C>>, Vec<Projective<C>>) {
-            self.drain();
+        fn affine_points(&self) -> Vec<Affine<C>> {
             let mut affine = vec![Affine::<C>::identity(); self.points.len()];
             let mut index = 0;
             for group in self.points.chunks(LANES) {
@@ -540,7 +563,158 @@ mod table {
                     index += 1;
                 }
             }
-            (affine, self.overflow)
+            affine
+        }
+
+        /// `Σ (d+1)·bucket_d` over the drained buckets (the overflow aside).
+        ///
+        /// Running sums from the top bucket down are one long chain of dependent additions,
+        /// each a projective one. Instead the buckets are cut into chains of [`CHAIN`], all
+        /// run side by side: at every step each chain adds its running sum `R` into its total
+        /// `S` and its next bucket into `R`, and the step's additions form one affine batch.
+        /// A chain starting at bucket `ℓ·CHAIN` ends with `S = Σ (d - ℓ·CHAIN + 1)·bucket_d`
+        /// and `R` the plain sum of its buckets; the whole is `Σ S + CHAIN·Σ ℓ·R`, projective
+        /// again but over a sixteenth as many points. Many chains are split over the cores.
+        #[target_feature(enable = "avx512f,avx512ifma")]
+        fn weighted_sum(&self) -> Projective<C> {
+            let count = self.points.len();
+            let length = CHAIN.min(count).max(1);
+            let chains = count.div_ceil(length);
+            let groups = if chains >= PARALLEL_CHAINS {
+                rayon::current_num_threads().clamp(1, chains)
+            } else {
+                1
+            };
+            let per_group = chains.div_ceil(groups);
+            (0..chains)
+                .step_by(per_group)
+                .collect::<Vec<usize>>()
+                .into_par_iter()
+                // The closure inherits this function's target features; the `Table` that
+                // calls it holds an `Ifma` token.
+                .map(|first| self.chains(first, (first + per_group).min(chains), length))
+                .sum()
+        }
+
+        /// The part of [`Buckets::weighted_sum`] of chains `first..end`, each `length`
+        /// buckets long (the last may be cut short by the end of the buckets).
+        #[target_feature(enable = "avx512f,avx512ifma")]
+        fn chains(&self, first: usize, end: usize, length: usize) -> Projective<C> {
+            let count = end - first;
+            // Slot `i` is chain `first + i`'s running sum, slot `count + i` its total.
+            let mut sums = Buckets::<C, K>::with_capacity(2 * count, 2 * count);
+            let step = |sums: &mut Buckets<C, K>, offset: Option<usize>| {
+                for i in 0..count {
+                    if sums.occupied[i] {
+                        let running = sums.points[i];
+                        sums.add(count + i, running);
+                    }
+                    let bucket = offset.map(|t| (first + i) * length + t);
+                    if let Some(d) = bucket.filter(|d| *d < self.points.len()) {
+                        if self.occupied[d] {
+                            sums.add(i, self.points[d]);
+                        }
+                    }
+                }
+                sums.flush();
+            };
+            for t in (0..length).rev() {
+                step(&mut sums, Some(t));
+            }
+            // The last running sums join the totals.
+            step(&mut sums, None);
+            let points = sums.affine_points();
+            let (running, totals) = points.split_at(count);
+            let mut total = Projective::<C>::zero();
+            let mut plain = Projective::<C>::zero();
+            let mut weighted = Projective::<C>::zero();
+            for i in (0..count).rev() {
+                total += totals[i];
+                plain += running[i];
+                weighted += plain;
+            }
+            // weighted = Σ (i+1)·R_i; chain `first + i` needs (first + i)·R_i.
+            let ranks = weighted - plain + plain.mul_bigint([first as u64]);
+            total + ranks.mul_bigint([length as u64])
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use ark_bn254::{g1::Config as G1Config, g2::Config as G2Config};
+        use ark_ec::short_weierstrass::Projective;
+        use ark_std::rand::SeedableRng;
+        use ark_std::UniformRand;
+
+        /// Random buckets with empty ones, a cancellation and a doubling inside a chain: the
+        /// top bucket of the last chain and its opposite below it, and the top of the first
+        /// chain repeated below it.
+        fn buckets<C: SWCurveConfig>(
+            n: usize,
+            rng: &mut impl ark_std::rand::Rng,
+        ) -> Vec<Affine<C>> {
+            let mut points: Vec<Affine<C>> = (0..n)
+                .map(|_| Projective::<C>::rand(rng).into_affine())
+                .collect();
+            points[0] = Affine::identity();
+            if n >= 16 {
+                points[n - 2] = -points[n - 1];
+                points[14] = points[15];
+                points[7] = Affine::identity();
+            }
+            points
+        }
+
+        fn check_weighted_sum<C: SWCurveConfig<ScalarField = Fr>, const K: usize>()
+        where
+            C::BaseField: Coordinates<K>,
+        {
+            if Ifma::detect().is_none() {
+                return;
+            }
+            let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(21);
+            for n in [8, 16, 40, 512, 1000, 4096] {
+                let points = buckets::<C>(n, &mut rng);
+                let expected = combine_buckets(&points, &vec![Projective::zero(); n]);
+                let mut wide = Buckets::<C, K>::new(n);
+                for (d, point) in points.iter().enumerate() {
+                    if !point.is_zero() {
+                        // SAFETY: detection found AVX-512F and AVX-512 IFMA.
+                        wide.points[d] = unsafe { from_affine(point) };
+                        wide.occupied[d] = true;
+                    }
+                }
+                for threads in [1, 2, 3] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    // SAFETY: as above.
+                    let sum = pool.install(|| unsafe { wide.weighted_sum() });
+                    assert_eq!(sum, expected, "{n} buckets, {threads} threads");
+                }
+            }
+        }
+
+        #[test]
+        fn chained_weighted_sums_equal_running_sums() {
+            check_weighted_sum::<G1Config, 1>();
+            check_weighted_sum::<G2Config, 2>();
+        }
+
+        #[test]
+        fn overflow_weighted_one_by_one_or_by_running_sums_alike() {
+            let mut rng = ark_std::rand::rngs::StdRng::seed_from_u64(22);
+            let n = 512;
+            for used in [0, 3, 31, 32, 200] {
+                let mut overflow = vec![Projective::<G1Config>::zero(); n];
+                for d in 0..used {
+                    overflow[(d * 7 + 1) % n] = Projective::rand(&mut rng);
+                }
+                let expected = combine_buckets(&vec![Affine::identity(); n], &overflow);
+                assert_eq!(weighted_overflow(&overflow), expected, "{used} used");
+            }
         }
     }
 }
