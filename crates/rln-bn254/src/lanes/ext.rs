@@ -128,12 +128,14 @@ impl<const K: usize> ExtColumns<K> {
         Self(std::array::from_fn(|_| Columns::new(len)))
     }
 
+    #[inline(always)]
     pub(crate) fn set(&mut self, k: usize, value: &Element<K>) {
         for (columns, component) in self.0.iter_mut().zip(value) {
             columns.set(k, component);
         }
     }
 
+    #[inline(always)]
     pub(crate) fn get(&self, k: usize) -> Element<K> {
         std::array::from_fn(|i| self.0[i].get(k))
     }
@@ -187,6 +189,7 @@ pub(crate) fn to_arkworks<F: Coordinates<K>, const K: usize>(values: &[Element<K
 }
 
 /// `−y`, components at most `2p` (a zero component gives `2p`).
+#[inline(always)]
 pub(crate) fn negate<const K: usize>(y: &Element<K>) -> Element<K> {
     std::array::from_fn(|i| lanes::negate::<FqModulus>(&y[i]))
 }

@@ -72,12 +72,14 @@ impl Columns {
         }
     }
 
+    #[inline(always)]
     pub(crate) fn set(&mut self, k: usize, value: &Limbs) {
         for (l, limb) in value.iter().enumerate() {
             self.data[l * self.stride + k] = *limb;
         }
     }
 
+    #[inline(always)]
     pub(crate) fn get(&self, k: usize) -> Limbs {
         std::array::from_fn(|l| self.data[l * self.stride + k])
     }
@@ -280,6 +282,7 @@ pub(crate) fn arkworks_of<M: Modulus>(value: Field8<M>) -> [M::Field; LANES] {
 }
 
 /// `2p − y`: the negation, at most `2p` for `y ≤ 2p`.
+#[inline(always)]
 pub(crate) fn negate<M: Modulus>(y: &Limbs) -> Limbs {
     let mut out = [0u64; LIMBS];
     let mut borrow = 0u64;
