@@ -88,37 +88,8 @@ impl Windows {
     }
 
     /// `scalar = Σ digit·2^(offset of window)`, with the scalar below `2^254`.
-    fn digits_of<B: AsRef<[u64]>>(&self, scalar: &B, mut f: impl FnMut(usize, i64)) {
-        let limbs = scalar.as_ref();
-        let mut bit = 0;
-        let mut carry = 0u64;
-        for j in 0..self.count {
-            let width = self.width_of(j);
-            let (limb, offset) = (bit / 64, bit % 64);
-            let mut raw = limbs.get(limb).map_or(0, |l| l >> offset);
-            if offset + width > 64 {
-                if let Some(next) = limbs.get(limb + 1) {
-                    raw |= next << (64 - offset);
-                }
-            }
-            let digit = (raw & ((1u64 << width) - 1)) + carry;
-            if digit <= 1 << (width - 1) {
-                carry = 0;
-                if digit != 0 {
-                    f(j, digit as i64);
-                }
-            } else {
-                // digit - 2^width, negative (or zero when the carry filled the window); one
-                // carries into the next window.
-                carry = 1;
-                let magnitude = (1u64 << width) - digit;
-                if magnitude != 0 {
-                    f(j, -(magnitude as i64));
-                }
-            }
-            bit += width;
-        }
-        debug_assert_eq!(carry, 0, "255 bits hold every scalar with its carry");
+    fn digits_of<B: AsRef<[u64]>>(&self, scalar: &B, f: impl FnMut(usize, i64)) {
+        signed_digits(scalar, self.count, |j| self.width_of(j), f);
     }
 
     /// `2^(offset of window j)·base` for every base and window `j`, base by base.
@@ -229,35 +200,48 @@ pub(crate) fn thread_ranges(n: usize, window: usize) -> Vec<(usize, usize)> {
 /// Calls `f(window, digit)` for the non-zero signed digits of `scalar` in `c`-bit windows:
 /// `scalar = Σ digit·2^(c·window)` with `-2^(c-1) < digit ≤ 2^(c-1)`. `c` is 1 to 63, and
 /// the scalar below `2^254` (a canonical element of the scalar field).
-pub fn for_each_digit<B: AsRef<[u64]>>(scalar: &B, c: usize, mut f: impl FnMut(usize, i64)) {
+pub fn for_each_digit<B: AsRef<[u64]>>(scalar: &B, c: usize, f: impl FnMut(usize, i64)) {
+    signed_digits(scalar, SCALAR_BITS.div_ceil(c), |_| c, f);
+}
+
+/// Calls `f(window, digit)` for the non-zero signed digits of `scalar` in `count` windows,
+/// window `j` being `width_of(j)` bits wide from the bottom up and its digit of magnitude at
+/// most `2^(width-1)`. The windows cover at least 255 bits and the scalar is below `2^254`,
+/// so the last carry is zero.
+fn signed_digits<B: AsRef<[u64]>>(
+    scalar: &B,
+    count: usize,
+    width_of: impl Fn(usize) -> usize,
+    mut f: impl FnMut(usize, i64),
+) {
     let limbs = scalar.as_ref();
-    let mask = (1u64 << c) - 1;
-    let half = 1u64 << (c - 1);
+    let mut bit = 0;
     let mut carry = 0u64;
-    for j in 0..SCALAR_BITS.div_ceil(c) {
-        let bit = j * c;
-        let limb = bit / 64;
-        let offset = bit % 64;
+    for j in 0..count {
+        let width = width_of(j);
+        let (limb, offset) = (bit / 64, bit % 64);
         let mut raw = limbs.get(limb).map_or(0, |l| l >> offset);
-        if offset + c > 64 {
+        if offset + width > 64 {
             if let Some(next) = limbs.get(limb + 1) {
                 raw |= next << (64 - offset);
             }
         }
-        let digit = (raw & mask) + carry;
-        if digit <= half {
+        let digit = (raw & ((1u64 << width) - 1)) + carry;
+        if digit <= 1 << (width - 1) {
             carry = 0;
             if digit != 0 {
                 f(j, digit as i64);
             }
         } else {
-            // digit - 2^c, negative; one carries into the next window.
+            // digit - 2^width, negative (or zero when the carry filled the window); one
+            // carries into the next window.
             carry = 1;
-            let magnitude = (1u64 << c) - digit;
+            let magnitude = (1u64 << width) - digit;
             if magnitude != 0 {
                 f(j, -(magnitude as i64));
             }
         }
+        bit += width;
     }
     debug_assert_eq!(carry, 0, "255 bits hold every scalar with its carry");
 }
