@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rln_node::Node;
-use rln_relay::protocols::client::{next_push, LightClient, Muxer};
+use rln_relay::protocols::client::{self, next_push, LightClient, Muxer};
 use rln_relay::protocols::{filter, lightpush};
 use rln_relay::wire::filter::{FilterRequest, FilterRequestType};
 use rln_relay::wire::metadata::Metadata;
@@ -53,6 +53,15 @@ fn subscribe(id: &str, content_topics: Vec<String>) -> FilterRequest {
         pubsub_topic: Some(TOPIC.into()),
         content_topics,
     }
+}
+
+/// The first push the node sends a client.
+async fn first_push(
+    pushes: &mut rln_relay::protocols::client::PushStreams,
+) -> (String, WakuMessage) {
+    client::first_push(pushes, Duration::from_secs(30))
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,14 +353,8 @@ async fn filter_serves_1000_subscriptions_of_50_peers_within_its_limits() {
         .publish(TOPIC, message("fan-out", &topics[5]))
         .await
         .unwrap();
-    for (i, (_, pushes)) in clients.iter_mut().enumerate() {
-        let (_, mut stream) = tokio::time::timeout(Duration::from_secs(30), pushes.next())
-            .await
-            .unwrap_or_else(|_| panic!("client {i} gets a push stream"))
-            .unwrap();
-        let (topic, m) = next_push(&mut stream, Duration::from_secs(30))
-            .await
-            .unwrap();
+    for (_, pushes) in clients.iter_mut() {
+        let (topic, m) = first_push(pushes).await;
         assert_eq!(
             (topic.as_str(), m.payload.as_slice()),
             (TOPIC, &b"fan-out"[..])
@@ -466,3 +469,59 @@ async fn a_request_written_a_minute_after_its_stream_opened_is_served() {
 }
 
 use futures::StreamExt as _;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_published_over_rest_reaches_filter_subscribers_the_rest_cache_and_the_archive() {
+    use base64::Engine as _;
+    let net = start_net(&[3, 1], EPOCH, |_, _, _| {}).await;
+    wait_mesh(&net.nodes, 1).await;
+    let node = &net.nodes[0];
+    let content_topic = "/edge/1/rest/proto";
+    let client = LightClient::connect(&addr(node)).await.unwrap();
+    let mut pushes = client.pushes().unwrap();
+    let r = client
+        .filter(&subscribe("s", vec![content_topic.into()]))
+        .await
+        .unwrap();
+    assert_eq!(r.status_code, 200, "{r:?}");
+
+    // Published through the node's own REST API, as an application would.
+    let rest = format!("http://{}", node.rest_addr().unwrap());
+    let url = format!("{rest}/relay/v1/messages/%2Fwaku%2F2%2Frs%2F1%2F0");
+    let payload = base64::engine::general_purpose::STANDARD.encode("over rest");
+    let answer = reqwest::Client::new()
+        .post(&url)
+        .json(&serde_json::json!({ "payload": payload, "contentTopic": content_topic }))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{:?}", answer.text().await);
+    let published: serde_json::Value = answer.json().await.unwrap();
+    let hash_hex = published["messageHash"].as_str().unwrap().to_string();
+
+    // The node's filter subscriber gets it, with its proof.
+    let (topic, m) = first_push(&mut pushes).await;
+    assert_eq!(
+        (topic.as_str(), m.payload.as_slice()),
+        (TOPIC, &b"over rest"[..])
+    );
+    assert!(m.rate_limit_proof.is_some());
+    assert_eq!(format!("0x{}", hex::encode(m.hash(TOPIC))), hash_hex);
+
+    // Its REST cache has it.
+    let cached: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let cached = cached.as_array().unwrap();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert_eq!(cached[0]["payload"], payload);
+
+    // Its archive has it (the writer batches: wait for it).
+    let hash = m.hash(TOPIC);
+    let archive = node.handle().archive().clone();
+    assert!(
+        wait_until(Duration::from_secs(10), || archive
+            .contains(&hash)
+            .unwrap_or(false))
+        .await,
+        "archived"
+    );
+}

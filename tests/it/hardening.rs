@@ -7,7 +7,7 @@ use rln_core::Fr;
 use rln_db::MessageIdLedger;
 use rln_node::config::SlashConfig;
 use rln_node::Node;
-use rln_relay::{MessageIdChoice, RelayError};
+use rln_relay::{MessageIdChoice, Refusal};
 use rln_testkit::proxy::RpcProxy;
 
 use crate::relay::{
@@ -130,7 +130,7 @@ async fn wiping_the_database_or_losing_the_ledger_mid_epoch_never_reuses_a_messa
     restart(&mut net, 1, |_| std::fs::remove_file(&ledger).unwrap()).await;
     let err = publish(&net, "without a ledger").await.unwrap_err();
     assert!(
-        matches!(err, RelayError::Unrecorded { .. }),
+        matches!(err, Refusal::Unrecorded { .. }),
         "refused with the reason: {err}"
     );
     assert!(err.to_string().contains("next epoch"), "{err}");
@@ -138,7 +138,7 @@ async fn wiping_the_database_or_losing_the_ledger_mid_epoch_never_reuses_a_messa
     restart(&mut net, 1, |_| {}).await;
     assert!(matches!(
         publish(&net, "after a restart").await.unwrap_err(),
-        RelayError::Unrecorded { .. }
+        Refusal::Unrecorded { .. }
     ));
     assert!(drain(&mut rx, Duration::from_secs(2)).await.is_empty());
     assert!(net.nodes[0].handle().spam_evidence().unwrap().is_empty());
@@ -471,11 +471,12 @@ async fn a_flood_of_re_encoded_copies_is_cheap_costs_its_sender_and_drops_no_hon
     // Honest traffic during the flood.
     let mut sent = Vec::new();
     for k in 0..6 {
-        let (_, hash) = honest
+        let hash = honest
             .handle()
             .publish(TOPIC, text(&format!("honest {k}")))
             .await
-            .unwrap();
+            .unwrap()
+            .hash;
         sent.push(hash);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -12,6 +12,7 @@ mod fuzz_seeds;
 mod hardening;
 mod in_process;
 mod interop;
+mod layers;
 mod native_witness;
 mod poseidon_circomlibjs;
 mod relay;

@@ -108,11 +108,12 @@ async fn store_suite(postgres: Option<&PgServer>) {
     // their timestamps order them.
     let mut hashes = Vec::new();
     for (payload, topic) in [("a0", A), ("a1", A), ("b0", B), ("a2", A)] {
-        let (_, hash) = publisher
+        let hash = publisher
             .handle()
             .publish(TOPIC, text(payload, topic))
             .await
-            .unwrap();
+            .unwrap()
+            .hash;
         // Each publication proves first: their timestamps are apart.
         hashes.push(hash);
     }
@@ -362,11 +363,12 @@ async fn a_restarted_node_resumes_its_history_from_a_peer_through_the_rln_checks
     wait_mesh(&net.nodes, 2).await;
     let mut hashes = Vec::new();
     for payload in ["m0", "m1"] {
-        let (_, hash) = net.nodes[0]
+        let hash = net.nodes[0]
             .handle()
             .publish(TOPIC, text(payload, A))
             .await
-            .unwrap();
+            .unwrap()
+            .hash;
         hashes.push(hash);
     }
     assert!(
@@ -382,11 +384,12 @@ async fn a_restarted_node_resumes_its_history_from_a_peer_through_the_rln_checks
     // into node 1's archive (a lying store).
     wait_mesh(&net.nodes, 1).await;
     for payload in ["m2", "m3"] {
-        let (_, hash) = net.nodes[0]
+        let hash = net.nodes[0]
             .handle()
             .publish(TOPIC, text(payload, A))
             .await
-            .unwrap();
+            .unwrap()
+            .hash;
         hashes.push(hash);
     }
     let store_node = &net.nodes[1];
@@ -464,11 +467,12 @@ async fn two_store_nodes_on_one_postgres_database_share_one_history() {
     let mut sent = Vec::new();
     for k in 0..4 {
         for (i, node) in net.nodes.iter().enumerate() {
-            let (_, hash) = node
+            let hash = node
                 .handle()
                 .publish(TOPIC, text(&format!("n{i}.{k}"), A))
                 .await
-                .unwrap();
+                .unwrap()
+                .hash;
             sent.push(hash);
         }
     }

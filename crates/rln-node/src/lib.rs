@@ -5,8 +5,8 @@
 //!   [`NodeConfig::validate`].
 //! - [`node`]: [`Node::start`] opens the state ([`rln_db`]), starts membership sync
 //!   ([`rln_chain`]), the validation workers, the network and the relay protocol
-//!   ([`rln_relay`]), the publisher and the REST API; [`NodeHandle`] is what the API, the
-//!   binary and tests hold.
+//!   ([`rln_relay`]), the publisher, the outbox and the REST API, in named steps.
+//! - [`handle`]: [`NodeHandle`], what the API, the binaries and tests hold of a running node.
 //! - [`keys`]: the membership from the keystore and the proving and verifying keys.
 //! - [`rest`]: the REST API (nwaku-compatible relay paths, health, RLN, `/metrics`).
 //! - [`banner`]: the lines the binary prints once it listens, and their parsers.
@@ -17,6 +17,7 @@
 pub mod banner;
 pub mod config;
 pub mod error;
+pub mod handle;
 pub mod keys;
 pub mod node;
 pub mod rest;
@@ -24,4 +25,5 @@ mod supervisor;
 
 pub use config::NodeConfig;
 pub use error::NodeError;
-pub use node::{Health, KeysInfo, Node, NodeHandle};
+pub use handle::{Health, KeysInfo, NodeHandle};
+pub use node::Node;

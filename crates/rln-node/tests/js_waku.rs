@@ -345,8 +345,8 @@ async fn js_waku_light_clients_push_through_one_node_and_filter_through_another(
             .publish_with(TOPIC, text("spam-ok"), MessageIdChoice::Forced(0))
             .await
         {
-            Ok((_, hash)) => {
-                spam_ok = Some(hex::encode(hash));
+            Ok(sent) => {
+                spam_ok = Some(hex::encode(sent.hash));
                 break;
             }
             // No relay peer yet: nothing was proved.

@@ -48,13 +48,6 @@ impl Hub {
         self.archive.set(archive).is_ok()
     }
 
-    /// Archives a message this node published itself (gossip does not deliver it back).
-    pub fn published(&self, topic: &str, message: &WakuMessage, hash: [u8; 32]) {
-        if let Some(archive) = self.archive.get() {
-            archive.offer(topic, message, hash);
-        }
-    }
-
     fn caches(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<WakuMessage>>> {
         self.caches
             .lock()
@@ -91,6 +84,13 @@ impl Hub {
     /// Delivers a valid message.
     pub fn deliver(&self, topic: &str, message: WakuMessage) {
         let hash = message.hash(topic);
+        self.deliver_hashed(topic, message, hash);
+    }
+
+    /// [`Self::deliver`] of a message whose hash on `topic` is already known. Messages the
+    /// node publishes itself come here too (gossip never delivers them back): they reach the
+    /// caches, the archive and in-process subscribers like any other.
+    pub fn deliver_hashed(&self, topic: &str, message: WakuMessage, hash: [u8; 32]) {
         // A cache of 0 keeps nothing (an `==` test here once let it grow without bound).
         if self.per_topic > 0 {
             if let Some(cache) = self.caches().get_mut(topic) {

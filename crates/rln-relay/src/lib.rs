@@ -28,6 +28,9 @@ pub use error::RelayError;
 pub use handle::{NetworkHandle, PeerSummary};
 pub use libp2p::identity::Keypair;
 pub use libp2p::{Multiaddr, PeerId};
+pub use protocols::relay::outbox::{
+    Outbox, OutboxSettings, Proof, Publication, Published, Refusal,
+};
 pub use protocols::relay::publisher::{Member, MessageIdChoice, Publisher};
 pub use protocols::relay::validation::{Outcome, Reason, Rules, SyncView, Validator};
 pub use wire::{SignalMode, WakuMessage, DEFAULT_PUBSUB_TOPIC};

@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
+use libp2p::core::muxing::StreamMuxerBox;
+use libp2p::core::transport::Boxed;
 use libp2p::gossipsub::{
     self, IdentTopic, MessageAcceptance, MessageAuthenticity, PeerScoreParams, PeerScoreThresholds,
     TopicHash, TopicScoreParams, ValidationMode,
@@ -22,7 +24,9 @@ use libp2p::kad::{self, store::MemoryStore};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{identify, noise, ping, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm};
+use libp2p::{
+    connection_limits, identify, noise, ping, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
+};
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, watch};
 
@@ -66,6 +70,7 @@ mod behaviour {
         pub(crate) ping: ping::Behaviour,
         pub(crate) kad: Toggle<kad::Behaviour<MemoryStore>>,
         pub(crate) stream: libp2p_stream::Behaviour,
+        pub(crate) limits: connection_limits::Behaviour,
     }
 }
 
@@ -200,8 +205,33 @@ fn behaviour(
         ping: ping::Behaviour::default(),
         kad,
         stream: libp2p_stream::Behaviour::new(),
+        limits: connection_limits::Behaviour::new(
+            connection_limits::ConnectionLimits::default()
+                .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
+        ),
     })
 }
+
+/// The most a single WebSocket message may announce. A peer's Noise output is written to the
+/// WebSocket in whatever pieces its writer flushes: one Noise frame (at most 65,535 bytes plus
+/// its 2-byte length) on top of a send buffer of up to 128 KiB in rust-libp2p, one frame at a
+/// time in js-libp2p. Nothing a peer sends needs more than the larger of a maximal Waku message
+/// and that buffer, plus a frame. libp2p's default (256 MiB) let anyone who reached the
+/// listener make the node allocate that much per connection before the Noise handshake
+/// (ARCHITECTURE.md, "Listeners and their bounds").
+pub fn websocket_max_message_bytes(max_message_bytes: usize) -> usize {
+    const SEND_BUFFER: usize = 128 * 1024;
+    const NOISE_FRAME: usize = 65_535 + 2;
+    max_message_bytes.max(SEND_BUFFER) + NOISE_FRAME
+}
+
+/// How long an incoming connection may take from its first byte to a negotiated muxer
+/// (WebSocket upgrade, multistream-select, Noise, muxer): after that it is closed.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many incoming connections may be in their handshake at once; more are refused
+/// before a byte is read.
+pub const MAX_PENDING_INCOMING: u32 = 128;
 
 /// Builds a swarm listening on nothing yet. Both transports (TCP, and WebSocket over TCP for
 /// `/ws` addresses) offer Yamux first and Mplex second.
@@ -211,6 +241,7 @@ pub async fn build_swarm(
     registry: &mut Registry,
 ) -> Result<Swarm<RelayBehaviour>, RelayError> {
     let behaviour = behaviour(&key, settings, registry)?;
+    let ws_max = websocket_max_message_bytes(settings.max_message_bytes);
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
@@ -219,17 +250,14 @@ pub async fn build_swarm(
             (yamux::Config::default, libp2p_mplex::Config::new),
         )
         .map_err(|e| RelayError::Network(format!("transport: {e}")))?
-        .with_websocket(
-            noise::Config::new,
-            (yamux::Config::default, libp2p_mplex::Config::new),
-        )
-        .await
+        .with_other_transport(|key| websocket_transport(key, ws_max))
         .map_err(|e| RelayError::Network(format!("websocket transport: {e}")))?
         // `libp2p_bandwidth_bytes_total{direction}`: every byte on every connection.
         .with_bandwidth_metrics(registry)
         .with_behaviour(|_| behaviour)
         .map_err(|e| RelayError::Network(format!("behaviour: {e}")))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .with_connection_timeout(HANDSHAKE_TIMEOUT)
         .build();
     for topic in &settings.topics {
         swarm
@@ -239,6 +267,28 @@ pub async fn build_swarm(
             .map_err(|e| RelayError::Network(format!("subscribing to {topic}: {e}")))?;
     }
     Ok(swarm)
+}
+
+/// WebSocket over TCP (names resolved by the system's resolver), with every message bounded
+/// by `max_message_bytes`, then Noise and Yamux or Mplex, as the TCP transport.
+fn websocket_transport(
+    key: &Keypair,
+    max_message_bytes: usize,
+) -> Result<Boxed<(PeerId, StreamMuxerBox)>, Box<dyn std::error::Error + Send + Sync>> {
+    use libp2p::core::upgrade::{SelectUpgrade, Version};
+    use libp2p::Transport as _;
+    let tcp = libp2p::tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
+    let mut ws = libp2p::websocket::Config::new(libp2p::dns::tokio::Transport::system(tcp)?);
+    ws.set_max_data_size(max_message_bytes);
+    Ok(ws
+        .upgrade(Version::V1Lazy)
+        .authenticate(noise::Config::new(key)?)
+        .multiplex(SelectUpgrade::new(
+            yamux::Config::default(),
+            libp2p_mplex::Config::new(),
+        ))
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+        .boxed())
 }
 
 /// Everything the swarm task needs.
@@ -332,8 +382,12 @@ pub async fn start(
         swarm.behaviour().stream.new_control(),
     );
     let metadata = settings.swarm.metadata.clone();
-    let metadata_service =
-        protocols::metadata::serve(&handle, metadata.clone(), parts.shutdown.clone())?;
+    let metadata_service = protocols::metadata::serve(
+        &handle,
+        metadata.clone(),
+        parts.metrics.clone(),
+        parts.shutdown.clone(),
+    )?;
     let swarm_task = run_swarm(SwarmTask {
         swarm,
         commands: commands_rx,
@@ -658,6 +712,21 @@ fn on_message(t: &mut SwarmTask, source: PeerId, id: MessageId, message: gossips
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_websocket_message_holds_a_maximal_waku_message_or_a_send_buffer_and_no_more() {
+        let default = websocket_max_message_bytes(wire::DEFAULT_MAX_MESSAGE_BYTES);
+        // A maximal message and one Noise frame of framing; far below libp2p's 256 MiB.
+        assert_eq!(default, 150 * 1024 + 65_537);
+        assert!(default < 1 << 20);
+        // A small message limit still leaves room for a rust-libp2p peer's send buffer.
+        assert_eq!(websocket_max_message_bytes(1024), 128 * 1024 + 65_537);
+        assert_eq!(
+            websocket_max_message_bytes(4 << 20),
+            (4 << 20) + 65_537,
+            "a larger configured limit is honoured"
+        );
+    }
 
     #[test]
     fn every_accepted_mesh_degree_gives_bounds_gossipsub_takes() {

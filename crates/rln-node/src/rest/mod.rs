@@ -3,6 +3,9 @@
 //! whose fault it is.
 
 pub mod store;
+mod types;
+
+pub use types::{ApiError, RestMessage};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -12,167 +15,16 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
+
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use rln_core::fr_to_hex;
-use rln_relay::wire::MAX_META_BYTES;
+
 use rln_relay::{RelayError, WakuMessage};
 
 use crate::error::NodeError;
-use crate::node::NodeHandle;
-
-/// A message as the REST API carries it (nwaku's `WakuMessageRest`): bytes in base64.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RestMessage {
-    /// Payload, base64.
-    pub payload: String,
-    /// Content topic.
-    pub content_topic: String,
-    /// Version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<u32>,
-    /// Timestamp, nanoseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<i64>,
-    /// Meta, base64.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub meta: Option<String>,
-    /// Ephemeral flag.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ephemeral: Option<bool>,
-    /// The encoded RateLimitProof, base64 (output only; the node proves what it publishes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proof: Option<String>,
-}
-
-impl RestMessage {
-    /// The REST form of a message.
-    pub fn from_message(m: &WakuMessage) -> Self {
-        Self {
-            payload: B64.encode(&m.payload),
-            content_topic: m.content_topic.clone(),
-            version: m.version,
-            timestamp: m.timestamp,
-            meta: m.meta.as_ref().map(|b| B64.encode(b)),
-            ephemeral: m.ephemeral,
-            proof: m.rate_limit_proof.as_ref().map(|b| B64.encode(b)),
-        }
-    }
-
-    /// The message to publish (any proof given is ignored: the node proves it).
-    pub fn to_message(&self) -> Result<WakuMessage, ApiError> {
-        let payload = B64
-            .decode(&self.payload)
-            .map_err(|_| ApiError::bad("payload is not base64"))?;
-        let meta = match &self.meta {
-            Some(m) => Some(
-                B64.decode(m)
-                    .map_err(|_| ApiError::bad("meta is not base64"))?,
-            ),
-            None => None,
-        };
-        if meta.as_ref().is_some_and(|m| m.len() > MAX_META_BYTES) {
-            return Err(ApiError::bad("meta is longer than 64 bytes"));
-        }
-        if self.content_topic.is_empty() {
-            return Err(ApiError::bad("contentTopic is required"));
-        }
-        Ok(WakuMessage {
-            payload,
-            content_topic: self.content_topic.clone(),
-            version: self.version,
-            timestamp: self.timestamp,
-            meta,
-            rate_limit_proof: None,
-            ephemeral: self.ephemeral,
-        })
-    }
-}
-
-/// An error answer.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-    retry_after: Option<u64>,
-}
-
-impl ApiError {
-    fn bad(message: &str) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            message: message.into(),
-            retry_after: None,
-        }
-    }
-}
-
-impl From<RelayError> for ApiError {
-    fn from(e: RelayError) -> Self {
-        let (status, retry_after) = match &e {
-            RelayError::LimitReached { next_epoch_in, .. } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(next_epoch_in.as_secs().max(1)),
-            ),
-            RelayError::Unrecorded { next_epoch_in, .. } => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(next_epoch_in.as_secs().max(1)),
-            ),
-            RelayError::InvalidMessage(_) => (StatusCode::BAD_REQUEST, None),
-            RelayError::NoMembership => (StatusCode::CONFLICT, None),
-            RelayError::NotInTree { .. }
-            | RelayError::Publish(_)
-            | RelayError::NoPeers(_)
-            | RelayError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, None),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, None),
-        };
-        Self {
-            status,
-            message: e.to_string(),
-            retry_after,
-        }
-    }
-}
-
-impl From<NodeError> for ApiError {
-    fn from(e: NodeError) -> Self {
-        match e {
-            NodeError::Relay(e) => e.into(),
-            other => Self {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                message: other.to_string(),
-                retry_after: None,
-            },
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        // The node's own failures are logged, not told: their text can name paths, endpoints
-        // or internals a caller has no business seeing.
-        let message = if self.status.is_server_error()
-            && self.status != StatusCode::SERVICE_UNAVAILABLE
-            && self.status != StatusCode::BAD_GATEWAY
-        {
-            tracing::error!(status = %self.status, "REST request failed: {}", self.message);
-            "internal error; the node's log has the details".to_string()
-        } else {
-            self.message
-        };
-        let body = Json(serde_json::json!({ "error": message }));
-        match self.retry_after {
-            Some(secs) => {
-                (self.status, [(header::RETRY_AFTER, secs.to_string())], body).into_response()
-            }
-            None => (self.status, body).into_response(),
-        }
-    }
-}
+use crate::handle::NodeHandle;
 
 type Node = State<NodeHandle>;
 
@@ -260,10 +112,10 @@ async fn post_message(
 ) -> Result<Json<Published>, ApiError> {
     let message = message.to_message()?;
     check_timestamp(&node, &message)?;
-    let (sent, hash) = node.publish(&topic, message).await?;
+    let sent = node.publish(&topic, message).await?;
     Ok(Json(Published {
-        message_hash: format!("0x{}", hex::encode(hash)),
-        timestamp: sent.timestamp,
+        message_hash: format!("0x{}", hex::encode(sent.hash)),
+        timestamp: sent.message.timestamp,
     }))
 }
 
@@ -297,10 +149,10 @@ async fn auto_post(
     let topic = auto_topic(&node)?;
     let message = message.to_message()?;
     check_timestamp(&node, &message)?;
-    let (sent, hash) = node.publish(&topic, message).await?;
+    let sent = node.publish(&topic, message).await?;
     Ok(Json(Published {
-        message_hash: format!("0x{}", hex::encode(hash)),
-        timestamp: sent.timestamp,
+        message_hash: format!("0x{}", hex::encode(sent.hash)),
+        timestamp: sent.message.timestamp,
     }))
 }
 

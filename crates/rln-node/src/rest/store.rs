@@ -19,8 +19,8 @@ use rln_relay::protocols::store::{self, code};
 use rln_relay::wire::store::{StoreRequest, StoreResponse};
 use rln_relay::Multiaddr;
 
-use super::{ApiError, RestMessage};
-use crate::node::NodeHandle;
+use super::types::{ApiError, RestMessage};
+use crate::handle::NodeHandle;
 
 /// The query string.
 #[derive(Debug, Default, Deserialize)]

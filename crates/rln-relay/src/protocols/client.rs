@@ -4,12 +4,13 @@
 
 use std::time::Duration;
 
-use futures::{AsyncWriteExt, StreamExt};
+use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{identity::Keypair, noise, tcp, yamux, Multiaddr, PeerId, Stream, StreamProtocol};
 use tokio::sync::oneshot;
 
-use super::framing::{read_frame, write_frame, FrameError};
+use super::framing::{read_frame, FrameError};
+use super::reqres;
 use super::{filter, lightpush, metadata, store};
 use crate::error::RelayError;
 use crate::handle::peer_of;
@@ -24,6 +25,9 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long an idle client connection stays open.
 const IDLE: Duration = Duration::from_secs(600);
+
+/// The push streams a node opens to a client, one item each.
+pub type PushStreams = libp2p_stream::IncomingStreams;
 
 /// The stream muxer a client offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,34 +146,40 @@ impl LightClient {
         .map_err(|e| err(protocol, e))
     }
 
-    /// Writes `request` on a new stream of `protocol` and reads one answer.
+    /// Writes `request` on a new stream of `protocol` and reads one answer (of at most
+    /// 1 MiB).
     pub async fn request(
         &self,
         protocol: &'static str,
         request: &[u8],
     ) -> Result<Vec<u8>, RelayError> {
-        let mut stream = self.open(protocol).await?;
-        Self::exchange(&mut stream, request).await
+        self.request_bounded(protocol, request, 1 << 20).await
+    }
+
+    async fn request_bounded(
+        &self,
+        protocol: &'static str,
+        request: &[u8],
+        max_answer: usize,
+    ) -> Result<Vec<u8>, RelayError> {
+        let mut control = self.control.clone();
+        reqres::request(
+            &mut control,
+            self.peer,
+            protocol,
+            request,
+            max_answer,
+            TIMEOUT,
+        )
+        .await
+        .map_err(|e| err(protocol, e))
     }
 
     /// Writes `request` on `stream` and reads one answer (of at most 1 MiB).
     pub async fn exchange(stream: &mut Stream, request: &[u8]) -> Result<Vec<u8>, RelayError> {
-        Self::exchange_bounded(stream, request, 1 << 20).await
-    }
-
-    async fn exchange_bounded(
-        stream: &mut Stream,
-        request: &[u8],
-        max_answer: usize,
-    ) -> Result<Vec<u8>, RelayError> {
-        write_frame(stream, request, TIMEOUT)
+        reqres::exchange(stream, request, 1 << 20, TIMEOUT)
             .await
-            .map_err(|e| err("request", e))?;
-        let answer = read_frame(stream, max_answer, TIMEOUT)
-            .await
-            .map_err(|e| err("answer", e))?;
-        let _ = stream.close().await;
-        Ok(answer)
+            .map_err(|e| err("exchange", e))
     }
 
     /// The node's metadata (sending `ours`).
@@ -213,14 +223,14 @@ impl LightClient {
 
     /// Sends one store query. The answer may hold a full page of the largest messages.
     pub async fn store(&self, request: &StoreRequest) -> Result<StoreResponse, RelayError> {
-        let mut stream = self.open(store::PROTOCOL).await?;
-        let answer =
-            Self::exchange_bounded(&mut stream, &request.encode(), store::MAX_ANSWER_BYTES).await?;
+        let answer = self
+            .request_bounded(store::PROTOCOL, &request.encode(), store::MAX_ANSWER_BYTES)
+            .await?;
         StoreResponse::decode(&answer, DEFAULT_MAX_MESSAGE_BYTES).map_err(|e| err("store", e))
     }
 
     /// The filter pushes the node opens to this client: each item is one push stream.
-    pub fn pushes(&self) -> Result<libp2p_stream::IncomingStreams, RelayError> {
+    pub fn pushes(&self) -> Result<PushStreams, RelayError> {
         self.control
             .clone()
             .accept(StreamProtocol::new(filter::PROTOCOL_PUSH))
@@ -236,4 +246,18 @@ pub async fn next_push(
     let frame = read_frame(stream, 1 << 20, timeout).await?;
     crate::wire::filter::decode_push(&frame, 1 << 20)
         .map_err(|e| FrameError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+}
+
+/// Waits for the next push stream the node opens (within `timeout`) and reads its first push.
+pub async fn first_push(
+    pushes: &mut PushStreams,
+    timeout: Duration,
+) -> Result<(String, WakuMessage), RelayError> {
+    let (_, mut stream) = tokio::time::timeout(timeout, pushes.next())
+        .await
+        .map_err(|_| err("filter push", "no push stream opened in time"))?
+        .ok_or_else(|| err("filter push", "the client stopped"))?;
+    next_push(&mut stream, timeout)
+        .await
+        .map_err(|e| err("filter push", e))
 }

@@ -24,8 +24,8 @@ use futures::AsyncWriteExt;
 use libp2p::{PeerId, Stream, StreamProtocol};
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::framing::{read_frame, write_frame};
-use super::service::{accept, RateLimiter, MAX_STREAMS, REQUEST_TIMEOUT, RESPONSE_TIMEOUT};
+use super::framing::{write_frame, FrameError};
+use super::reqres::{self, Answer, Handler, Limits};
 use crate::error::RelayError;
 use crate::handle::NetworkHandle;
 use crate::hub::{Delivered, Hub};
@@ -130,7 +130,6 @@ pub struct Filter {
     settings: FilterSettings,
     net: NetworkHandle,
     state: Mutex<State>,
-    limiter: RateLimiter,
     metrics: Metrics,
     /// Itself, for the push writers (which unsubscribe peers whose stream fails).
     this: Weak<Filter>,
@@ -155,12 +154,10 @@ fn response(request_id: &str, code: u32, desc: Option<String>) -> FilterResponse
 impl Filter {
     /// The service.
     pub fn new(settings: FilterSettings, net: NetworkHandle, metrics: Metrics) -> Arc<Self> {
-        let limiter = RateLimiter::new(settings.requests_per_minute);
         Arc::new_cyclic(|this| Self {
             settings,
             net,
             state: Mutex::new(State::default()),
-            limiter,
             metrics,
             this: this.clone(),
         })
@@ -177,16 +174,13 @@ impl Filter {
         hub: &Hub,
         shutdown: watch::Receiver<bool>,
     ) -> Result<impl Future<Output = ()> + Send + 'static, RelayError> {
-        let service = Arc::clone(self);
-        let requests = accept(
+        let requests = reqres::serve(
             &self.net,
             PROTOCOL_SUBSCRIBE,
-            MAX_STREAMS,
+            Arc::clone(self),
+            Limits::per_minute(self.settings.requests_per_minute),
+            self.metrics.clone(),
             shutdown.clone(),
-            move |peer, stream| {
-                let service = Arc::clone(&service);
-                async move { service.answer(peer, stream).await }
-            },
         )?;
         let pushes = Arc::clone(self).fan_out(hub.subscribe(), shutdown.clone());
         let expiry = Arc::clone(self).expire(shutdown);
@@ -195,42 +189,9 @@ impl Filter {
         })
     }
 
-    async fn answer(&self, peer: PeerId, mut stream: Stream) {
-        let answer = match read_frame(&mut stream, MAX_REQUEST_BYTES, REQUEST_TIMEOUT).await {
-            Ok(bytes) => match FilterRequest::decode(&bytes) {
-                Ok(request) => self.handle(peer, &request),
-                Err(e) => response(
-                    "",
-                    code::BAD_REQUEST,
-                    Some(format!("malformed request: {e}")),
-                ),
-            },
-            Err(e) => {
-                tracing::debug!(%peer, "filter request: {e}");
-                response("", code::BAD_REQUEST, Some(e.to_string()))
-            }
-        };
-        self.metrics.request("filter", answer.status_code);
-        if let Err(e) = write_frame(&mut stream, &answer.encode(), RESPONSE_TIMEOUT).await {
-            // js-waku does not read the answer to an unsubscribe.
-            tracing::debug!(%peer, "filter response: {e}");
-        }
-        let _ = stream.close().await;
-    }
-
-    /// Applies one request of `peer`.
-    pub fn handle(&self, peer: PeerId, request: &FilterRequest) -> FilterResponse {
+    /// Applies one request of `peer` (the rate limit is the scaffold's, applied before).
+    pub fn apply(&self, peer: PeerId, request: &FilterRequest) -> FilterResponse {
         let id = request.request_id.as_str();
-        if !self.limiter.allow(peer) {
-            return response(
-                id,
-                code::TOO_MANY_REQUESTS,
-                Some(format!(
-                    "more than {} requests per minute",
-                    self.settings.requests_per_minute
-                )),
-            );
-        }
         let result = match request.kind {
             FilterRequestType::Ping => self.ping(peer),
             FilterRequestType::Subscribe => self.subscribe(peer, request),
@@ -519,6 +480,55 @@ impl Filter {
             drop(state);
             self.update_gauges();
         }
+    }
+}
+
+/// The subscribe protocol, as the request-response scaffold serves it.
+impl Handler for Filter {
+    type Request = FilterRequest;
+
+    fn label(&self) -> &'static str {
+        "filter"
+    }
+
+    fn max_request_bytes(&self) -> usize {
+        MAX_REQUEST_BYTES
+    }
+
+    fn decode(&self, frame: &[u8]) -> Result<FilterRequest, Answer> {
+        FilterRequest::decode(frame).map_err(|e| {
+            answer(response(
+                "",
+                code::BAD_REQUEST,
+                Some(format!("malformed request: {e}")),
+            ))
+        })
+    }
+
+    fn unreadable(&self, e: &FrameError) -> Option<Answer> {
+        Some(answer(response("", code::BAD_REQUEST, Some(e.to_string()))))
+    }
+
+    fn too_many(&self, request: &FilterRequest) -> Answer {
+        answer(response(
+            &request.request_id,
+            code::TOO_MANY_REQUESTS,
+            Some(format!(
+                "more than {} requests per minute",
+                self.settings.requests_per_minute
+            )),
+        ))
+    }
+
+    async fn handle(self: Arc<Self>, peer: PeerId, request: FilterRequest) -> Answer {
+        answer(self.apply(peer, &request))
+    }
+}
+
+fn answer(response: FilterResponse) -> Answer {
+    Answer {
+        code: response.status_code,
+        bytes: response.encode(),
     }
 }
 

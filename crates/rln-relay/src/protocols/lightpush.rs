@@ -1,45 +1,32 @@
 //! Light push, v3 (`/vac/waku/lightpush/3.0.0`) and v2 (`/vac/waku/lightpush/2.0.0-beta1`):
 //! a light client hands a message over and the node relays it.
 //!
-//! A pushed message goes through the same checks as relay traffic ([`Validator`]) before it
-//! is published, so a light client cannot get spam, a bad proof or an oversize message into
-//! the network through this node. A message without a proof gets one from the node's own
-//! membership (RLN proofs as a service), with:
-//! - the epoch of the message's timestamp (a timestamp outside the clock gap is refused with
-//!   420 before anything is proved), so the proof matches what validators check;
-//! - the next message id of the durable allocator the REST API uses, so an id is never reused
-//!   and the node never reveals its own secret;
-//! - a per-client share of the membership's limit in each epoch (fixed, or by default an
-//!   equal share among the clients active in this epoch and the previous one), so one client
-//!   cannot take every message of an epoch; a client past its share gets 504 and the time
-//!   until the next epoch.
+//! The service decodes, rate-limits and checks the request (topic, content topic), then hands
+//! the message to the node's [`Outbox`], the same entry point as REST publishing: a message
+//! without a proof gets one from the node's membership (RLN proofs as a service, within the
+//! client's share of the limit), one with a proof is verified like relay traffic, and either
+//! is validated through the relay's pipeline, published and delivered locally. [`outcome_of`]
+//! is the one mapping from the outbox's refusals to status codes.
 //!
 //! Status codes are those js-waku reads: 200 (with `relay_peer_count`), 400, 413, 420, 421,
 //! 429, 500, 503, 504, 505. v2 answers carry the same outcome as `is_success` and `info`,
 //! whose RLN failures contain the phrases js-waku's v2 client looks for.
 
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
 
-use futures::AsyncWriteExt;
-use libp2p::{PeerId, Stream};
-use rln_core::epoch_at;
+use libp2p::PeerId;
 use tokio::sync::watch;
 
-use super::framing::{read_frame, write_frame, FrameError};
-use super::relay::pipeline::{handle_spam, Sinks};
-use super::relay::publisher::{fits_with_proof, MessageIdChoice, Publisher};
-use super::relay::validation::{Candidate, Outcome, Reason, Validator};
-use super::service::{accept, RateLimiter, MAX_STREAMS, REQUEST_TIMEOUT, RESPONSE_TIMEOUT};
-use crate::clock::now_nanos;
+use super::framing::FrameError;
+use super::relay::outbox::{Outbox, Proof, Publication, Refusal};
+use super::reqres::{self, Answer, Handler, Limits};
 use crate::error::RelayError;
 use crate::handle::NetworkHandle;
+use crate::metrics::Metrics;
 use crate::wire::lightpush::{
     decode_v2, decode_v3, encode_v2_response, LightPushResponse, PushDecodeError, PushRequest,
 };
-use crate::wire::WakuMessage;
 
 /// The v3 protocol id.
 pub const PROTOCOL_V3: &str = "/vac/waku/lightpush/3.0.0";
@@ -77,15 +64,6 @@ pub struct LightPushSettings {
     pub topics: Vec<String>,
     /// Requests per client per minute (0: no limit).
     pub requests_per_minute: u32,
-    /// Attach proofs from the node's membership to messages that have none.
-    pub rln_proofs: bool,
-    /// Messages each client may have proved per epoch; `None`: an equal share of the
-    /// membership's limit among the clients active in this epoch and the previous one.
-    pub client_share: Option<u64>,
-    /// Epoch length in seconds.
-    pub epoch_secs: u64,
-    /// Largest accepted |timestamp − now| for a message to prove.
-    pub max_clock_gap: Duration,
     /// Largest message.
     pub max_message_bytes: usize,
 }
@@ -119,60 +97,12 @@ impl PushOutcome {
     }
 }
 
-/// Message ids proved for each client, in the current and the previous epoch.
-#[derive(Debug, Default)]
-struct ClientQuota {
-    used: HashMap<(u64, PeerId), u64>,
-}
-
-impl ClientQuota {
-    /// Takes one message of `peer`'s share in `epoch`; `Err(share)` when it is used up.
-    fn take(
-        &mut self,
-        peer: PeerId,
-        epoch: u64,
-        limit: u64,
-        fixed: Option<u64>,
-    ) -> Result<(), u64> {
-        self.used.retain(|(e, _), _| e + 1 >= epoch);
-        let share = match fixed {
-            Some(share) => share,
-            None => {
-                let mut active: HashSet<PeerId> = self
-                    .used
-                    .keys()
-                    .filter(|(e, _)| *e == epoch || *e + 1 == epoch)
-                    .map(|(_, p)| *p)
-                    .collect();
-                active.insert(peer);
-                (limit / active.len() as u64).max(1)
-            }
-        };
-        let used = self.used.entry((epoch, peer)).or_insert(0);
-        if *used >= share {
-            return Err(share);
-        }
-        *used += 1;
-        Ok(())
-    }
-
-    /// Gives back a message taken for a proof that was not made.
-    fn give_back(&mut self, peer: PeerId, epoch: u64) {
-        if let Some(used) = self.used.get_mut(&(epoch, peer)) {
-            *used = used.saturating_sub(1);
-        }
-    }
-}
-
 /// The light push service.
 pub struct LightPush {
     settings: LightPushSettings,
     net: NetworkHandle,
-    validator: Arc<Validator>,
-    publisher: Option<Arc<Publisher>>,
-    sinks: Sinks,
-    limiter: RateLimiter,
-    quota: Mutex<ClientQuota>,
+    outbox: Arc<Outbox>,
+    metrics: Metrics,
 }
 
 impl std::fmt::Debug for LightPush {
@@ -184,127 +114,58 @@ impl std::fmt::Debug for LightPush {
 }
 
 impl LightPush {
-    /// The service; `publisher` is the node's membership (none: only messages that carry a
-    /// proof are accepted).
+    /// The service, publishing through `outbox`.
     pub fn new(
         settings: LightPushSettings,
         net: NetworkHandle,
-        validator: Arc<Validator>,
-        publisher: Option<Arc<Publisher>>,
-        sinks: Sinks,
+        outbox: Arc<Outbox>,
+        metrics: Metrics,
     ) -> Self {
-        let limiter = RateLimiter::new(settings.requests_per_minute);
         Self {
             settings,
             net,
-            validator,
-            publisher,
-            sinks,
-            limiter,
-            quota: Mutex::new(ClientQuota::default()),
+            outbox,
+            metrics,
         }
     }
 
-    /// Serves both versions until shutdown.
+    /// Serves both versions until shutdown; they share one rate limit per client.
     pub fn serve(
         self: &Arc<Self>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<impl Future<Output = ()> + Send + 'static, RelayError> {
-        let v3 = {
-            let service = Arc::clone(self);
-            accept(
-                &self.net,
-                PROTOCOL_V3,
-                MAX_STREAMS,
-                shutdown.clone(),
-                move |peer, stream| {
-                    let service = Arc::clone(&service);
-                    async move { service.answer(peer, stream, Version::V3).await }
-                },
-            )?
+        let limits = Limits::per_minute(self.settings.requests_per_minute);
+        let version = |version| {
+            Arc::new(Served {
+                service: Arc::clone(self),
+                version,
+            })
         };
-        let v2 = {
-            let service = Arc::clone(self);
-            accept(
-                &self.net,
-                PROTOCOL_V2,
-                MAX_STREAMS,
-                shutdown,
-                move |peer, stream| {
-                    let service = Arc::clone(&service);
-                    async move { service.answer(peer, stream, Version::V2).await }
-                },
-            )?
-        };
+        let v3 = reqres::serve(
+            &self.net,
+            PROTOCOL_V3,
+            version(Version::V3),
+            limits.clone(),
+            self.metrics.clone(),
+            shutdown.clone(),
+        )?;
+        let v2 = reqres::serve(
+            &self.net,
+            PROTOCOL_V2,
+            version(Version::V2),
+            limits,
+            self.metrics.clone(),
+            shutdown,
+        )?;
         Ok(async move {
             tokio::join!(v3, v2);
         })
     }
 
-    async fn answer(&self, peer: PeerId, mut stream: Stream, version: Version) {
-        // A request is a message and a little framing around it.
-        let limit = self.settings.max_message_bytes + 1024;
-        let (request_id, outcome) = match read_frame(&mut stream, limit, REQUEST_TIMEOUT).await {
-            Ok(bytes) => {
-                let decoded = match version {
-                    Version::V3 => decode_v3(&bytes, self.settings.max_message_bytes),
-                    Version::V2 => decode_v2(&bytes, self.settings.max_message_bytes),
-                };
-                match decoded {
-                    Ok(request) => (request.request_id.clone(), self.push(peer, request).await),
-                    Err(PushDecodeError::TooLarge(why)) => (
-                        String::new(),
-                        PushOutcome::fail(code::PAYLOAD_TOO_LARGE, why),
-                    ),
-                    Err(PushDecodeError::Malformed(why)) => (
-                        String::new(),
-                        PushOutcome::fail(code::BAD_REQUEST, format!("malformed request: {why}")),
-                    ),
-                }
-            }
-            Err(FrameError::TooLarge { size, limit }) => (
-                String::new(),
-                PushOutcome::fail(
-                    code::PAYLOAD_TOO_LARGE,
-                    format!("the request has {size} bytes; the limit is {limit}"),
-                ),
-            ),
-            Err(e) => {
-                tracing::debug!(%peer, "light push request: {e}");
-                return;
-            }
-        };
-        self.sinks.metrics.request(version.label(), outcome.code);
-        let response = match version {
-            Version::V3 => LightPushResponse {
-                request_id,
-                status_code: outcome.code,
-                status_desc: outcome.desc,
-                relay_peer_count: outcome.relay_peer_count,
-            }
-            .encode(),
-            Version::V2 => {
-                encode_v2_response(&request_id, outcome.code == code::OK, &v2_info(&outcome))
-            }
-        };
-        if let Err(e) = write_frame(&mut stream, &response, RESPONSE_TIMEOUT).await {
-            tracing::debug!(%peer, "light push response: {e}");
-        }
-        let _ = stream.close().await;
-    }
-
-    /// Checks, proves if needed, validates and publishes one pushed message.
+    /// Checks one pushed message and hands it to the outbox (the rate limit is the
+    /// scaffold's, applied before).
     pub async fn push(&self, peer: PeerId, request: PushRequest) -> PushOutcome {
-        if !self.limiter.allow(peer) {
-            return PushOutcome::fail(
-                code::TOO_MANY_REQUESTS,
-                format!(
-                    "more than {} requests per minute",
-                    self.settings.requests_per_minute
-                ),
-            );
-        }
-        let Some(mut message) = request.message else {
+        let Some(message) = request.message else {
             return PushOutcome::fail(code::BAD_REQUEST, "the request has no message");
         };
         let topic = match request.pubsub_topic.filter(|t| !t.is_empty()) {
@@ -326,173 +187,148 @@ impl LightPush {
         if message.content_topic.is_empty() {
             return PushOutcome::fail(code::BAD_REQUEST, "the message has no content topic");
         }
-        // Before any proof: a message id, once used, is never handed out again.
-        if !self.net.has_peer_on(&topic).await {
-            return PushOutcome::fail(
-                code::NO_PEERS_TO_RELAY,
-                format!("no relay peers on {topic}"),
-            );
-        }
         // The node's own proof is checked like any other, but no peer is blamed for it.
-        let self_proved = message.rate_limit_proof.is_none();
-        if self_proved {
-            match self.prove(peer, message).await {
-                Ok(proved) => message = proved,
-                Err(outcome) => return outcome,
-            }
-        }
-        let candidate = Candidate::new(
-            topic.clone(),
-            message.clone(),
-            SystemTime::now(),
-            if self_proved { None } else { Some(peer) },
-        );
-        let validator = Arc::clone(&self.validator);
-        let outcome = match tokio::task::spawn_blocking(move || {
-            validator.validate_batch(std::slice::from_ref(&candidate))
-        })
-        .await
-        {
-            Ok(mut outcomes) => outcomes.pop(),
-            Err(_) => None,
+        let proof = if message.rate_limit_proof.is_none() {
+            Proof::ForClient(peer)
+        } else {
+            Proof::Carried { from: Some(peer) }
         };
-        let Some(outcome) = outcome else {
-            return PushOutcome::fail(code::INTERNAL, "validation failed to run");
+        let publication = Publication {
+            topic,
+            message,
+            proof,
         };
-        outcome.record(&self.sinks.metrics);
-        if let Some(refused) = self.refusal(&outcome) {
-            return refused;
-        }
-        match self.net.publish_bytes(&topic, message.encode()).await {
-            Ok(peers) => {
-                self.sinks.hub.deliver(&topic, message);
-                PushOutcome::ok(peers)
-            }
-            Err(RelayError::NoPeers(_)) => PushOutcome::fail(
-                code::NO_PEERS_TO_RELAY,
-                format!("no relay peers on {topic}"),
-            ),
-            Err(e) => PushOutcome::fail(code::INTERNAL, e.to_string()),
+        match self.outbox.publish(publication).await {
+            Ok(published) => PushOutcome::ok(published.peers),
+            Err(refusal) => outcome_of(&refusal),
         }
     }
+}
 
-    /// Proves a message for `peer` with the node's membership: its epoch from the message's
-    /// timestamp, within the client's share.
-    async fn prove(
-        &self,
-        peer: PeerId,
-        mut message: WakuMessage,
-    ) -> Result<WakuMessage, PushOutcome> {
-        let publisher =
-            match (&self.publisher, self.settings.rln_proofs) {
-                (Some(p), true) => Arc::clone(p),
-                _ => return Err(PushOutcome::fail(
-                    code::INVALID_MESSAGE,
-                    "could not generate rln proof: the message has none and this node does not \
-                     prove for light clients",
-                )),
+/// The status code and description of a refusal: the one place refusals become light push
+/// answers. The descriptions of proof failures start with the phrases js-waku's clients
+/// look for ("could not generate rln proof", "could not get new message id to generate an
+/// rln proof"); the node's own failures are told only as "internal error" (the detail is in
+/// its log).
+pub fn outcome_of(refusal: &Refusal) -> PushOutcome {
+    use Refusal as R;
+    let (code, desc) = match refusal {
+        R::NoPeers { topic } => (
+            code::NO_PEERS_TO_RELAY,
+            format!("no relay peers on {topic}"),
+        ),
+        R::TooLarge(_) => (code::PAYLOAD_TOO_LARGE, refusal.to_string()),
+        R::Invalid(_) => (code::BAD_REQUEST, refusal.to_string()),
+        R::NoMembership | R::NoProofService => (
+            code::INVALID_MESSAGE,
+            "could not generate rln proof: the message has none and this node does not prove \
+             for light clients"
+                .to_string(),
+        ),
+        R::ClockGap { .. } => (code::INVALID_MESSAGE, refusal.to_string()),
+        R::ShareUsed { .. } | R::LimitReached { .. } | R::Unrecorded { .. } => (
+            code::OUT_OF_RLN_PROOF,
+            format!("could not get new message id to generate an rln proof: {refusal}"),
+        ),
+        R::NotInTree { .. } => (
+            code::SERVICE_UNAVAILABLE,
+            format!("could not generate rln proof: {refusal}"),
+        ),
+        R::NotSynced | R::Busy | R::Stopped => (code::SERVICE_UNAVAILABLE, refusal.to_string()),
+        R::Rejected(_) | R::Duplicate | R::Spam => (code::INVALID_MESSAGE, refusal.to_string()),
+        R::Internal(detail) => {
+            tracing::warn!("light push failed: {detail}");
+            (code::INTERNAL, "internal error".to_string())
+        }
+    };
+    PushOutcome::fail(code, desc)
+}
+
+/// One version of the protocol, as the request-response scaffold serves it.
+struct Served {
+    service: Arc<LightPush>,
+    version: Version,
+}
+
+impl Served {
+    /// The encoded answer of `outcome` in this version's response.
+    fn answer(&self, request_id: &str, outcome: &PushOutcome) -> Answer {
+        let bytes = match self.version {
+            Version::V3 => LightPushResponse {
+                request_id: request_id.to_string(),
+                status_code: outcome.code,
+                status_desc: outcome.desc.clone(),
+                relay_peer_count: outcome.relay_peer_count,
+            }
+            .encode(),
+            Version::V2 => {
+                encode_v2_response(request_id, outcome.code == code::OK, &v2_info(outcome))
+            }
+        };
+        Answer {
+            bytes,
+            code: outcome.code,
+        }
+    }
+}
+
+impl Handler for Served {
+    type Request = PushRequest;
+
+    fn label(&self) -> &'static str {
+        self.version.label()
+    }
+
+    fn max_request_bytes(&self) -> usize {
+        // A request is a message and a little framing around it.
+        self.service.settings.max_message_bytes + 1024
+    }
+
+    fn decode(&self, frame: &[u8]) -> Result<PushRequest, Answer> {
+        let max = self.service.settings.max_message_bytes;
+        let decoded = match self.version {
+            Version::V3 => decode_v3(frame, max),
+            Version::V2 => decode_v2(frame, max),
+        };
+        decoded.map_err(|e| {
+            let outcome = match e {
+                PushDecodeError::TooLarge(why) => PushOutcome::fail(code::PAYLOAD_TOO_LARGE, why),
+                PushDecodeError::Malformed(why) => {
+                    PushOutcome::fail(code::BAD_REQUEST, format!("malformed request: {why}"))
+                }
             };
-        let now = now_nanos();
-        let timestamp = *message.timestamp.get_or_insert(now);
-        let gap = i128::from(timestamp) - i128::from(now);
-        if gap.unsigned_abs() > self.settings.max_clock_gap.as_nanos() || timestamp < 0 {
-            return Err(PushOutcome::fail(
-                code::INVALID_MESSAGE,
-                format!(
-                    "the message's timestamp is {} s from this node's clock; at most {} s \
-                     are accepted",
-                    gap / 1_000_000_000,
-                    self.settings.max_clock_gap.as_secs()
+            self.answer("", &outcome)
+        })
+    }
+
+    fn unreadable(&self, e: &FrameError) -> Option<Answer> {
+        match e {
+            FrameError::TooLarge { size, limit } => Some(self.answer(
+                "",
+                &PushOutcome::fail(
+                    code::PAYLOAD_TOO_LARGE,
+                    format!("the request has {size} bytes; the limit is {limit}"),
                 ),
-            ));
-        }
-        if let Err(e) = fits_with_proof(&message, self.settings.max_message_bytes) {
-            return Err(PushOutcome::fail(code::PAYLOAD_TOO_LARGE, e.to_string()));
-        }
-        let epoch = epoch_at(timestamp as u64 / 1_000_000_000, self.settings.epoch_secs);
-        let limit = publisher.member().limit;
-        let taken = self
-            .quota
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take(peer, epoch, limit, self.settings.client_share);
-        if let Err(share) = taken {
-            self.sinks.metrics.lightpush_quota_refusals.inc();
-            let next = Duration::from_secs((epoch + 1) * self.settings.epoch_secs)
-                .saturating_sub(Duration::from_nanos(now.max(0) as u64));
-            return Err(PushOutcome::fail(
-                code::OUT_OF_RLN_PROOF,
-                format!(
-                    "could not get new message id to generate an rln proof: this client's share \
-                     of {share} messages in epoch {epoch} is used; the next epoch starts in {} s",
-                    next.as_secs().max(1)
-                ),
-            ));
-        }
-        let proving = Arc::clone(&publisher);
-        let result =
-            tokio::task::spawn_blocking(move || proving.prove(message, MessageIdChoice::Next))
-                .await
-                .unwrap_or(Err(RelayError::Stopped));
-        match result {
-            Ok(proved) => {
-                self.sinks.metrics.lightpush_proofs.inc();
-                Ok(proved)
-            }
-            Err(e) => {
-                self.quota
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .give_back(peer, epoch);
-                Err(match e {
-                    RelayError::LimitReached { .. } | RelayError::Unrecorded { .. } => {
-                        PushOutcome::fail(
-                            code::OUT_OF_RLN_PROOF,
-                            format!("could not get new message id to generate an rln proof: {e}"),
-                        )
-                    }
-                    RelayError::NotInTree { .. } => PushOutcome::fail(
-                        code::SERVICE_UNAVAILABLE,
-                        format!("could not generate rln proof: {e}"),
-                    ),
-                    RelayError::InvalidMessage(_) => {
-                        PushOutcome::fail(code::BAD_REQUEST, e.to_string())
-                    }
-                    other => PushOutcome::fail(
-                        code::INTERNAL,
-                        format!("could not generate rln proof: {other}"),
-                    ),
-                })
-            }
+            )),
+            _ => None,
         }
     }
 
-    /// The answer for an outcome that stops the message, or `None` when it is valid.
-    fn refusal(&self, outcome: &Outcome) -> Option<PushOutcome> {
-        let invalid = |why: &str| PushOutcome::fail(code::INVALID_MESSAGE, why.to_string());
-        Some(match outcome {
-            Outcome::Valid => return None,
-            Outcome::Spam { evidence, .. } => {
-                handle_spam(evidence, &self.sinks);
-                invalid(
-                    "RLN validation failed: the member exceeded its message limit in this epoch \
-                     (double signal; its secret is recovered)",
-                )
-            }
-            Outcome::Ignored(Reason::Duplicate) => invalid("duplicate message"),
-            Outcome::Ignored(Reason::UnknownRoot) => PushOutcome::fail(
-                code::SERVICE_UNAVAILABLE,
-                "the node is not synced with the membership contract yet",
+    fn too_many(&self, request: &PushRequest) -> Answer {
+        let outcome = PushOutcome::fail(
+            code::TOO_MANY_REQUESTS,
+            format!(
+                "more than {} requests per minute",
+                self.service.settings.requests_per_minute
             ),
-            Outcome::Ignored(r) => PushOutcome::fail(code::INTERNAL, r.label()),
-            Outcome::Rejected(Reason::Oversize) => {
-                PushOutcome::fail(code::PAYLOAD_TOO_LARGE, "the message is too large")
-            }
-            Outcome::Rejected(Reason::Malformed) => {
-                PushOutcome::fail(code::BAD_REQUEST, "the message is malformed")
-            }
-            Outcome::Rejected(r) => invalid(&format!("RLN validation failed: {}", r.label())),
-        })
+        );
+        self.answer(&request.request_id, &outcome)
+    }
+
+    async fn handle(self: Arc<Self>, peer: PeerId, request: PushRequest) -> Answer {
+        let request_id = request.request_id.clone();
+        let outcome = self.service.push(peer, request).await;
+        self.answer(&request_id, &outcome)
     }
 }
 
@@ -524,29 +360,81 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_equal_share_among_the_clients_of_this_epoch_and_the_last() {
-        let mut q = ClientQuota::default();
-        let (a, b) = (PeerId::random(), PeerId::random());
-        // Alone, a client may use the whole limit.
-        assert!((0..4).all(|_| q.take(a, 10, 4, None).is_ok()));
-        assert_eq!(q.take(a, 10, 4, None), Err(4));
-        // Next epoch a second client arrives: each gets half.
-        assert!(q.take(b, 11, 4, None).is_ok());
-        assert!(q.take(a, 11, 4, None).is_ok());
-        assert!(q.take(a, 11, 4, None).is_ok());
-        assert_eq!(q.take(a, 11, 4, None), Err(2));
-        // A failed proof gives its message back.
-        q.give_back(a, 11);
-        assert!(q.take(a, 11, 4, None).is_ok());
-        // A fixed share ignores the number of clients; old epochs are forgotten.
-        assert!(q.take(a, 20, 100, Some(1)).is_ok());
-        assert_eq!(q.take(a, 20, 100, Some(1)), Err(1));
-        assert!(q.used.keys().all(|(e, _)| *e >= 19));
-        // Never below one message per client.
-        let mut many = ClientQuota::default();
-        for _ in 0..10 {
-            assert!(many.take(PeerId::random(), 1, 3, None).is_ok());
+    fn every_refusal_has_its_status_code() {
+        use std::time::Duration;
+        let next = Duration::from_secs(3);
+        let cases = [
+            (
+                Refusal::NoPeers { topic: "t".into() },
+                code::NO_PEERS_TO_RELAY,
+            ),
+            (Refusal::TooLarge("big".into()), code::PAYLOAD_TOO_LARGE),
+            (Refusal::Invalid("bad".into()), code::BAD_REQUEST),
+            (Refusal::NoMembership, code::INVALID_MESSAGE),
+            (Refusal::NoProofService, code::INVALID_MESSAGE),
+            (
+                Refusal::ClockGap {
+                    gap_secs: 40,
+                    max_secs: 20,
+                },
+                code::INVALID_MESSAGE,
+            ),
+            (
+                Refusal::ShareUsed {
+                    share: 1,
+                    epoch: 2,
+                    next_epoch_in: next,
+                },
+                code::OUT_OF_RLN_PROOF,
+            ),
+            (
+                Refusal::LimitReached {
+                    limit: 1,
+                    next_epoch_in: next,
+                },
+                code::OUT_OF_RLN_PROOF,
+            ),
+            (
+                Refusal::Unrecorded {
+                    next_epoch_in: next,
+                },
+                code::OUT_OF_RLN_PROOF,
+            ),
+            (
+                Refusal::NotInTree {
+                    index: 0,
+                    why: "empty".into(),
+                },
+                code::SERVICE_UNAVAILABLE,
+            ),
+            (Refusal::NotSynced, code::SERVICE_UNAVAILABLE),
+            (Refusal::Busy, code::SERVICE_UNAVAILABLE),
+            (Refusal::Stopped, code::SERVICE_UNAVAILABLE),
+            (
+                Refusal::Rejected(crate::protocols::relay::validation::Reason::InvalidProof),
+                code::INVALID_MESSAGE,
+            ),
+            (Refusal::Duplicate, code::INVALID_MESSAGE),
+            (Refusal::Spam, code::INVALID_MESSAGE),
+            (Refusal::Internal("/var/lib/x: disk".into()), code::INTERNAL),
+        ];
+        for (refusal, expected) in cases {
+            let out = outcome_of(&refusal);
+            assert_eq!(out.code, expected, "{refusal:?}");
+            assert!(out.desc.is_some() && out.relay_peer_count.is_none());
         }
+        // Internal detail stays in the log.
+        let internal = outcome_of(&Refusal::Internal("/var/lib/x: disk".into()));
+        assert_eq!(internal.desc.as_deref(), Some("internal error"));
+        let share = outcome_of(&Refusal::ShareUsed {
+            share: 1,
+            epoch: 2,
+            next_epoch_in: next,
+        });
+        assert!(share
+            .desc
+            .unwrap()
+            .starts_with("could not get new message id to generate an rln proof"));
     }
 
     #[test]

@@ -5,15 +5,17 @@
 //! list every shard this node relays.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
-use futures::AsyncWriteExt;
-use libp2p::{PeerId, Stream, StreamProtocol};
+use libp2p::PeerId;
 use tokio::sync::watch;
 
-use super::framing::{read_frame, write_frame};
-use super::service::{accept, MAX_STREAMS, RESPONSE_TIMEOUT};
+use super::framing::FrameError;
+use super::reqres::{self, Answer, Handler, Limits};
 use crate::error::RelayError;
 use crate::handle::NetworkHandle;
+use crate::metrics::Metrics;
 use crate::wire::metadata::Metadata;
 
 /// The protocol id.
@@ -23,33 +25,74 @@ pub const PROTOCOL: &str = "/vac/waku/metadata/1.0.0";
 const MAX_BYTES: usize = 8 * 1024;
 
 /// Metadata requests are written at once; a peer that does not is dropped quickly.
-const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves metadata requests with `ours` until shutdown.
 pub fn serve(
     net: &NetworkHandle,
     ours: Metadata,
+    metrics: Metrics,
     shutdown: watch::Receiver<bool>,
 ) -> Result<impl Future<Output = ()> + Send + 'static, RelayError> {
-    accept(net, PROTOCOL, MAX_STREAMS, shutdown, move |peer, stream| {
-        answer(ours.clone(), peer, stream)
-    })
+    // No rate limit: the answer is a few bytes, the same for everybody.
+    let handler = Arc::new(Ours(ours));
+    reqres::serve(
+        net,
+        PROTOCOL,
+        handler,
+        Limits::per_minute(0),
+        metrics,
+        shutdown,
+    )
 }
 
-/// Answers with `ours` whatever the request says: the peer's own view comes from [`ask`].
-async fn answer(ours: Metadata, peer: PeerId, mut stream: Stream) {
-    if let Err(e) = read_frame(&mut stream, MAX_BYTES, TIMEOUT).await {
-        tracing::debug!(%peer, "metadata request: {e}");
-        return;
+/// The server side: answers with the node's metadata whatever the request says (the peer's
+/// own view comes from [`ask`]).
+struct Ours(Metadata);
+
+impl Handler for Ours {
+    type Request = ();
+
+    fn label(&self) -> &'static str {
+        "metadata"
     }
-    if let Err(e) = write_frame(&mut stream, &ours.encode(), RESPONSE_TIMEOUT).await {
-        tracing::debug!(%peer, "metadata response: {e}");
+
+    fn max_request_bytes(&self) -> usize {
+        MAX_BYTES
     }
-    let _ = stream.close().await;
+
+    fn request_timeout(&self) -> Duration {
+        TIMEOUT
+    }
+
+    fn decode(&self, _frame: &[u8]) -> Result<(), Answer> {
+        Ok(())
+    }
+
+    fn unreadable(&self, _e: &FrameError) -> Option<Answer> {
+        None
+    }
+
+    fn too_many(&self, _request: &()) -> Answer {
+        self.answer()
+    }
+
+    async fn handle(self: Arc<Self>, _peer: PeerId, _request: ()) -> Answer {
+        self.answer()
+    }
 }
 
-/// Asks `peer` for its metadata (sending ours) and disconnects a peer of another cluster. A peer without the protocol (an older rln-node, a relay-only client) is
-/// left alone.
+impl Ours {
+    fn answer(&self) -> Answer {
+        Answer {
+            bytes: self.0.encode(),
+            code: 200,
+        }
+    }
+}
+
+/// Asks `peer` for its metadata (sending ours) and disconnects a peer of another cluster. A
+/// peer without the protocol (an older rln-node, a relay-only client) is left alone.
 pub async fn ask(net: NetworkHandle, ours: Metadata, peer: PeerId) {
     match exchange(&net, &ours, peer).await {
         Ok(theirs) => {
@@ -72,18 +115,17 @@ pub async fn ask(net: NetworkHandle, ours: Metadata, peer: PeerId) {
 }
 
 async fn exchange(net: &NetworkHandle, ours: &Metadata, peer: PeerId) -> Result<Metadata, String> {
-    let mut stream = net
-        .streams()
-        .open_stream(peer, StreamProtocol::new(PROTOCOL))
-        .await
-        .map_err(|e| e.to_string())?;
-    write_frame(&mut stream, &ours.encode(), TIMEOUT)
-        .await
-        .map_err(|e| e.to_string())?;
-    let bytes = read_frame(&mut stream, MAX_BYTES, TIMEOUT)
-        .await
-        .map_err(|e| e.to_string())?;
-    let _ = stream.close().await;
+    let mut control = net.streams();
+    let bytes = reqres::request(
+        &mut control,
+        peer,
+        PROTOCOL,
+        &ours.encode(),
+        MAX_BYTES,
+        TIMEOUT,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     Metadata::decode(&bytes).map_err(|e| e.to_string())
 }
 

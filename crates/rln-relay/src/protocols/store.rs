@@ -19,13 +19,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::AsyncWriteExt;
-use libp2p::{PeerId, Stream};
+use libp2p::PeerId;
 use rln_db::{ArchiveQuery, ArchivedMessage, DbError, MessageArchive, Selection};
 use tokio::sync::watch;
 
-use super::framing::{read_frame, write_frame};
-use super::service::{accept, RateLimiter, MAX_STREAMS, REQUEST_TIMEOUT, RESPONSE_TIMEOUT};
+use super::framing::FrameError;
+use super::reqres::{self, Answer, Handler, Limits};
 use crate::error::RelayError;
 use crate::handle::NetworkHandle;
 use crate::metrics::Metrics;
@@ -183,36 +182,28 @@ pub async fn ask(
     peer: PeerId,
     request: &StoreRequest,
 ) -> Result<StoreResponse, RelayError> {
-    let failed = |what: &str, e: &dyn std::fmt::Display| {
-        RelayError::Network(format!("store query to {peer}: {what}: {e}"))
-    };
-    let mut stream = tokio::time::timeout(
+    let mut control = net.streams();
+    let answer = reqres::request(
+        &mut control,
+        peer,
+        PROTOCOL,
+        &request.encode(),
+        MAX_ANSWER_BYTES,
         ASK_TIMEOUT,
-        net.streams()
-            .open_stream(peer, libp2p::StreamProtocol::new(PROTOCOL)),
     )
     .await
-    .map_err(|_| failed("opening a stream", &"timed out"))?
-    .map_err(|e| failed("opening a stream", &e))?;
-    write_frame(&mut stream, &request.encode(), ASK_TIMEOUT)
-        .await
-        .map_err(|e| failed("writing", &e))?;
-    let answer = read_frame(&mut stream, MAX_ANSWER_BYTES, ASK_TIMEOUT)
-        .await
-        .map_err(|e| failed("reading", &e))?;
-    let _ = stream.close().await;
+    .map_err(|e| RelayError::Network(format!("store query to {peer}: {e}")))?;
     StoreResponse::decode(
         &answer,
         net.max_message_bytes().max(DEFAULT_MAX_MESSAGE_BYTES),
     )
-    .map_err(|e| failed("decoding", &e))
+    .map_err(|e| RelayError::Network(format!("store query to {peer}: decoding: {e}")))
 }
 
 /// The store service.
 pub struct Store {
     archive: Arc<dyn MessageArchive>,
     settings: StoreSettings,
-    limiter: RateLimiter,
     metrics: Metrics,
 }
 
@@ -231,11 +222,9 @@ impl Store {
         settings: StoreSettings,
         metrics: Metrics,
     ) -> Arc<Self> {
-        let limiter = RateLimiter::new(settings.requests_per_minute);
         Arc::new(Self {
             archive,
             settings,
-            limiter,
             metrics,
         })
     }
@@ -246,49 +235,14 @@ impl Store {
         net: &NetworkHandle,
         shutdown: watch::Receiver<bool>,
     ) -> Result<impl Future<Output = ()> + Send + 'static, RelayError> {
-        let service = Arc::clone(self);
-        accept(net, PROTOCOL, MAX_STREAMS, shutdown, move |peer, stream| {
-            let service = Arc::clone(&service);
-            async move { service.answer(peer, stream).await }
-        })
-    }
-
-    async fn answer(self: Arc<Self>, peer: PeerId, mut stream: Stream) {
-        let answer = match read_frame(&mut stream, MAX_REQUEST_BYTES, REQUEST_TIMEOUT).await {
-            Ok(bytes) => match StoreRequest::decode(&bytes) {
-                Ok(request) => {
-                    if self.limiter.allow(peer) {
-                        let service = Arc::clone(&self);
-                        tokio::task::spawn_blocking(move || service.query(&request))
-                            .await
-                            .unwrap_or_else(|_| {
-                                StoreResponse::status("", code::ARCHIVE_ERROR, "the query failed")
-                            })
-                    } else {
-                        StoreResponse::status(
-                            &request.request_id,
-                            code::TOO_MANY_REQUESTS,
-                            format!(
-                                "more than {} requests per minute",
-                                self.settings.requests_per_minute
-                            ),
-                        )
-                    }
-                }
-                Err(e) => {
-                    StoreResponse::status("", code::BAD_REQUEST, format!("malformed request: {e}"))
-                }
-            },
-            Err(e) => {
-                tracing::debug!(%peer, "store request: {e}");
-                StoreResponse::status("", code::BAD_REQUEST, e.to_string())
-            }
-        };
-        self.metrics.request("store", answer.status_code);
-        if let Err(e) = write_frame(&mut stream, &answer.encode(), RESPONSE_TIMEOUT).await {
-            tracing::debug!(%peer, "store response: {e}");
-        }
-        let _ = stream.close().await;
+        reqres::serve(
+            net,
+            PROTOCOL,
+            Arc::clone(self),
+            Limits::per_minute(self.settings.requests_per_minute),
+            self.metrics.clone(),
+            shutdown,
+        )
     }
 
     /// Answers one request from the archive (blocking: it reads RocksDB). No rate limit: the
@@ -348,6 +302,66 @@ impl Store {
             }
             Plan::Lookup(hashes) => Ok((self.archive.lookup(hashes)?, false)),
         }
+    }
+}
+
+/// The protocol, as the request-response scaffold serves it.
+impl Handler for Store {
+    type Request = StoreRequest;
+
+    fn label(&self) -> &'static str {
+        "store"
+    }
+
+    fn max_request_bytes(&self) -> usize {
+        MAX_REQUEST_BYTES
+    }
+
+    fn decode(&self, frame: &[u8]) -> Result<StoreRequest, Answer> {
+        StoreRequest::decode(frame).map_err(|e| {
+            answer(StoreResponse::status(
+                "",
+                code::BAD_REQUEST,
+                format!("malformed request: {e}"),
+            ))
+        })
+    }
+
+    fn unreadable(&self, e: &FrameError) -> Option<Answer> {
+        Some(answer(StoreResponse::status(
+            "",
+            code::BAD_REQUEST,
+            e.to_string(),
+        )))
+    }
+
+    fn too_many(&self, request: &StoreRequest) -> Answer {
+        answer(StoreResponse::status(
+            &request.request_id,
+            code::TOO_MANY_REQUESTS,
+            format!(
+                "more than {} requests per minute",
+                self.settings.requests_per_minute
+            ),
+        ))
+    }
+
+    async fn handle(self: Arc<Self>, _peer: PeerId, request: StoreRequest) -> Answer {
+        // The archive is read on the blocking pool.
+        let id = request.request_id.clone();
+        let response = tokio::task::spawn_blocking(move || self.query(&request))
+            .await
+            .unwrap_or_else(|_| {
+                StoreResponse::status(&id, code::ARCHIVE_ERROR, "the query failed")
+            });
+        answer(response)
+    }
+}
+
+fn answer(response: StoreResponse) -> Answer {
+    Answer {
+        code: response.status_code,
+        bytes: response.encode(),
     }
 }
 

@@ -684,13 +684,14 @@ async fn spam_traffic(
                     content_topic: CONTENT_TOPIC.into(),
                     ..Default::default()
                 };
-                if let Ok((sent, _)) = node
+                if let Ok(sent) = node
                     .publish_with(DEFAULT_PUBSUB_TOPIC, m, MessageIdChoice::Forced(0))
                     .await
                 {
                     // The epoch the proof is for, from the timestamp the publisher set.
-                    let stamped =
-                        sent.timestamp.unwrap_or(0).max(0) as u64 / 1_000_000_000 / epoch_secs;
+                    let stamped = sent.message.timestamp.unwrap_or(0).max(0) as u64
+                        / 1_000_000_000
+                        / epoch_secs;
                     ledger
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)

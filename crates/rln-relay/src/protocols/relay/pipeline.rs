@@ -2,6 +2,10 @@
 //! makes the swarm ignore the message instead of blocking), blocking worker threads that take
 //! whatever is waiting (up to a batch) and verify it together, and results sent back to the
 //! swarm task as commands. Workers never touch the swarm.
+//!
+//! The node's own publications (REST, light push) queue here too ([`Pipeline::check`]), so
+//! that every message the node lets out shares one bound and one batch with gossip; their
+//! outcome goes back to the caller instead of the swarm task.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -10,7 +14,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use libp2p::gossipsub::MessageId;
 use libp2p::PeerId;
 use rln_db::{MessageArchive, RlnDb, SpamEvidence};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::validation::{Candidate, Outcome, Reason, Validator};
 use crate::hub::Hub;
@@ -57,10 +61,27 @@ pub struct Sinks {
     pub metrics: Metrics,
 }
 
+/// What waits in the queue: gossip for the swarm task, or a local publication whose caller
+/// waits for the outcome.
+#[derive(Debug)]
+enum Work {
+    Gossip(Job),
+    Local(Candidate, oneshot::Sender<Outcome>),
+}
+
+impl Work {
+    fn candidate(&self) -> &Candidate {
+        match self {
+            Work::Gossip(job) => &job.candidate,
+            Work::Local(candidate, _) => candidate,
+        }
+    }
+}
+
 /// The submitting side of the queue.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
-    tx: Sender<Job>,
+    tx: Sender<Work>,
     metrics: Metrics,
 }
 
@@ -75,7 +96,7 @@ impl Pipeline {
         max_batch: usize,
         sinks: Sinks,
     ) -> std::io::Result<(Self, Vec<JoinHandle<()>>)> {
-        let (tx, rx) = bounded::<Job>(capacity.max(1));
+        let (tx, rx) = bounded::<Work>(capacity.max(1));
         let mut handles = Vec::with_capacity(workers);
         for n in 0..workers.max(1) {
             let rx = rx.clone();
@@ -94,7 +115,20 @@ impl Pipeline {
     /// Queues a job. A full queue (or workers gone) never blocks the caller: the message is
     /// ignored, and the outcome saying so (already counted in the metrics) comes back.
     pub fn submit(&self, job: Job) -> Result<(), Outcome> {
-        let queued = self.tx.try_send(job);
+        self.queue(Work::Gossip(job))
+    }
+
+    /// Queues one of the node's own publications; the outcome arrives on the receiver. Valid
+    /// messages are recorded (nullifier) but not delivered: the caller delivers once the
+    /// message is out. A full queue refuses at once, as for gossip.
+    pub fn check(&self, candidate: Candidate) -> Result<oneshot::Receiver<Outcome>, Outcome> {
+        let (reply, outcome) = oneshot::channel();
+        self.queue(Work::Local(candidate, reply))?;
+        Ok(outcome)
+    }
+
+    fn queue(&self, work: Work) -> Result<(), Outcome> {
+        let queued = self.tx.try_send(work);
         self.metrics.queue_depth.set(self.tx.len() as i64);
         queued.map_err(|_| {
             let outcome = Outcome::Ignored(Reason::QueueFull);
@@ -104,33 +138,43 @@ impl Pipeline {
     }
 }
 
-fn work(validator: &Validator, rx: &Receiver<Job>, max_batch: usize, sinks: &Sinks) {
+fn work(validator: &Validator, rx: &Receiver<Work>, max_batch: usize, sinks: &Sinks) {
     while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < max_batch {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
             match rx.try_recv() {
-                Ok(job) => jobs.push(job),
+                Ok(work) => batch.push(work),
                 Err(_) => break,
             }
         }
         sinks.metrics.queue_depth.set(rx.len() as i64);
-        let candidates: Vec<Candidate> = jobs.iter().map(|j| j.candidate.clone()).collect();
+        let candidates: Vec<Candidate> = batch.iter().map(|w| w.candidate().clone()).collect();
         let outcomes = validator.validate_batch(&candidates);
-        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        for (work, outcome) in batch.into_iter().zip(outcomes) {
             outcome.record(&sinks.metrics);
-            match &outcome {
-                Outcome::Valid => sinks
-                    .hub
-                    .deliver(&job.candidate.topic, job.candidate.message.clone()),
-                Outcome::Spam { evidence, .. } => handle_spam(evidence.as_ref(), sinks),
-                _ => {}
+            if let Outcome::Spam { evidence, .. } = &outcome {
+                handle_spam(evidence.as_ref(), sinks);
             }
-            // The swarm task is gone only at shutdown.
-            let _ = sinks.verdicts.blocking_send(Validated {
-                id: job.id,
-                source: job.source,
-                outcome,
-            });
+            match work {
+                Work::Gossip(job) => {
+                    if outcome == Outcome::Valid {
+                        let c = &job.candidate;
+                        sinks
+                            .hub
+                            .deliver_hashed(&c.topic, c.message.clone(), c.hash);
+                    }
+                    // The swarm task is gone only at shutdown.
+                    let _ = sinks.verdicts.blocking_send(Validated {
+                        id: job.id,
+                        source: job.source,
+                        outcome,
+                    });
+                }
+                // A caller that gave up waiting is not an error.
+                Work::Local(_, reply) => {
+                    let _ = reply.send(outcome);
+                }
+            }
         }
     }
 }

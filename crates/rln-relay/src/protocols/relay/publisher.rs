@@ -1,5 +1,6 @@
-//! Publishing: the epoch, a message id that is never reused (see `rln_db::ledger`), the
-//! Merkle path of the member's leaf and the Groth16 proof.
+//! Proving the node's messages: the epoch, a message id that is never reused (see
+//! `rln_db::ledger`), the Merkle path of the member's leaf and the Groth16 proof. Publishing
+//! itself is the outbox's (`outbox`).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -10,7 +11,6 @@ use rln_zk::{MessageRequest, PreparedMembership, Prover};
 
 use crate::clock::now_nanos;
 use crate::error::RelayError;
-use crate::handle::NetworkHandle;
 use crate::metrics::Metrics;
 use crate::wire::{encode_proof, SignalMode, WakuMessage};
 
@@ -130,32 +130,6 @@ impl Publisher {
         Ok(left)
     }
 
-    /// Proves `message` and publishes it on `topic`; returns the message as sent and its hash.
-    ///
-    /// Refused before any proof work when no connected peer relays the topic or the message
-    /// would be too large: a message id, once allocated, is never handed out again.
-    pub async fn publish(
-        self: &Arc<Self>,
-        net: &NetworkHandle,
-        topic: &str,
-        message: WakuMessage,
-        choice: MessageIdChoice,
-    ) -> Result<(WakuMessage, [u8; 32]), RelayError> {
-        if !net.has_peer_on(topic).await {
-            return Err(RelayError::Publish(format!(
-                "no connected peer relays {topic} yet; nothing was proved and no message id was used"
-            )));
-        }
-        fits_with_proof(&message, net.max_message_bytes())?;
-        let publisher = Arc::clone(self);
-        let proved = tokio::task::spawn_blocking(move || publisher.prove(message, choice))
-            .await
-            .map_err(|_| RelayError::Stopped)??;
-        let hash = proved.hash(topic);
-        net.publish_bytes(topic, proved.encode()).await?;
-        Ok((proved, hash))
-    }
-
     /// Stamps `message` (timestamp now unless set), allocates a message id and attaches a
     /// proof. Blocking: proving takes a noticeable fraction of a second.
     pub fn prove(
@@ -168,6 +142,18 @@ impl Publisher {
             return Err(RelayError::InvalidMessage("negative timestamp".into()));
         }
         let epoch = epoch_at(timestamp as u64 / 1_000_000_000, self.epoch_secs);
+        self.prove_in(message, epoch, choice)
+    }
+
+    /// [`Self::prove`] of a stamped message whose epoch the caller derived from its
+    /// timestamp. Blocking.
+    pub fn prove_in(
+        &self,
+        mut message: WakuMessage,
+        epoch: u64,
+        choice: MessageIdChoice,
+    ) -> Result<WakuMessage, RelayError> {
+        let timestamp = message.timestamp.unwrap_or_default();
         let index = self.member.index;
         let leaf = self.db.leaf(index)?;
         let expected = self
