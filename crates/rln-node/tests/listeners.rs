@@ -133,7 +133,9 @@ async fn websocket_frames_are_bounded_and_handshakes_end() {
         s.write_all(&frame).await.unwrap();
         hostile.push(s);
     }
-    // While they are held open, a light client is still served.
+    // While they are held open, a light client is still served. (The pause lets the node
+    // read the frame headers it was sent: nothing outside the process shows that it has,
+    // and the RSS read after it is the figure this test is about.)
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         served(&ws).await,

@@ -111,7 +111,6 @@ async fn post_message(
     Json(message): Json<RestMessage>,
 ) -> Result<Json<Published>, ApiError> {
     let message = message.to_message()?;
-    check_timestamp(&node, &message)?;
     let sent = node.publish(&topic, message).await?;
     Ok(Json(Published {
         message_hash: format!("0x{}", hex::encode(sent.hash)),
@@ -148,7 +147,6 @@ async fn auto_post(
 ) -> Result<Json<Published>, ApiError> {
     let topic = auto_topic(&node)?;
     let message = message.to_message()?;
-    check_timestamp(&node, &message)?;
     let sent = node.publish(&topic, message).await?;
     Ok(Json(Published {
         message_hash: format!("0x{}", hex::encode(sent.hash)),
@@ -317,24 +315,6 @@ async fn guard(
 /// Compares two secrets in time that depends on their lengths only.
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Refuses a publication whose timestamp is outside the clock gap: it would be invalid
-/// everywhere, and a future one would spend a message id of a future epoch.
-fn check_timestamp(node: &NodeHandle, message: &WakuMessage) -> Result<(), ApiError> {
-    let Some(ts) = message.timestamp else {
-        return Ok(());
-    };
-    let now = i128::from(rln_relay::clock::now_nanos());
-    let gap_s = node.config().rln.max_clock_gap_secs;
-    let off = (i128::from(ts) - now).unsigned_abs() / 1_000_000_000;
-    if off > u128::from(gap_s) {
-        return Err(ApiError::bad(&format!(
-            "timestamp is {off} s from this node's clock; at most {gap_s} s is accepted \
-             (leave it out and the node stamps the message)"
-        )));
-    }
-    Ok(())
 }
 
 /// The API's routes.

@@ -92,7 +92,7 @@ pub enum Refusal {
     /// The message's timestamp is too far from the clock for a proof to be accepted.
     #[error(
         "the message's timestamp is {gap_secs} s from this node's clock; at most {max_secs} s \
-         are accepted"
+         are accepted (leave it out and the node stamps the message)"
     )]
     ClockGap {
         /// Timestamp minus now, in seconds.
@@ -336,7 +336,12 @@ impl Outbox {
             mut message,
             proof,
         } = p;
-        // The node's own publishing needs its membership before anything else (light push
+        // A timestamp the node would prove for must be within the clock gap, checked before
+        // anything else (a future one would spend an id of a future epoch).
+        if !matches!(proof, Proof::Carried { .. }) {
+            self.stamp(&mut message)?;
+        }
+        // The node's own publishing needs its membership first (light push
         // tells a client about missing peers first, as nwaku does).
         if matches!(proof, Proof::Own(_)) && self.publisher.is_none() {
             return Err(Refusal::NoMembership);
@@ -421,18 +426,8 @@ impl Outbox {
             }
             (Some(p), _) => Arc::clone(p),
         };
+        let timestamp = self.stamp(&mut message)?;
         let now = now_nanos();
-        let timestamp = *message.timestamp.get_or_insert(now);
-        if timestamp < 0 {
-            return Err(Refusal::Invalid("negative timestamp".into()));
-        }
-        let gap = i128::from(timestamp) - i128::from(now);
-        if gap.unsigned_abs() > self.settings.max_clock_gap.as_nanos() {
-            return Err(Refusal::ClockGap {
-                gap_secs: (gap / 1_000_000_000) as i64,
-                max_secs: self.settings.max_clock_gap.as_secs(),
-            });
-        }
         let epoch_secs = self.settings.epoch_secs;
         let epoch = epoch_at(timestamp as u64 / 1_000_000_000, epoch_secs);
         let client = match proof {
@@ -477,6 +472,24 @@ impl Outbox {
                 Err(Refusal::of_proving(e))
             }
         }
+    }
+
+    /// Sets the timestamp to now when absent, and refuses one that is negative or further
+    /// than the clock gap from now; returns it.
+    fn stamp(&self, message: &mut WakuMessage) -> Result<i64, Refusal> {
+        let now = now_nanos();
+        let timestamp = *message.timestamp.get_or_insert(now);
+        if timestamp < 0 {
+            return Err(Refusal::Invalid("negative timestamp".into()));
+        }
+        let gap = i128::from(timestamp) - i128::from(now);
+        if gap.unsigned_abs() > self.settings.max_clock_gap.as_nanos() {
+            return Err(Refusal::ClockGap {
+                gap_secs: (gap / 1_000_000_000) as i64,
+                max_secs: self.settings.max_clock_gap.as_secs(),
+            });
+        }
+        Ok(timestamp)
     }
 
     fn quota(&self) -> std::sync::MutexGuard<'_, ClientQuota> {
